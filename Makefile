@@ -1,0 +1,71 @@
+# EV Charging Network: one entry point for running, testing, benchmarking and deploying.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+UV_VERSION ?= 0.13.9
+UV := .tools/bin/uv
+PY := .venv/bin/python
+CPS ?= 3
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo 0.1.0)
+REGISTRY ?= evcharging
+KIND_CLUSTER ?= evcharging
+NAMESPACE ?= evcharging
+HELM_RELEASE ?= ev
+SERVICES := central engine monitor driver
+
+.PHONY: help install lint test test-fast run bench images kind-up kind-load deploy e2e-kind kind-down clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(UV):
+	python3 -m venv .tools
+	.tools/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+.venv/.installed: $(UV) uv.lock pyproject.toml libs/evproto/pyproject.toml $(wildcard services/*/pyproject.toml)
+	$(UV) sync --all-packages --frozen
+	touch $@
+
+install: .venv/.installed ## create .venv with every package and tool (uv, one lock file)
+
+lint: install ## ruff, mypy and the import contracts (services never import each other)
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+	.venv/bin/mypy libs/evproto/src services/*/src
+	.venv/bin/lint-imports
+
+test: lint ## lint, then every test (unit, integration, e2e, chart, metrics)
+	.venv/bin/pytest $(PYTEST_ARGS)
+
+test-fast: install ## unit tests only
+	.venv/bin/pytest -m "not e2e and not slow" $(PYTEST_ARGS)
+
+run: install ## the whole system locally on the embedded broker (CPS=3)
+	$(PY) -m evproto.localstack --cps $(CPS)
+
+bench: install ## load benchmark; writes docs/benchmarks.md and docs/benchmarks.json
+	$(PY) -m evbench --out docs/benchmarks
+
+images: ## build the four container images, tagged $(VERSION)
+	@for s in $(SERVICES); do \
+	  docker build -f services/$$s/Dockerfile -t $(REGISTRY)/ev$$s:$(VERSION) . || exit 1; \
+	done
+
+kind-up: ## kind cluster + Strimzi operator (MONITORING=1 adds kube-prometheus-stack)
+	k8s/kind-up.sh $(KIND_CLUSTER)
+
+kind-load: ## load the images into the kind cluster
+	@for s in $(SERVICES); do kind load docker-image --name $(KIND_CLUSTER) $(REGISTRY)/ev$$s:$(VERSION) || exit 1; done
+
+deploy: ## helm upgrade --install the umbrella chart into the kind cluster and wait
+	helm upgrade --install $(HELM_RELEASE) charts/evcharging --namespace $(NAMESPACE) --create-namespace \
+	  -f k8s/values-kind.yaml --set global.image.tag=$(VERSION) --wait --timeout 10m
+
+e2e-kind: install ## end-to-end tests against the kind cluster
+	EV_KIND_NAMESPACE=$(NAMESPACE) EV_HELM_RELEASE=$(HELM_RELEASE) .venv/bin/pytest tests/e2e/kind -m kind $(PYTEST_ARGS)
+
+kind-down: ## delete the kind cluster
+	kind delete cluster --name $(KIND_CLUSTER)
+
+clean: ## remove the virtualenv, caches and local run state
+	rm -rf .venv .tools .run .pytest_cache .mypy_cache .ruff_cache

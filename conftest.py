@@ -1,0 +1,3 @@
+"""Fixtures every suite shares: the embedded broker (evproto.testing)."""
+
+pytest_plugins = ["evproto.testing"]

@@ -1,0 +1,32 @@
+"""evproto: the protocol every EV Charging Network component speaks.
+
+Modules, one concern each:
+
+- ``framing``: bytes <-> frames (``<STX><DATA><ETX><LRC>``, ENQ/ACK/NACK/EOT)
+- ``schema`` / ``messages``: frames and Kafka records <-> typed messages
+- ``connection`` / ``routing``: the asyncio TCP link and per-type handlers
+- ``states`` / ``topics``: CP states, Kafka topics and the one partitioner
+- ``kafka`` / ``broker``: Kafka clients and the embedded broker
+- ``auth``: challenge-response credentials
+- ``config`` / ``logs`` / ``retry`` / ``lifecycle`` / ``metrics``: runtime helpers
+"""
+
+from evproto.errors import EvError, ProtocolError
+from evproto.schema import Message, MsgType, decode_message, encode_message
+from evproto.states import CpState, Health
+from evproto.topics import Topic, partition_for
+
+__all__ = [
+    "CpState",
+    "EvError",
+    "Health",
+    "Message",
+    "MsgType",
+    "ProtocolError",
+    "Topic",
+    "decode_message",
+    "encode_message",
+    "partition_for",
+]
+
+__version__ = "0.1.0"

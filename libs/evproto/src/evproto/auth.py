@@ -1,0 +1,85 @@
+"""Challenge-response credentials for charging points (SCRAM-style).
+
+The monitor keeps the CP ``secret``; the central keeps only ``stored_key``
+(the credential hash) and cannot be impersonated with it. Registration proves
+the operator's registration token over the same nonce, and the new secret
+travels sealed with a key only the token holder can derive.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+
+__all__ = [
+    "client_proof",
+    "new_nonce",
+    "new_secret",
+    "registration_proof",
+    "seal_secret",
+    "stored_key",
+    "unseal_secret",
+    "verify_client_proof",
+    "verify_registration_proof",
+]
+
+_SECRET_BYTES = 32
+
+
+def _hmac(key: bytes, *parts: str) -> bytes:
+    return hmac.new(key, "|".join(parts).encode(), hashlib.sha256).digest()
+
+
+def _xor(a: bytes, b: bytes) -> bytes:
+    return bytes(x ^ y for x, y in zip(a, b, strict=True))
+
+
+def new_nonce() -> str:
+    return secrets.token_hex(16)
+
+
+def new_secret() -> str:
+    return secrets.token_hex(_SECRET_BYTES)
+
+
+def _client_key(secret: str) -> bytes:
+    return _hmac(secret.encode(), "Client Key")
+
+
+def stored_key(secret: str) -> str:
+    """What the central stores for a CP: SHA-256 of the client key, hex."""
+    return hashlib.sha256(_client_key(secret)).hexdigest()
+
+
+def client_proof(secret: str, nonce: str, cp_id: str) -> str:
+    key = _client_key(secret)
+    signature = _hmac(hashlib.sha256(key).digest(), nonce, cp_id)
+    return _xor(key, signature).hex()
+
+
+def verify_client_proof(stored: str, proof: str, nonce: str, cp_id: str) -> bool:
+    try:
+        stored_bytes, proof_bytes = bytes.fromhex(stored), bytes.fromhex(proof)
+    except ValueError:
+        return False
+    if len(proof_bytes) != len(stored_bytes):
+        return False
+    key = _xor(proof_bytes, _hmac(stored_bytes, nonce, cp_id))
+    return hmac.compare_digest(hashlib.sha256(key).digest(), stored_bytes)
+
+
+def registration_proof(token: str, nonce: str, cp_id: str) -> str:
+    return _hmac(token.encode(), "register", nonce, cp_id).hex()
+
+
+def verify_registration_proof(token: str, proof: str, nonce: str, cp_id: str) -> bool:
+    return hmac.compare_digest(registration_proof(token, nonce, cp_id), proof)
+
+
+def seal_secret(secret: str, token: str, nonce: str, cp_id: str) -> str:
+    return _xor(bytes.fromhex(secret), _hmac(token.encode(), "seal", nonce, cp_id)).hex()
+
+
+def unseal_secret(sealed: str, token: str, nonce: str, cp_id: str) -> str:
+    return _xor(bytes.fromhex(sealed), _hmac(token.encode(), "seal", nonce, cp_id)).hex()

@@ -1,0 +1,412 @@
+"""Kafka helpers: client configuration, topic creation, an asyncio publisher and
+a consumer loop that validates, dead-letters poison records and commits after
+the handler succeeds.
+
+confluent-kafka is blocking; its calls run in worker threads so the services'
+event loops never stall. Producers are idempotent, and every record goes to the
+partition :func:`evproto.topics.partition_for` picks for its key, so consumers
+that want one key read one partition.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    Consumer,
+    KafkaError,
+    KafkaException,
+    Producer,
+    TopicPartition,
+)
+from confluent_kafka import (
+    Message as KafkaRecord,
+)
+from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
+
+from evproto.errors import MessageError
+from evproto.logs import kv
+from evproto.messages import CHANNELS, DeadLetter
+from evproto.schema import Message, decode_message, encode_message
+from evproto.topics import Topic, partition_for
+
+__all__ = [
+    "ConsumerLoop",
+    "KafkaSettings",
+    "KafkaStats",
+    "Publisher",
+    "Record",
+    "create_topics",
+]
+
+log = logging.getLogger("evproto.kafka")
+
+
+@dataclass(frozen=True, slots=True)
+class KafkaSettings:
+    """How to reach the broker. Security fields are empty for a plaintext broker."""
+
+    bootstrap: str
+    client_id: str = "evcharging"
+    security_protocol: str = "PLAINTEXT"  # or SSL, SASL_PLAINTEXT, SASL_SSL
+    sasl_mechanism: str = "SCRAM-SHA-512"
+    sasl_username: str = ""
+    sasl_password: str = ""
+    ssl_ca_file: str = ""
+    # Small session timeout: consumer groups form in seconds on the embedded broker.
+    session_timeout_ms: int = 6000
+
+    def common(self) -> dict[str, Any]:
+        conf: dict[str, Any] = {
+            "bootstrap.servers": self.bootstrap,
+            "client.id": self.client_id,
+            "security.protocol": self.security_protocol,
+            "socket.connection.setup.timeout.ms": 5000,
+            "reconnect.backoff.ms": 200,
+            "reconnect.backoff.max.ms": 5000,
+        }
+        if self.security_protocol.startswith("SASL"):
+            conf.update(
+                {
+                    "sasl.mechanism": self.sasl_mechanism,
+                    "sasl.username": self.sasl_username,
+                    "sasl.password": self.sasl_password,
+                }
+            )
+        if self.ssl_ca_file:
+            conf["ssl.ca.location"] = self.ssl_ca_file
+        return conf
+
+    def producer(self) -> dict[str, Any]:
+        return {
+            **self.common(),
+            "enable.idempotence": True,
+            "acks": "all",
+            "linger.ms": 2,
+            # Keep retrying through a broker outage for up to 10 minutes; a record
+            # that still fails is reported to the caller, who keeps it.
+            "message.timeout.ms": 600_000,
+        }
+
+    def consumer(self, group_id: str) -> dict[str, Any]:
+        return {
+            **self.common(),
+            "group.id": group_id,
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+            "session.timeout.ms": self.session_timeout_ms,
+            "heartbeat.interval.ms": max(500, self.session_timeout_ms // 3),
+            "fetch.wait.max.ms": 50,
+            "enable.partition.eof": False,
+        }
+
+
+@dataclass(slots=True)
+class KafkaStats:
+    """Counters a service exports as metrics; plain ints so evproto stays metric-agnostic."""
+
+    produced: dict[str, int] = field(default_factory=dict)
+    consumed: dict[str, int] = field(default_factory=dict)
+    dead_lettered: dict[str, int] = field(default_factory=dict)
+    publish_failures: int = 0
+    broker_errors: int = 0
+    broker_up: bool = False
+
+    @staticmethod
+    def bump(counter: dict[str, int], topic: str) -> None:
+        counter[topic] = counter.get(topic, 0) + 1
+
+
+def create_topics(
+    settings: KafkaSettings, topics: Iterable[Topic] = tuple(Topic), timeout: float = 15.0
+) -> None:
+    """Create the topics with their partition counts; existing ones are left as they are."""
+    admin = AdminClient(settings.common())
+    wanted = [NewTopic(t.value, t.partitions, 1) for t in topics]
+    futures = admin.create_topics(wanted, request_timeout=timeout)
+    for name, fut in futures.items():
+        try:
+            fut.result(timeout)
+        except KafkaException as exc:
+            if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+                raise
+        log.debug("topic ready %s", kv(topic=name))
+
+
+def broker_reachable(settings: KafkaSettings, timeout: float = 2.0) -> bool:
+    """A metadata round trip; blocking, so call it in a thread."""
+    try:
+        AdminClient(settings.common()).list_topics(timeout=timeout)
+    except KafkaException:
+        return False
+    return True
+
+
+class Publisher:
+    """An idempotent producer for asyncio code.
+
+    ``publish`` queues the record and returns a future resolved when the broker
+    has it (or failed with the delivery error). A background task serves the
+    delivery callbacks.
+    """
+
+    def __init__(self, settings: KafkaSettings, stats: KafkaStats | None = None) -> None:
+        self.stats = stats or KafkaStats()
+        self._producer = Producer({**settings.producer(), "error_cb": self._on_error})
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._poller: asyncio.Task[None] | None = None
+
+    def _on_error(self, err: KafkaError) -> None:
+        self.stats.broker_errors += 1
+        if err.code() in (KafkaError._ALL_BROKERS_DOWN, KafkaError._TRANSPORT):
+            self.stats.broker_up = False
+        log.warning("kafka producer error %s", kv(error=err.str()))
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._poller = asyncio.create_task(self._poll_forever(), name="kafka-producer-poll")
+
+    async def _poll_forever(self) -> None:
+        while True:
+            await asyncio.to_thread(self._producer.poll, 0.1)
+
+    def publish(self, topic: Topic, key: str, msg: Message) -> asyncio.Future[None]:
+        loop = self._loop or asyncio.get_running_loop()
+        done: asyncio.Future[None] = loop.create_future()
+
+        def on_delivery(err: KafkaError | None, _record: KafkaRecord) -> None:
+            if err is None:
+                self.stats.broker_up = True
+                KafkaStats.bump(self.stats.produced, topic.value)
+                loop.call_soon_threadsafe(_resolve, done, None)
+            else:
+                self.stats.publish_failures += 1
+                loop.call_soon_threadsafe(_resolve, done, KafkaException(err))
+
+        value = encode_message(msg)
+        partition = partition_for(key, topic.partitions)
+        while True:
+            try:
+                self._producer.produce(
+                    topic.value,
+                    value=value,
+                    key=key.encode(),
+                    partition=partition,
+                    on_delivery=on_delivery,
+                )
+                break
+            except BufferError:
+                self._producer.poll(0.05)  # local queue full: serve callbacks, then retry
+        return done
+
+    async def flush(self, timeout: float = 10.0) -> int:
+        """Wait for queued records; returns how many are still undelivered."""
+        remaining: int = await asyncio.to_thread(self._producer.flush, timeout)
+        return remaining
+
+    async def close(self, timeout: float = 10.0) -> None:
+        remaining = await self.flush(timeout)
+        if remaining:
+            log.error("kafka producer closed with undelivered records %s", kv(count=remaining))
+        if self._poller is not None:
+            self._poller.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._poller
+
+
+def _resolve(fut: asyncio.Future[None], exc: BaseException | None) -> None:
+    if fut.done():
+        return
+    if exc is None:
+        fut.set_result(None)
+    else:
+        fut.set_exception(exc)
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """Where a consumed message came from."""
+
+    topic: Topic
+    partition: int
+    offset: int
+    key: str
+    timestamp_ms: int
+
+
+Handler = Callable[[Message, Record], Awaitable[None]]
+
+
+class ConsumerLoop:
+    """Read assigned partitions, validate, hand each message to ``handler``, commit.
+
+    ``partitions`` maps a topic to the partitions to read (None = all of them).
+    Assignment is manual (no group rebalance): positions come from the
+    committed offsets of ``group_id``, else ``start`` ("earliest" or "latest",
+    resolved to an explicit offset at assignment so nothing produced after
+    :meth:`start` returns is missed). A record that is not a valid message for
+    its topic, or whose handler raises a :class:`MessageError`, goes to the
+    dead-letter topic with the reason; any other handler error is retried.
+    """
+
+    def __init__(
+        self,
+        settings: KafkaSettings,
+        *,
+        group_id: str,
+        partitions: dict[Topic, list[int] | None],
+        handler: Handler,
+        dead_letters: Publisher | None,
+        start: str = "earliest",
+        keys: frozenset[str] | None = None,
+        stats: KafkaStats | None = None,
+        batch: int = 500,
+    ) -> None:
+        self.group_id = group_id
+        self.stats = stats or KafkaStats()
+        self._settings = settings
+        self._wanted = partitions
+        self._handler = handler
+        self._dead_letters = dead_letters
+        self._start = start
+        self._keys = keys
+        self._batch = batch
+        self._consumer = Consumer({**settings.consumer(group_id), "error_cb": self._on_error})
+        self._assigned: list[TopicPartition] = []
+
+    def _on_error(self, err: KafkaError) -> None:
+        self.stats.broker_errors += 1
+        if err.code() in (KafkaError._ALL_BROKERS_DOWN, KafkaError._TRANSPORT):
+            self.stats.broker_up = False
+        log.warning("kafka consumer error %s", kv(group=self.group_id, error=err.str()))
+
+    async def assign(self, timeout: float = 10.0) -> None:
+        """Resolve positions and assign; call before producing anything you expect back."""
+        await asyncio.to_thread(self._assign_blocking, timeout)
+
+    def _assign_blocking(self, timeout: float) -> None:
+        tps = [
+            TopicPartition(topic.value, p)
+            for topic, parts in self._wanted.items()
+            for p in (range(topic.partitions) if parts is None else parts)
+        ]
+        committed = self._consumer.committed(tps, timeout=timeout)
+        positions = []
+        for tp in committed:
+            if tp.offset >= 0:
+                positions.append(TopicPartition(tp.topic, tp.partition, tp.offset))
+            elif self._start == "latest":
+                _low, high = self._consumer.get_watermark_offsets(tp, timeout=timeout)
+                positions.append(TopicPartition(tp.topic, tp.partition, high))
+            else:
+                positions.append(TopicPartition(tp.topic, tp.partition, OFFSET_BEGINNING))
+        self._consumer.assign(positions)
+        self._assigned = positions
+        self.stats.broker_up = True
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Consume until ``stop`` is set; the current batch finishes and is committed."""
+        if not self._assigned:
+            await self.assign()
+        while not stop.is_set():
+            records = await asyncio.to_thread(self._consumer.consume, self._batch, 0.2)
+            last: dict[tuple[str, int], int] = {}
+            for record in records:
+                err = record.error()
+                if err is not None:
+                    if err.code() != KafkaError._PARTITION_EOF:
+                        self._on_error(err)
+                    continue
+                self.stats.broker_up = True
+                await self._process(record)
+                last[(record.topic() or "", record.partition() or 0)] = record.offset() or 0
+            if last:
+                await self._commit(last)
+
+    async def _process(self, record: KafkaRecord) -> None:
+        topic = Topic(record.topic() or "")
+        key = (record.key() or b"").decode("utf-8", "replace")
+        if self._keys is not None and key not in self._keys:
+            return  # same partition, someone else's key
+        KafkaStats.bump(self.stats.consumed, topic.value)
+        meta = Record(
+            topic, record.partition() or 0, record.offset() or 0, key, record.timestamp()[1]
+        )
+        try:
+            msg = decode_message(record.value() or b"", CHANNELS[topic])
+        except MessageError as exc:
+            await self._dead_letter(record, meta, exc.message)
+            return
+        attempt = 0
+        while True:
+            try:
+                await self._handler(msg, meta)
+                return
+            except MessageError as exc:
+                await self._dead_letter(record, meta, exc.message)
+                return
+            except Exception as exc:
+                attempt += 1
+                if attempt >= 5:
+                    log.exception(
+                        "handler failed, dead-lettering %s", kv(topic=topic, offset=meta.offset)
+                    )
+                    await self._dead_letter(record, meta, f"handler failed: {exc!r}")
+                    return
+                log.warning(
+                    "handler failed, retrying %s",
+                    kv(topic=topic.value, offset=meta.offset, attempt=attempt, error=repr(exc)),
+                )
+                await asyncio.sleep(0.2 * 2**attempt)
+
+    async def _dead_letter(self, record: KafkaRecord, meta: Record, reason: str) -> None:
+        KafkaStats.bump(self.stats.dead_lettered, meta.topic.value)
+        log.warning(
+            "dead-lettered %s",
+            kv(topic=meta.topic.value, partition=meta.partition, offset=meta.offset, reason=reason),
+        )
+        if self._dead_letters is None:
+            return
+        payload = (record.value() or b"")[:65536].decode("utf-8", "replace")
+        letter = DeadLetter(
+            topic=meta.topic.value,
+            partition=meta.partition,
+            offset=meta.offset,
+            key=meta.key[:256],
+            reason=reason[:1024],
+            payload=payload,
+            consumer=self.group_id[:128],
+            sent_at=time.time(),
+        )
+        try:
+            await self._dead_letters.publish(Topic.DEAD_LETTER, meta.key or "none", letter)
+        except KafkaException as exc:
+            log.error("dead letter not delivered %s", kv(error=exc))
+
+    async def _commit(self, last: dict[tuple[str, int], int]) -> None:
+        offsets = [TopicPartition(t, p, o + 1) for (t, p), o in last.items()]
+        try:
+            await asyncio.to_thread(self._consumer.commit, offsets=offsets, asynchronous=False)
+        except KafkaException as exc:
+            # Not fatal: the records were handled and handlers are idempotent, so a
+            # replay after a restart changes nothing.
+            log.warning("commit failed %s", kv(group=self.group_id, error=exc))
+
+    def lag(self) -> dict[tuple[str, int], int]:
+        """Records behind the high watermark, per assigned partition (cached watermarks)."""
+        out = {}
+        for tp in self._consumer.position(self._assigned):
+            _low, high = self._consumer.get_watermark_offsets(tp, cached=True)
+            if high >= 0 and tp.offset >= 0:
+                out[(tp.topic, tp.partition)] = max(0, high - tp.offset)
+        return out
+
+    async def close(self) -> None:
+        await asyncio.to_thread(self._consumer.close)

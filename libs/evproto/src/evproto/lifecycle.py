@@ -1,0 +1,46 @@
+"""One lifecycle for every long-running process: start, run until SIGTERM or
+SIGINT sets the stop event, drain within a deadline, exit 0."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Awaitable, Callable
+
+__all__ = ["DRAIN_SECONDS", "run_until_stopped"]
+
+DRAIN_SECONDS = 10.0  # keep below the pods' terminationGracePeriodSeconds (15)
+log = logging.getLogger("evproto.lifecycle")
+
+
+def run_until_stopped(
+    serve: Callable[[asyncio.Event], Awaitable[None]], *, drain_seconds: float = DRAIN_SECONDS
+) -> int:
+    """Run ``serve(stop)``; the first signal sets ``stop``, a second one exits at once."""
+
+    async def main() -> int:
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+        signals_seen = 0
+
+        def on_signal(sig: signal.Signals) -> None:
+            nonlocal signals_seen
+            signals_seen += 1
+            if signals_seen == 1:
+                log.info("%s received, draining (up to %.0fs)", sig.name, drain_seconds)
+                stop.set()
+            else:
+                log.warning("%s received again, exiting now", sig.name)
+                task.cancel()
+
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, on_signal, sig)
+        task = asyncio.ensure_future(serve(stop))
+        try:
+            await task
+        except asyncio.CancelledError:
+            return 1
+        return 0
+
+    return asyncio.run(main())

@@ -1,0 +1,314 @@
+"""The whole system as local processes on the embedded broker (``make run``).
+
+The command lines here are the ones the Helm chart runs in pods; the test
+harnesses start their processes through :class:`LocalStack` too, so what the
+tests prove is what ``make run`` and the chart run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from evproto.broker import EmbeddedBroker, free_port
+
+__all__ = ["LocalStack", "ManagedProcess"]
+
+_BIN = Path(sys.executable).parent
+
+
+def console_script(name: str) -> str:
+    """The installed console script beside this interpreter (falls back to PATH)."""
+    local = _BIN / name
+    return str(local) if local.exists() else (shutil.which(name) or name)
+
+
+@dataclass
+class ManagedProcess:
+    """One OS process the stack started, with its command line kept for restarts."""
+
+    name: str
+    argv: list[str]
+    env: dict[str, str]
+    log_path: Path
+    proc: subprocess.Popen[bytes] | None = None
+    stdin_pipe: bool = False
+
+    def start(self) -> ManagedProcess:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(
+                self.argv,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.PIPE if self.stdin_pipe else subprocess.DEVNULL,
+                env={**os.environ, **self.env},
+                start_new_session=True,  # Ctrl-C in the terminal reaches only the stack
+            )
+        return self
+
+    @property
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def stop(self, timeout: float = 15.0) -> int | None:
+        """SIGTERM, wait for a graceful exit, SIGKILL after ``timeout``."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        return self.proc.returncode
+
+    def kill(self) -> None:
+        if self.alive:
+            assert self.proc is not None
+            self.proc.kill()
+            self.proc.wait(5)
+
+    def signal(self, sig: signal.Signals) -> None:
+        if self.alive:
+            assert self.proc is not None
+            self.proc.send_signal(sig)
+
+    def restart(self) -> ManagedProcess:
+        self.stop()
+        return self.start()
+
+    def log_text(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+
+@dataclass
+class ChargingPoint:
+    cp_id: str
+    engine_port: int
+    engine: ManagedProcess
+    monitor: ManagedProcess
+    control_socket: Path
+
+
+@dataclass
+class LocalStack:
+    """Broker, central and charging points as processes under ``workdir``."""
+
+    workdir: Path
+    kafka_port: int = 0
+    listen_port: int = 0
+    http_port: int = 0
+    host: str = "127.0.0.1"
+    extra_env: dict[str, str] = field(default_factory=dict)
+    broker: EmbeddedBroker | None = None
+    central: ManagedProcess | None = None
+    cps: dict[str, ChargingPoint] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.kafka_port = self.kafka_port or free_port(self.host)
+        self.listen_port = self.listen_port or free_port(self.host)
+        self.http_port = self.http_port or free_port(self.host)
+        self.operator_token = self._token("operator-token")
+        self.registration_token = self._token("registration-token")
+
+    def _token(self, name: str) -> str:
+        path = self.workdir / name
+        if not path.exists():
+            path.write_text(secrets.token_urlsafe(24))
+            path.chmod(0o600)
+        return path.read_text().strip()
+
+    # --- addresses ---------------------------------------------------------------
+
+    @property
+    def bootstrap(self) -> str:
+        return f"{self.host}:{self.kafka_port}"
+
+    @property
+    def http_url(self) -> str:
+        return f"http://{self.host}:{self.http_port}"
+
+    @property
+    def central_address(self) -> str:
+        return f"{self.host}:{self.listen_port}"
+
+    def _common_env(self) -> dict[str, str]:
+        return {"EV_KAFKA": self.bootstrap, "PYTHONUNBUFFERED": "1", **self.extra_env}
+
+    # --- components ----------------------------------------------------------------
+
+    def start_broker(self) -> EmbeddedBroker:
+        self.broker = EmbeddedBroker(
+            self.kafka_port, self.host, log_path=self.workdir / "broker.log"
+        )
+        self.broker.start()
+        return self.broker
+
+    def central_process(self, *extra: str) -> ManagedProcess:
+        argv = [
+            console_script("evcentral"),
+            "--kafka", self.bootstrap,
+            "--db", str(self.workdir / "central.db"),
+            "--listen", self.central_address,
+            "--http", f"{self.host}:{self.http_port}",
+            *extra,
+        ]  # fmt: skip
+        env = {
+            **self._common_env(),
+            "EV_OPERATOR_TOKEN_FILE": str(self.workdir / "operator-token"),
+            "EV_REGISTRATION_TOKEN_FILE": str(self.workdir / "registration-token"),
+        }
+        self.central = ManagedProcess("central", argv, env, self.workdir / "central.log")
+        return self.central
+
+    def start_central(self, *extra: str) -> ManagedProcess:
+        return self.central_process(*extra).start()
+
+    def charging_point(self, index: int, *, location: str | None = None) -> ChargingPoint:
+        cp_id = f"CP-{index}"
+        cp_dir = self.workdir / cp_id
+        cp_dir.mkdir(parents=True, exist_ok=True)
+        port = free_port(self.host)
+        control = cp_dir / "engine.sock"
+        engine = ManagedProcess(
+            f"{cp_id}/engine",
+            [
+                console_script("evengine"),
+                "--cp-id",
+                cp_id,
+                "--kafka",
+                self.bootstrap,
+                "--listen",
+                f"{self.host}:{port}",
+                "--location",
+                location or f"Bay {index}",
+                "--control-socket",
+                str(control),
+                "--console",
+                "off",
+            ],
+            self._common_env(),
+            cp_dir / "engine.log",
+        )
+        monitor = ManagedProcess(
+            f"{cp_id}/monitor",
+            [
+                console_script("evmonitor"),
+                "--cp-id",
+                cp_id,
+                "--engine",
+                f"{self.host}:{port}",
+                "--central",
+                self.central_address,
+                "--state-dir",
+                str(cp_dir),
+            ],
+            {
+                **self._common_env(),
+                "EV_REGISTRATION_TOKEN_FILE": str(self.workdir / "registration-token"),
+            },
+            cp_dir / "monitor.log",
+        )
+        cp = ChargingPoint(cp_id, port, engine, monitor, control)
+        self.cps[cp_id] = cp
+        return cp
+
+    def start_cp(self, index: int, **kwargs: str) -> ChargingPoint:
+        cp = self.charging_point(index, **kwargs)
+        cp.engine.start()
+        cp.monitor.start()
+        return cp
+
+    def processes(self) -> list[ManagedProcess]:
+        procs = [p for cp in self.cps.values() for p in (cp.monitor, cp.engine)]
+        return procs + ([self.central] if self.central else [])
+
+    def stop(self) -> None:
+        """Graceful: every process gets SIGTERM at once, then the broker stops."""
+        for proc in self.processes():
+            proc.signal(signal.SIGTERM)
+        for proc in self.processes():
+            proc.stop()
+        if self.broker is not None:
+            self.broker.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m evproto.localstack",
+        description="Run the EV Charging Network locally: broker, central, charging points.",
+    )
+    parser.add_argument("--cps", type=int, default=3, help="number of charging points")
+    parser.add_argument("--workdir", type=Path, default=Path(".run"), help="state, logs, database")
+    parser.add_argument("--kafka-port", type=int, default=9092)
+    parser.add_argument("--listen-port", type=int, default=3440)
+    parser.add_argument("--http-port", type=int, default=8080)
+    args = parser.parse_args(argv)
+    if args.cps < 0:
+        parser.error("--cps must be 0 or more")
+
+    stack = LocalStack(args.workdir, args.kafka_port, args.listen_port, args.http_port)
+    stopping = False
+
+    def on_signal(_sig: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        stack.start_broker()
+        stack.start_central()
+        for i in range(args.cps):
+            stack.start_cp(i)
+        print(
+            f"""
+EV Charging Network is running ({args.cps} charging points).
+  dashboard        {stack.http_url}/
+  operator token   {stack.operator_token}   (file {args.workdir}/operator-token)
+  Kafka bootstrap  {stack.bootstrap}
+  monitor port     {stack.central_address}
+  logs             {args.workdir}/*.log, {args.workdir}/CP-*/*.log
+
+Try:  .venv/bin/evdriver --id D1 --kafka {stack.bootstrap} request CP-0 --max-kwh 0.05
+      .venv/bin/evengine ctl ko --control-socket {args.workdir}/CP-0/engine.sock
+Ctrl-C stops everything.""",
+            flush=True,
+        )
+        while not stopping:
+            for proc in stack.processes():
+                if proc.proc is not None and not proc.alive:
+                    print(
+                        f"{proc.name} exited with code {proc.proc.returncode}; see {proc.log_path}"
+                    )
+                    proc.proc = None
+            time.sleep(0.5)
+    finally:
+        print("stopping…", flush=True)
+        with contextlib.suppress(KeyboardInterrupt):
+            stack.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

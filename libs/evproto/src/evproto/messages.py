@@ -1,0 +1,360 @@
+"""Every message of the system, one frozen dataclass each.
+
+TCP messages travel in frames between monitor and central or monitor and
+engine; Kafka messages are the values of Kafka records. ``CHANNELS`` says which
+types each TCP peer and each topic accepts.
+"""
+
+from __future__ import annotations
+
+import enum
+
+from evproto.schema import Message, MsgType, ident, message, number, text
+from evproto.states import CpState, Health
+from evproto.topics import Topic
+
+__all__ = [
+    "CHANNELS",
+    "AuthResult",
+    "Authenticate",
+    "CentralRestored",
+    "CentralUnreachable",
+    "Challenge",
+    "ChallengeResponse",
+    "CpStateUpdate",
+    "DeadLetter",
+    "Directive",
+    "DirectiveAction",
+    "DriverUpdate",
+    "EngineInfo",
+    "ErrorReply",
+    "HealthAnswer",
+    "HealthRequest",
+    "InfoRequest",
+    "Origin",
+    "Outcome",
+    "PriceUpdate",
+    "Register",
+    "SessionPhase",
+    "Status",
+    "SupplyRequest",
+    "SupplyResponse",
+    "SupplyStarted",
+    "SupplyStop",
+    "Telemetry",
+    "Ticket",
+]
+
+_PRICE_MAX = 100.0  # €/kWh; anything above is a typo, not a tariff
+
+
+class Origin(enum.StrEnum):
+    DRIVER = "driver"  # requested from the driver app
+    MANUAL = "manual"  # requested at the charging point itself (M12)
+
+
+class DirectiveAction(enum.StrEnum):
+    START = "start"  # begin a supply: session id, driver id, price, limits
+    END_SUPPLY = "end_supply"  # end the running supply (driver asked, start timed out)
+    STOP = "stop"  # out of order: end any supply, refuse new ones
+    RESUME = "resume"  # back in service
+
+
+class Outcome(enum.StrEnum):
+    COMPLETED = "completed"  # unplugged, driver stop or limit reached
+    ABORTED = "aborted"  # fault or operator stop during the supply
+    CANCELLED = "cancelled"  # authorized but never started
+
+
+class SessionPhase(enum.StrEnum):
+    AUTHORIZED = "authorized"
+    SUPPLYING = "supplying"
+    ERROR = "error"
+
+
+# --- TCP: monitor <-> central ---------------------------------------------------
+
+
+@message(MsgType.AUTHENTICATE)
+class Authenticate(Message):
+    """Monitor -> central: opens authentication (or registration) of a CP."""
+
+    cp_id: str = ident()
+
+
+@message(MsgType.CHALLENGE)
+class Challenge(Message):
+    """Central -> monitor: prove you hold the CP secret (or the registration token)."""
+
+    nonce: str = text(max_len=128)
+    registered: bool
+
+
+@message(MsgType.CHALLENGE_RESPONSE)
+class ChallengeResponse(Message):
+    """Monitor -> central: SCRAM-style proof over the nonce; the secret never travels."""
+
+    cp_id: str = ident()
+    proof: str = text(max_len=128)
+
+
+@message(MsgType.REGISTER)
+class Register(Message):
+    """Monitor -> central: register (or re-key) a CP, proving the registration token."""
+
+    cp_id: str = ident()
+    location: str = text(max_len=120)
+    proof: str = text(max_len=128)
+    price: float | None = number(default=None, maximum=_PRICE_MAX)
+
+
+@message(MsgType.AUTH_RESULT)
+class AuthResult(Message):
+    """Central -> monitor: accepted with the price (and a sealed new secret), or why not."""
+
+    cp_id: str = ident()
+    accepted: bool
+    price: float | None = number(default=None, maximum=_PRICE_MAX)
+    sealed_secret: str = text(default="", max_len=128)
+    reason: str = text(default="")
+
+
+@message(MsgType.STATUS)
+class Status(Message):
+    """Monitor -> central, every second and at once on a change: the CP's health."""
+
+    cp_id: str = ident()
+    health: Health
+    reason: str = text(default="")
+
+
+@message(MsgType.PRICE_UPDATE)
+class PriceUpdate(Message):
+    """Central -> monitor -> engine: the CP's price in €/kWh."""
+
+    cp_id: str = ident()
+    price: float = number(maximum=_PRICE_MAX)
+
+
+# --- TCP: monitor <-> engine ------------------------------------------------------
+
+
+@message(MsgType.HEALTH_REQUEST)
+class HealthRequest(Message):
+    seq: int = number()
+
+
+@message(MsgType.HEALTH_ANSWER)
+class HealthAnswer(Message):
+    cp_id: str = ident()
+    seq: int = number()
+    health: Health
+    reason: str = text(default="")
+
+
+@message(MsgType.INFO_REQUEST)
+class InfoRequest(Message):
+    pass
+
+
+@message(MsgType.ENGINE_INFO)
+class EngineInfo(Message):
+    cp_id: str = ident()
+    location: str = text(max_len=120)
+    price: float | None = number(default=None, maximum=_PRICE_MAX)
+    power_kw: float = number(maximum=1000)
+
+
+@message(MsgType.CENTRAL_UNREACHABLE)
+class CentralUnreachable(Message):
+    cp_id: str = ident()
+
+
+@message(MsgType.CENTRAL_RESTORED)
+class CentralRestored(Message):
+    cp_id: str = ident()
+
+
+@message(MsgType.ERROR)
+class ErrorReply(Message):
+    """Either direction: the last message was refused, with the error code and why."""
+
+    code: str = text(max_len=64)
+    message: str = text(max_len=512)
+
+
+# --- Kafka ---------------------------------------------------------------------
+
+
+@message(MsgType.SUPPLY_REQUEST)
+class SupplyRequest(Message):
+    """Driver or engine -> central. ``cp_id`` None asks for the next available CP."""
+
+    request_id: str = ident()
+    requester_id: str = ident()
+    origin: Origin
+    cp_id: str | None = ident(default=None)
+    max_kwh: float | None = number(default=None)
+    max_eur: float | None = number(default=None)
+    max_minutes: float | None = number(default=None)
+    sent_at: float = number()
+    ttl_s: float = number(default=30.0, maximum=3600)
+
+
+@message(MsgType.SUPPLY_STOP)
+class SupplyStop(Message):
+    """Driver -> central: end my running supply."""
+
+    request_id: str = ident()
+    requester_id: str = ident()
+    session_id: str | None = ident(default=None)
+    cp_id: str | None = ident(default=None)
+    sent_at: float = number()
+
+
+@message(MsgType.SUPPLY_RESPONSE)
+class SupplyResponse(Message):
+    """Central -> requester, keyed by requester id."""
+
+    request_id: str = ident()
+    requester_id: str = ident()
+    origin: Origin
+    authorized: bool
+    cp_id: str | None = ident(default=None)
+    session_id: str | None = ident(default=None)
+    price: float | None = number(default=None, maximum=_PRICE_MAX)
+    reason: str = text(default="")
+    sent_at: float = number()
+
+
+@message(MsgType.DIRECTIVE)
+class Directive(Message):
+    """Central -> engine, keyed by CP id."""
+
+    directive_id: str = ident()
+    cp_id: str = ident()
+    action: DirectiveAction
+    session_id: str | None = ident(default=None)
+    driver_id: str | None = ident(default=None)
+    price: float | None = number(default=None, maximum=_PRICE_MAX)
+    max_kwh: float | None = number(default=None)
+    max_eur: float | None = number(default=None)
+    max_minutes: float | None = number(default=None)
+    reason: str = text(default="")
+    sent_at: float = number()
+
+
+@message(MsgType.SUPPLY_STARTED)
+class SupplyStarted(Message):
+    """Engine -> central: the vehicle is plugged in and energy flows."""
+
+    session_id: str = ident()
+    cp_id: str = ident()
+    driver_id: str = ident()
+    sent_at: float = number()
+
+
+@message(MsgType.TELEMETRY)
+class Telemetry(Message):
+    """Engine -> central every second while supplying; ``seq`` starts at 1."""
+
+    session_id: str = ident()
+    cp_id: str = ident()
+    driver_id: str = ident()
+    seq: int = number()
+    kwh: float = number()
+    eur: float = number()
+    power_kw: float = number(maximum=1000)
+    elapsed_s: float = number()
+    sent_at: float = number()
+
+
+@message(MsgType.TICKET)
+class Ticket(Message):
+    """Engine -> central -> driver: the end of a session, completed or not."""
+
+    session_id: str = ident()
+    cp_id: str = ident()
+    driver_id: str = ident()
+    last_seq: int = number()
+    kwh: float = number()
+    eur: float = number()
+    price: float = number(maximum=_PRICE_MAX)
+    started_at: float = number()
+    ended_at: float = number()
+    outcome: Outcome
+    reason: str = text(default="")
+
+
+@message(MsgType.DRIVER_UPDATE)
+class DriverUpdate(Message):
+    """Central -> driver, keyed by driver id: progress of the driver's session, or an error."""
+
+    driver_id: str = ident()
+    session_id: str = ident()
+    cp_id: str = ident()
+    phase: SessionPhase
+    seq: int = number(default=0)
+    kwh: float = number(default=0.0)
+    eur: float = number(default=0.0)
+    elapsed_s: float = number(default=0.0)
+    reason: str = text(default="")
+    sent_at: float = number()
+
+
+@message(MsgType.CP_STATE)
+class CpStateUpdate(Message):
+    """Central -> anyone, keyed by CP id: the latest state of a CP."""
+
+    cp_id: str = ident()
+    state: CpState
+    location: str = text(default="", max_len=120)
+    price: float | None = number(default=None, maximum=_PRICE_MAX)
+    driver_id: str | None = ident(default=None)
+    session_id: str | None = ident(default=None)
+    kwh: float = number(default=0.0)
+    eur: float = number(default=0.0)
+    sent_at: float = number()
+
+
+@message(MsgType.DEAD_LETTER)
+class DeadLetter(Message):
+    """A poison record moved aside with the reason, so nothing is silently lost."""
+
+    topic: str = text(max_len=249)
+    partition: int = number(minimum=-1)
+    offset: int = number(minimum=-1001)
+    key: str = text(default="", max_len=256)
+    reason: str = text(max_len=1024)
+    payload: str = text(max_len=65536)
+    consumer: str = text(default="", max_len=128)
+    sent_at: float = number()
+
+
+_T = MsgType
+CHANNELS: dict[str, frozenset[MsgType]] = {
+    # what each TCP peer accepts
+    "central<-monitor": frozenset(
+        {_T.AUTHENTICATE, _T.CHALLENGE_RESPONSE, _T.REGISTER, _T.STATUS, _T.ERROR}
+    ),
+    "monitor<-central": frozenset({_T.CHALLENGE, _T.AUTH_RESULT, _T.PRICE_UPDATE, _T.ERROR}),
+    "engine<-monitor": frozenset(
+        {
+            _T.HEALTH_REQUEST,
+            _T.INFO_REQUEST,
+            _T.PRICE_UPDATE,
+            _T.CENTRAL_UNREACHABLE,
+            _T.CENTRAL_RESTORED,
+            _T.ERROR,
+        }
+    ),
+    "monitor<-engine": frozenset({_T.HEALTH_ANSWER, _T.ENGINE_INFO, _T.ERROR}),
+    # what each topic carries
+    Topic.SUPPLY_REQUESTS: frozenset({_T.SUPPLY_REQUEST, _T.SUPPLY_STOP}),
+    Topic.SUPPLY_RESPONSES: frozenset({_T.SUPPLY_RESPONSE}),
+    Topic.DIRECTIVES: frozenset({_T.DIRECTIVE}),
+    Topic.TELEMETRY: frozenset({_T.SUPPLY_STARTED, _T.TELEMETRY, _T.TICKET}),
+    Topic.DRIVER_UPDATES: frozenset({_T.DRIVER_UPDATE, _T.TICKET}),
+    Topic.CP_STATE: frozenset({_T.CP_STATE}),
+    Topic.DEAD_LETTER: frozenset({_T.DEAD_LETTER}),
+}
