@@ -25,6 +25,7 @@ __all__ = [
 ]
 
 _SECRET_BYTES = 32
+_KEY_BYTES = hashlib.sha256().digest_size  # stored key and proof length
 
 
 def _hmac(key: bytes, *parts: str) -> bytes:
@@ -63,7 +64,7 @@ def verify_client_proof(stored: str, proof: str, nonce: str, cp_id: str) -> bool
         stored_bytes, proof_bytes = bytes.fromhex(stored), bytes.fromhex(proof)
     except ValueError:
         return False
-    if len(proof_bytes) != len(stored_bytes):
+    if len(proof_bytes) != _KEY_BYTES or len(stored_bytes) != _KEY_BYTES:
         return False
     key = _xor(proof_bytes, _hmac(stored_bytes, nonce, cp_id))
     return hmac.compare_digest(hashlib.sha256(key).digest(), stored_bytes)
@@ -74,7 +75,9 @@ def registration_proof(token: str, nonce: str, cp_id: str) -> str:
 
 
 def verify_registration_proof(token: str, proof: str, nonce: str, cp_id: str) -> bool:
-    return hmac.compare_digest(registration_proof(token, nonce, cp_id), proof)
+    # Compare bytes: compare_digest raises TypeError on non-ASCII str (a hostile proof).
+    expected = registration_proof(token, nonce, cp_id).encode()
+    return hmac.compare_digest(expected, proof.encode("utf-8", "replace"))
 
 
 def seal_secret(secret: str, token: str, nonce: str, cp_id: str) -> str:
@@ -82,4 +85,5 @@ def seal_secret(secret: str, token: str, nonce: str, cp_id: str) -> str:
 
 
 def unseal_secret(sealed: str, token: str, nonce: str, cp_id: str) -> str:
+    """The secret sealed by :func:`seal_secret`; ValueError if ``sealed`` is not 64 hex digits."""
     return _xor(bytes.fromhex(sealed), _hmac(token.encode(), "seal", nonce, cp_id)).hex()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import os
 import types
 import typing
@@ -148,9 +149,11 @@ def _read_yaml(path: str) -> dict[str, Any]:
     if len(raw) > _MAX_CONFIG_BYTES:
         raise ConfigError(f"config file {path} is larger than {_MAX_CONFIG_BYTES} bytes")
     try:
-        data = yaml.safe_load(raw) or {}
+        data = yaml.safe_load(raw)
     except yaml.YAMLError as exc:
         raise ConfigError(f"config file {path} is not valid YAML: {exc}") from None
+    if data is None:  # an empty file
+        return {}
     if not isinstance(data, dict):
         raise ConfigError(f"config file {path} must hold a mapping of setting: value")
     return {str(k).replace("-", "_"): v for k, v in data.items()}
@@ -176,13 +179,17 @@ def _convert(raw: Any, hint: Any, name: str, source: str) -> Any:
                 return False
             raise ValueError("expected true or false")
         if target is int:
-            if isinstance(raw, bool):
+            # int(2.5) would silently truncate a YAML float
+            if isinstance(raw, bool) or (isinstance(raw, float) and not raw.is_integer()):
                 raise ValueError("expected a whole number")
             return int(raw)
         if target is float:
             if isinstance(raw, bool):
                 raise ValueError("expected a number")
-            return float(raw)
+            number = float(raw)
+            if not math.isfinite(number):
+                raise ValueError("expected a finite number")
+            return number
         if target is Path:
             return Path(str(raw))
         if target is str:
@@ -200,10 +207,9 @@ def parse_hostport(value: str, *, what: str, default_host: str = "0.0.0.0") -> t
     if not sep:
         raise ConfigError(f"{what}: {value!r} is not HOST:PORT")
     host = host.strip("[]") or default_host
-    try:
-        port = int(port_text)
-    except ValueError:
-        raise ConfigError(f"{what}: port {port_text!r} is not a number") from None
+    if not (port_text.isascii() and port_text.isdigit()):  # int() also takes "+8_0"
+        raise ConfigError(f"{what}: port {port_text!r} is not a number")
+    port = int(port_text)
     if not 0 <= port <= 65535:
         raise ConfigError(f"{what}: port {port} is out of range 0-65535")
     return host, port

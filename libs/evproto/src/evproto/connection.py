@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
-from typing import Protocol
+from typing import Protocol, cast
 
 from evproto.errors import (
     FrameTooLarge,
@@ -194,6 +194,8 @@ class FramedConnection:
                 try:
                     items = self._decoder.feed(chunk)
                 except FrameTooLarge as exc:
+                    # Frames completed before the oversized one are still answered.
+                    self._handle(cast(list[Frame | Control], list(exc.decoded)))
                     reason = exc.message
                     self._observer.protocol_error(exc.code)
                     self._inbox.put_nowait(exc)

@@ -22,6 +22,8 @@ and a default message a person can act on.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 __all__ = [
     "AuthError",
     "BadChecksum",
@@ -68,6 +70,12 @@ class FramingError(ProtocolError):
 class FrameTooLarge(FramingError):
     code = "frame_too_large"
     default_message = "frame exceeds the maximum size; the connection is closed"
+
+    def __init__(self, message: str | None = None, *, decoded: Sequence[object] = ()) -> None:
+        # What the decoder completed, in the same chunk, before the oversized frame:
+        # the caller still acts on those, so decoding does not depend on chunking.
+        self.decoded = tuple(decoded)
+        super().__init__(message)
 
 
 class BadChecksum(FramingError):

@@ -10,6 +10,7 @@ whatever a read returned) and bounded (a frame over ``max_frame`` raises
 from __future__ import annotations
 
 import enum
+import re
 from dataclasses import dataclass
 from functools import reduce
 
@@ -41,6 +42,7 @@ class Control(enum.IntEnum):
 
 
 _CONTROL_BYTES = frozenset(int(c) for c in Control)
+_DELIMITER = re.compile(b"[\\x02\\x03]")  # STX or ETX, whichever comes first
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +72,11 @@ class FrameDecoder:
 
     ``feed`` returns the frames and control bytes completed by the new bytes,
     in order. Bytes outside a frame that are not controls are dropped and
-    counted in ``dropped_bytes``.
+    counted in ``dropped_bytes``; so is an unfinished frame cut short by a new
+    STX (DATA never holds a control byte, so that STX starts a real frame).
+    The buffer never holds more than ``max_frame`` bytes: the byte that would
+    exceed it raises :class:`FrameTooLarge` (carrying, in ``decoded``, what the
+    same chunk completed before it) and the decoder starts over.
     """
 
     __slots__ = ("_buf", "_state", "dropped_bytes", "max_frame")
@@ -98,19 +104,22 @@ class FrameDecoder:
                 self._state = _State.DATA
                 i = start + 1
             elif self._state is _State.DATA:
-                stop = chunk.find(ETX, i)
-                end = n if stop < 0 else stop
-                self._buf += chunk[i:end]
-                if len(self._buf) > self.max_frame:
-                    size = len(self._buf)
+                found = _DELIMITER.search(chunk, i)
+                end = n if found is None else found.start()
+                if len(self._buf) + (end - i) > self.max_frame:
                     self.reset()
                     raise FrameTooLarge(
-                        f"frame of more than {size} bytes exceeds the maximum of {self.max_frame}"
+                        f"frame exceeds the maximum of {self.max_frame} bytes", decoded=out
                     )
-                if stop < 0:
+                self._buf += chunk[i:end]
+                if found is None:
                     break
-                self._state = _State.CHECKSUM
-                i = stop + 1
+                if chunk[end] == STX:  # the unfinished frame was garbage; a new one starts
+                    self.dropped_bytes += 1 + len(self._buf)
+                    self._buf.clear()
+                else:
+                    self._state = _State.CHECKSUM
+                i = end + 1
             else:
                 data = bytes(self._buf)
                 out.append(Frame(data, valid=lrc(data) == chunk[i]))

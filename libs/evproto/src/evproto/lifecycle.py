@@ -17,12 +17,22 @@ log = logging.getLogger("evproto.lifecycle")
 def run_until_stopped(
     serve: Callable[[asyncio.Event], Awaitable[None]], *, drain_seconds: float = DRAIN_SECONDS
 ) -> int:
-    """Run ``serve(stop)``; the first signal sets ``stop``, a second one exits at once."""
+    """Run ``serve(stop)``; the first signal sets ``stop``, a second one exits at once.
+
+    ``serve`` returns once it has drained; if it is still running
+    ``drain_seconds`` after the first signal it is cancelled. Returns the exit
+    code: 0 after a clean drain, 1 when the drain was cut short.
+    """
 
     async def main() -> int:
         loop = asyncio.get_running_loop()
         stop = asyncio.Event()
         signals_seen = 0
+
+        def cut_short(why: str) -> None:
+            if not task.done():
+                log.warning("%s, exiting now", why)
+                task.cancel()
 
         def on_signal(sig: signal.Signals) -> None:
             nonlocal signals_seen
@@ -30,9 +40,9 @@ def run_until_stopped(
             if signals_seen == 1:
                 log.info("%s received, draining (up to %.0fs)", sig.name, drain_seconds)
                 stop.set()
+                loop.call_later(drain_seconds, cut_short, f"drain took over {drain_seconds}s")
             else:
-                log.warning("%s received again, exiting now", sig.name)
-                task.cancel()
+                cut_short(f"{sig.name} received again")
 
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, on_signal, sig)

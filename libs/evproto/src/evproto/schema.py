@@ -34,7 +34,8 @@ __all__ = [
 ]
 
 SCHEMA_VERSION = 1
-_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,63}$")
+# \Z, not $: "$" would also match before a trailing newline.
+_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,63}\Z")
 
 
 class MsgType(enum.StrEnum):
@@ -115,7 +116,7 @@ class Message:
         if kind != cls.TYPE.value:
             raise InvalidField(cls.TYPE.value, "type", f"expected {cls.TYPE.value!r}, got {kind!r}")
         version = data.get("v", SCHEMA_VERSION)
-        if version != SCHEMA_VERSION:
+        if type(version) is not int or version != SCHEMA_VERSION:  # true == 1 in Python
             raise InvalidField(
                 cls.TYPE.value, "v", f"schema version {version!r} is not supported (want 1)"
             )
@@ -167,9 +168,12 @@ def decode_message(
         data = raw
     else:
         try:
-            data = json.loads(raw)
+            # Decode explicitly: json.loads would also guess UTF-16/32 from bytes.
+            data = json.loads(raw.decode("utf-8") if isinstance(raw, bytes) else raw)
         except (UnicodeDecodeError, ValueError) as exc:
             raise MalformedMessage(f"not UTF-8 JSON: {exc}") from None
+        except RecursionError:
+            raise MalformedMessage("not UTF-8 JSON: nested too deeply") from None
     if not isinstance(data, dict):
         raise MalformedMessage(f"expected a JSON object, got {type(data).__name__}")
     kind = data.get("type")
