@@ -10,7 +10,7 @@ from evproto.schema import Message, MsgType
 
 __all__ = ["Router"]
 
-Handler = Callable[[Any], Awaitable[Any]]
+Handler = Callable[..., Awaitable[Any]]  # (msg, *context) -> reply
 H = TypeVar("H", bound=Handler)
 
 

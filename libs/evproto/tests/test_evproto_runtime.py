@@ -1,0 +1,82 @@
+"""Runtime helpers: per-type routing, peer retries, the metrics endpoint."""
+
+from __future__ import annotations
+
+import urllib.request
+
+import pytest
+from evproto.broker import free_port
+from evproto.errors import ConfigError, LinkClosed, UnknownMessageType
+from evproto.messages import HealthRequest, InfoRequest
+from evproto.metrics import serve_metrics
+from evproto.retry import peer_retry
+from evproto.routing import Router
+from evproto.schema import Message, MsgType
+from prometheus_client import CollectorRegistry, Counter
+
+
+async def test_the_router_calls_the_handler_registered_for_the_type() -> None:
+    router = Router()
+    seen: list[tuple[Message, str]] = []
+
+    @router.on(MsgType.HEALTH_REQUEST)
+    async def on_health(msg: HealthRequest, link: str) -> str:
+        seen.append((msg, link))
+        return "answered"
+
+    assert await router.dispatch(HealthRequest(seq=1), "link-1") == "answered"
+    assert seen == [(HealthRequest(seq=1), "link-1")]
+    assert router.kinds == frozenset({MsgType.HEALTH_REQUEST})
+
+
+async def test_the_router_refuses_an_unhandled_type_and_double_registration() -> None:
+    router = Router()
+
+    @router.on(MsgType.INFO_REQUEST)
+    async def first(_msg: InfoRequest) -> None:
+        return None
+
+    with pytest.raises(UnknownMessageType, match="no handler for health_request"):
+        await router.dispatch(HealthRequest(seq=1))
+    with pytest.raises(ValueError, match="already registered"):
+        router.on(MsgType.INFO_REQUEST)(first)
+
+
+async def test_peer_retry_retries_temporary_errors_until_success() -> None:
+    calls = 0
+    async for attempt in peer_retry("central", initial=0.001, cap=0.01):
+        with attempt:
+            calls += 1
+            if calls < 3:
+                raise LinkClosed("down")
+    assert calls == 3
+
+
+async def test_peer_retry_fails_fast_on_permanent_errors() -> None:
+    calls = 0
+    with pytest.raises(ConfigError):
+        async for attempt in peer_retry("central", initial=0.001):
+            with attempt:
+                calls += 1
+                raise ConfigError("bad flag")
+    assert calls == 1
+
+
+async def test_peer_retry_gives_up_after_the_attempts_with_the_last_error() -> None:
+    with pytest.raises(LinkClosed, match="still down"):
+        async for attempt in peer_retry("central", initial=0.001, attempts=2):
+            with attempt:
+                raise LinkClosed("still down")
+
+
+def test_serve_metrics_exposes_the_registry_and_empty_means_off() -> None:
+    registry = CollectorRegistry()
+    Counter("evcharging_test_frames_total", "frames", registry=registry).inc(3)
+    port = free_port()
+
+    serve_metrics("", registry)  # disabled: nothing to check but that it returns
+    serve_metrics(f"127.0.0.1:{port}", registry)
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as answer:
+        body = answer.read().decode()
+    assert "evcharging_test_frames_total 3.0" in body
