@@ -22,7 +22,7 @@ $(UV):
 	python3 -m venv .tools
 	.tools/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 
-.venv/.installed: $(UV) uv.lock pyproject.toml libs/evproto/pyproject.toml $(wildcard services/*/pyproject.toml)
+.venv/.installed: $(UV) uv.lock pyproject.toml $(wildcard libs/*/pyproject.toml services/*/pyproject.toml bench/pyproject.toml)
 	$(UV) sync --all-packages --frozen
 	touch $@
 
@@ -35,7 +35,10 @@ lint: install ## ruff, mypy and the import contracts (services never import each
 	.venv/bin/lint-imports
 
 test: lint ## lint, then every test (unit, integration, e2e, chart, metrics)
-	.venv/bin/pytest $(PYTEST_ARGS)
+	@# pytest exits 5 when it collected nothing: a broken testpaths, not a pass
+	.venv/bin/pytest $(PYTEST_ARGS) || { rc=$$?; \
+	  if [ $$rc = 5 ]; then echo "make test: pytest collected no tests (see testpaths in pyproject.toml)" >&2; fi; \
+	  exit $$rc; }
 
 test-fast: install ## unit tests only
 	.venv/bin/pytest -m "not e2e and not slow" $(PYTEST_ARGS)
