@@ -1,0 +1,186 @@
+"""The link to the central: log in, then report the engine's health.
+
+One task: connect (TLS when asked) and authenticate with tenacity back-off
+capped by ``--retry-cap``; then send ``Status`` at once on every change of the
+health report and every ``--health-interval`` as the heartbeat, while reading
+the central's pushes (``PriceUpdate`` goes on to the engine). When the central
+is gone the engine is told, and told again when it is back.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from evproto.connection import FramedConnection
+from evproto.errors import (
+    InvalidField,
+    LinkClosed,
+    LinkError,
+    LinkTimeout,
+    MessageError,
+    ProtocolError,
+    UnknownMessageType,
+)
+from evproto.logs import kv
+from evproto.messages import CHANNELS, AuthResult, ErrorReply, PriceUpdate, Status
+from evproto.routing import Router
+from evproto.schema import MsgType
+
+from evmonitor.authentication import Authenticator, SecretRejected
+from evmonitor.engine_link import EngineLink
+from evmonitor.health import HealthBoard
+from evmonitor.metrics import MonitorMetrics
+from evmonitor.peers import Peer
+from evmonitor.reconnect import Reconnector
+from evmonitor.refusal import refuse
+from evmonitor.settings import MonitorSettings
+from evmonitor.tasks import first_to_finish
+
+__all__ = ["CentralLink"]
+
+log = logging.getLogger("evmonitor.central")
+
+CENTRAL_RETRY_INITIAL = 0.5
+
+
+class CentralLink:
+    def __init__(
+        self,
+        settings: MonitorSettings,
+        health: HealthBoard,
+        engine: EngineLink,
+        authenticator: Authenticator,
+        metrics: MonitorMetrics,
+    ) -> None:
+        self._settings = settings
+        self._cp_id = settings.cp_id
+        self._health = health
+        self._engine = engine
+        self._auth = authenticator
+        self._metrics = metrics
+        self._ssl = settings.central_ssl_context()
+        self._reconnector = Reconnector(
+            Peer.CENTRAL,
+            cp_id=settings.cp_id,
+            initial=min(CENTRAL_RETRY_INITIAL, settings.retry_cap),
+            cap=settings.retry_cap,
+            metrics=metrics,
+        )
+        self._reachable: bool | None = None
+        self._router = Router()
+        self._router.on(MsgType.PRICE_UPDATE)(self._on_price_update)
+        self._router.on(MsgType.ERROR)(self._on_error_reply)
+
+    async def run(self) -> None:
+        await self._health.first_report()  # the first Status says something true
+        while True:
+            conn, result = await self._reconnector.open(self._connect, self._on_unreachable)
+            try:
+                await self._session(conn, result)
+            except (LinkError, ProtocolError) as exc:
+                self._on_unreachable(exc)
+            finally:
+                await conn.close("monitor stopping")
+                self._metrics.central_connected.set(0)
+
+    # --- connecting ---------------------------------------------------------------------
+
+    async def _connect(self) -> tuple[FramedConnection, AuthResult]:
+        try:
+            return await self._login_once()
+        except SecretRejected as exc:
+            log.warning("secret rejected %s", kv(cp=self._cp_id, peer="central", reason=exc))
+            return await self._login_once()
+
+    async def _login_once(self) -> tuple[FramedConnection, AuthResult]:
+        await self._auth.before_connecting()
+        host, port = self._settings.central_address
+        conn = await FramedConnection.connect(
+            host,
+            port,
+            accept=CHANNELS["monitor<-central"],
+            timeout=self._settings.central_timeout,
+            ssl_context=self._ssl,
+            observer=self._metrics.observer(Peer.CENTRAL, self._cp_id),
+        )
+        try:
+            result = await self._auth.login(conn)
+        except BaseException:
+            await conn.close("login failed")
+            raise
+        return conn, result
+
+    def _on_unreachable(self, exc: BaseException) -> None:
+        self._metrics.central_connected.set(0)
+        if self._reachable is not False:
+            self._reachable = False
+            log.warning("central unreachable %s", kv(cp=self._cp_id, peer="central", reason=exc))
+            self._engine.set_central_reachable(False)
+
+    # --- the authenticated link -------------------------------------------------------
+
+    async def _session(self, conn: FramedConnection, result: AuthResult) -> None:
+        self._reachable = True
+        self._metrics.central_connected.set(1)
+        log.info(
+            "central link up %s",
+            kv(cp=self._cp_id, peer="central", address=conn.peer, price=result.price,
+               tls=self._ssl is not None),
+        )  # fmt: skip
+        if result.price is not None:
+            self._engine.forward_price(result.price)
+        self._engine.set_central_reachable(True)
+        await first_to_finish(self._report_forever(conn), self._read_pushes(conn))
+
+    async def _report_forever(self, conn: FramedConnection) -> None:
+        """Status now, then on every change and at least every interval (the heartbeat)."""
+        while True:
+            seen = self._health.version
+            report = self._health.current
+            assert report is not None
+            await conn.send(Status(cp_id=self._cp_id, health=report.health, reason=report.reason))
+            self._metrics.reports.labels(health=report.health.value).inc()
+            await self._health.wait_for_change(seen, self._settings.health_interval)
+
+    async def _read_pushes(self, conn: FramedConnection) -> None:
+        while True:
+            try:
+                msg = await conn.recv(self._settings.central_timeout)
+            except LinkTimeout:
+                continue  # the central need not say anything
+            except MessageError as exc:
+                await refuse(
+                    conn, exc, cp_id=self._cp_id, peer=Peer.CENTRAL, metrics=self._metrics,
+                    count_as=None,
+                )  # fmt: skip
+                continue
+            except ProtocolError as exc:  # an oversized frame: the connection closes itself
+                raise LinkClosed(f"the central broke the framing: {exc.message}") from None
+            if msg.TYPE in self._router.kinds:
+                await self._router.dispatch(msg, conn)
+            else:
+                await refuse(
+                    conn,
+                    UnknownMessageType(f"{msg.TYPE.value} is not expected after login"),
+                    cp_id=self._cp_id, peer=Peer.CENTRAL, metrics=self._metrics,
+                    count_as="unexpected_message",
+                )  # fmt: skip
+
+    async def _on_price_update(self, msg: PriceUpdate, conn: FramedConnection) -> None:
+        if msg.cp_id != self._cp_id:
+            await refuse(
+                conn,
+                InvalidField(msg.TYPE.value, "cp_id", f"{msg.cp_id} is not {self._cp_id}"),
+                cp_id=self._cp_id, peer=Peer.CENTRAL, metrics=self._metrics,
+                count_as="invalid_field",
+            )  # fmt: skip
+            return
+        log.info("price update %s", kv(cp=self._cp_id, peer="central", price=msg.price))
+        self._engine.forward_price(msg.price)
+
+    async def _on_error_reply(self, msg: ErrorReply, _conn: FramedConnection) -> None:
+        self._metrics.protocol_error("error_reply")
+        log.warning(
+            "central refused a message %s",
+            kv(cp=self._cp_id, peer="central", code=msg.code, detail=msg.message),
+        )

@@ -1,0 +1,62 @@
+"""The monitor process: the engine link and the central link, side by side.
+
+Neither peer being down stops the other loop. Only a permanent error
+(``ConfigError``: wrong engine, unusable settings; ``AuthError``: rejected
+credentials) or the stop event ends :meth:`Monitor.run`; either link is closed
+with EOT on the way out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from evproto.logs import kv
+from evproto.metrics import serve_metrics
+from prometheus_client import CollectorRegistry
+
+from evmonitor.authentication import Authenticator
+from evmonitor.central_link import CentralLink
+from evmonitor.credentials import SecretStore
+from evmonitor.engine_link import EngineLink
+from evmonitor.health import HealthBoard
+from evmonitor.metrics import MonitorMetrics
+from evmonitor.settings import MonitorSettings
+from evmonitor.tasks import first_to_finish
+
+__all__ = ["Monitor"]
+
+log = logging.getLogger("evmonitor")
+
+
+class Monitor:
+    def __init__(
+        self, settings: MonitorSettings, registry: CollectorRegistry | None = None
+    ) -> None:
+        self.settings = settings
+        self.metrics = MonitorMetrics(registry)
+        self.health = HealthBoard(settings.cp_id)
+        self.engine = EngineLink(settings, self.health, self.metrics)
+        self.authenticator = Authenticator(
+            settings.cp_id,
+            SecretStore(settings.secret_path),
+            settings.registration_token,
+            self.engine.engine_info,
+            self.metrics,
+            timeout=settings.central_timeout,
+        )
+        self.central = CentralLink(
+            settings, self.health, self.engine, self.authenticator, self.metrics
+        )
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Watch the engine and report to the central until ``stop`` is set."""
+        self.authenticator.check_configured()
+        serve_metrics(self.settings.metrics, self.metrics.registry)
+        log.info(
+            "monitor starting %s",
+            kv(cp=self.settings.cp_id, engine=self.settings.engine, central=self.settings.central,
+               tls=self.settings.central_tls),
+        )  # fmt: skip
+        await first_to_finish(self.engine.run(), self.central.run(), stop.wait())
+        log.info("monitor stopped %s", kv(cp=self.settings.cp_id))

@@ -1,0 +1,93 @@
+"""The monitor's settings: exactly the ``evmonitor`` flags of docs/interfaces.md."""
+
+from __future__ import annotations
+
+import ssl
+from dataclasses import dataclass
+from pathlib import Path
+
+from evproto.config import parse_hostport, setting
+from evproto.errors import ConfigError, InvalidField
+from evproto.messages import Authenticate
+
+__all__ = ["MonitorSettings"]
+
+
+@dataclass(frozen=True)
+class MonitorSettings:
+    cp_id: str = setting("", help="the CP id this monitor watches (required)", metavar="ID")
+    engine: str = setting("127.0.0.1:5500", help="its engine, HOST:PORT", metavar="HOST:PORT")
+    central: str = setting(
+        "127.0.0.1:3440", help="the central's monitor port, HOST:PORT", metavar="HOST:PORT"
+    )
+    state_dir: str = setting(
+        ".evmonitor",
+        help="keeps the CP secret issued at registration (<cp-id>.secret)",
+        metavar="DIR",
+    )
+    registration_token: str = setting(
+        "", help="needed only to register an unknown CP", secret=True, metavar="TOKEN"
+    )
+    health_interval: float = setting(
+        1.0, help="seconds between engine health checks and central status reports"
+    )
+    health_timeout: float = setting(1.0, help="an engine answer later than this is a fault")
+    central_tls: bool = setting(False, help="TLS to the central")
+    central_ca_file: str = setting(
+        "",
+        help="CA bundle that signs the central's certificate (empty: system CAs)",
+        metavar="FILE",
+    )
+    retry_cap: float = setting(10.0, help="seconds, maximum back-off between reconnects")
+    metrics: str = setting("", help="HOST:PORT for /metrics (empty: off)", metavar="HOST:PORT")
+
+    def __post_init__(self) -> None:
+        if not self.cp_id:
+            raise ConfigError("--cp-id is required (e.g. --cp-id CP-0 or EV_CP_ID=CP-0)")
+        try:  # the id travels in every message: the schema is the judge
+            Authenticate.from_dict({"type": Authenticate.TYPE.value, "cp_id": self.cp_id})
+        except InvalidField as exc:
+            raise ConfigError(f"--cp-id: {exc.problem}") from None
+        for name in ("health_interval", "health_timeout", "retry_cap"):
+            value = getattr(self, name)
+            if not value > 0:
+                raise ConfigError(f"--{name.replace('_', '-')} must be more than 0, got {value}")
+        _ = self.engine_address, self.central_address
+        if self.metrics:
+            parse_hostport(self.metrics, what="--metrics")
+        if self.central_ca_file and not self.central_tls:
+            raise ConfigError("--central-ca-file is set but --central-tls is off")
+
+    # --- derived values ------------------------------------------------------------
+
+    @property
+    def engine_address(self) -> tuple[str, int]:
+        return parse_hostport(self.engine, what="--engine", default_host="127.0.0.1")
+
+    @property
+    def central_address(self) -> tuple[str, int]:
+        return parse_hostport(self.central, what="--central", default_host="127.0.0.1")
+
+    @property
+    def secret_path(self) -> Path:
+        return Path(self.state_dir) / f"{self.cp_id}.secret"
+
+    @property
+    def central_timeout(self) -> float:
+        """Bound on every central handshake step and frame ACK.
+
+        A few heartbeats: long enough for a busy central, short enough that a
+        silent one is given up on before it would declare this CP disconnected.
+        """
+        return min(10.0, max(1.0, 3 * self.health_interval))
+
+    def central_ssl_context(self) -> ssl.SSLContext | None:
+        """The TLS context for the central (hostname checked), or None without TLS."""
+        if not self.central_tls:
+            return None
+        try:
+            return ssl.create_default_context(cafile=self.central_ca_file or None)
+        except (OSError, ssl.SSLError) as exc:
+            raise ConfigError(
+                f"--central-ca-file {self.central_ca_file}: cannot load CA certificates: {exc}"
+            ) from None
