@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 import enum
 import json
+import subprocess
+import sys
 import types
 import typing
 from typing import Any
@@ -220,6 +222,8 @@ INVALID = [
     pytest.param(_with(TELEMETRY, eur=float("inf")), "eur", "finite", id="inf"),
     pytest.param(_with(TELEMETRY, kwh=-0.1), "kwh", "at least 0", id="negative"),
     pytest.param(_with(TELEMETRY, power_kw=1000.5), "power_kw", "at most 1000", id="over-max"),
+    pytest.param(_with(TELEMETRY, seq=2**63), "seq", f"at most {2**63 - 1}", id="over-int64"),
+    pytest.param(_with(TELEMETRY, kwh=10**400), "kwh", "finite", id="int-beyond-float"),
     pytest.param(_with(TELEMETRY, cp_id="CP 1"), "cp_id", "not a valid id", id="id-space"),
     pytest.param(_with(TELEMETRY, cp_id="C" * 65), "cp_id", "not a valid id", id="id-too-long"),
     pytest.param(_with(TELEMETRY, cp_id="CP-1\n"), "cp_id", "not a valid id", id="id-newline"),
@@ -311,3 +315,11 @@ def test_messages_are_frozen() -> None:
     msg = HealthRequest(seq=1)
     with pytest.raises(dataclasses.FrozenInstanceError):
         msg.seq = 2  # type: ignore[misc]
+
+
+def test_importing_the_package_registers_every_message_type() -> None:
+    code = 'import evproto; print(evproto.decode_message(b\'{"type": "info_request"}\'))'
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert result.stdout.strip() == "InfoRequest()"

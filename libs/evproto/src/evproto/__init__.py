@@ -11,6 +11,8 @@ Modules, one concern each:
 - ``config`` / ``logs`` / ``retry`` / ``lifecycle`` / ``metrics``: runtime helpers
 """
 
+# Importing the messages registers every type, so decode_message knows them all.
+import evproto.messages  # noqa: F401
 from evproto.errors import EvError, ProtocolError
 from evproto.schema import Message, MsgType, decode_message, encode_message
 from evproto.states import CpState, Health

@@ -34,6 +34,7 @@ __all__ = [
 ]
 
 SCHEMA_VERSION = 1
+_INT_MAX = 2**63 - 1
 # \Z, not $: "$" would also match before a trailing newline.
 _ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,63}\Z")
 
@@ -236,14 +237,21 @@ def _field_checker(kind: str, f: dataclasses.Field[Any], hint: Any) -> Callable[
                 fail(f"must be a number, got {type(value).__name__}")
             if hint is int and not isinstance(value, int):
                 fail(f"must be a whole number, got {value!r}")
-            if not math.isfinite(value):
+            if isinstance(value, float) and not math.isfinite(value):
                 fail("must be a finite number")
+            if hint is float:
+                try:
+                    value = float(value)
+                except OverflowError:  # an int of hundreds of digits
+                    fail("must be a finite number")
             low, high = meta.get("minimum", 0), meta.get("maximum")
+            if hint is int and high is None:
+                high = _INT_MAX  # what SQLite and every other peer can store
             if low is not None and value < low:
-                fail(f"must be at least {low}, got {value}")
+                fail(f"must be at least {low}, got {value!r:.40}")
             if high is not None and value > high:
-                fail(f"must be at most {high}, got {value}")
-            return float(value) if hint is float else value
+                fail(f"must be at most {high}, got {value!r:.40}")
+            return value
         if hint is str:
             if not isinstance(value, str):
                 fail(f"must be a string, got {type(value).__name__}")

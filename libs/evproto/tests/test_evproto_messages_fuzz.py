@@ -1,0 +1,72 @@
+"""Property tests of message validation: whatever arrives, only a MessageError escapes."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any
+
+from evproto.errors import MessageError
+from evproto.messages import CHANNELS
+from evproto.schema import Message, MsgType, decode_message, message_class
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+_scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.integers(min_value=10**300, max_value=10**400),  # too large for a float
+    st.floats(),  # NaN and infinities included
+    st.text(max_size=80),
+    st.sampled_from(["CP-1", "", "OK", "start", "driver", "x" * 300]),
+)
+_json = st.recursive(
+    _scalars,
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+
+
+@st.composite
+def message_like(draw: st.DrawFn) -> dict[str, Any]:
+    """A dict shaped like some message, each field maybe missing or of any JSON value."""
+    kind = draw(st.sampled_from(list(MsgType)))
+    out: dict[str, Any] = {"type": kind.value}
+    if draw(st.booleans()):
+        out["v"] = draw(_scalars)
+    for field in dataclasses.fields(message_class(kind)):
+        if draw(st.booleans()):
+            out[field.name] = draw(_json)
+    return out
+
+
+def _only_message_errors(raw: bytes | dict[str, Any], accept: frozenset[MsgType] | None) -> None:
+    try:
+        msg = decode_message(raw, accept)
+    except MessageError as exc:
+        assert exc.message
+        return
+    assert isinstance(msg, Message)
+    assert decode_message(msg.to_dict()) == msg  # what passed validation round-trips
+
+
+@settings(max_examples=500, deadline=None)
+@given(data=message_like(), channel=st.sampled_from([None, *CHANNELS.values()]))
+def test_any_message_shaped_input_is_a_message_or_a_message_error(
+    data: dict[str, Any], channel: frozenset[MsgType] | None
+) -> None:
+    _only_message_errors(data, channel)
+    try:
+        wire = json.dumps(data).encode()
+    except ValueError:
+        return
+    _only_message_errors(wire, channel)
+
+
+@settings(max_examples=300, deadline=None)
+@given(raw=st.binary(max_size=200))
+def test_any_bytes_are_a_message_or_a_message_error(raw: bytes) -> None:
+    _only_message_errors(raw, None)
