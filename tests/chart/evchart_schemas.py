@@ -1,0 +1,107 @@
+"""Validate rendered objects: built-in kinds with kubernetes-validate (strict), custom
+resources against their CRDs' openAPIV3Schema from the shared folder.
+
+A CRD schema leaves objects open unless told otherwise; the API server prunes
+unknown fields silently, so a typo'd field would simply vanish. Here every
+object schema that lists ``properties`` is closed (``additionalProperties:
+false``) unless it says ``x-kubernetes-preserve-unknown-fields: true``.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from collections.abc import Iterator
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import kubernetes_validate
+import pytest
+import yaml
+from evchart_render import KUBE_VERSION, REPO, Manifest
+
+SHARED = REPO.parent / "shared"
+CRD_DIRS = ("crds/strimzi-1.2.0", "crds/prometheus-operator")
+
+
+def shared_dir() -> Path:
+    """The shared folder beside the repository; fails under EV_REQUIRE_TOOLS=1, else skips."""
+    if not (SHARED / "crds").is_dir():
+        reason = f"the CRD schemas are missing: {SHARED / 'crds'} (shared/ beside the repo)"
+        if os.environ.get("EV_REQUIRE_TOOLS") == "1":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    return SHARED
+
+
+def _closed(schema: Any) -> Any:
+    """A copy of ``schema`` where objects with ``properties`` reject unknown fields."""
+    if isinstance(schema, list):
+        return [_closed(s) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out: dict[str, Any] = {}
+    for key, value in schema.items():
+        if key == "properties":
+            # Field name -> schema: the names are data, only the schemas recurse.
+            out[key] = {name: _closed(sub) for name, sub in value.items()}
+        else:
+            out[key] = _closed(value)
+    if (
+        "properties" in schema
+        and "additionalProperties" not in schema
+        and not schema.get("x-kubernetes-preserve-unknown-fields")
+    ):
+        out["additionalProperties"] = False
+    return out
+
+
+def _crd_documents(shared: Path) -> Iterator[dict[str, Any]]:
+    for folder in CRD_DIRS:
+        for path in sorted((shared / folder).glob("*.yaml")):
+            for doc in yaml.safe_load_all(path.read_text()):
+                if doc and doc.get("kind") == "CustomResourceDefinition":
+                    yield doc
+
+
+@cache
+def crd_validators(shared: Path) -> dict[tuple[str, str], jsonschema.protocols.Validator]:
+    """(apiVersion, kind) -> validator, for every served version of every CRD."""
+    validators: dict[tuple[str, str], jsonschema.protocols.Validator] = {}
+    for crd in _crd_documents(shared):
+        group, kind = crd["spec"]["group"], crd["spec"]["names"]["kind"]
+        for version in crd["spec"]["versions"]:
+            if not version.get("served", True):
+                continue
+            schema = _closed(copy.deepcopy(version["schema"]["openAPIV3Schema"]))
+            validators[(f"{group}/{version['name']}", kind)] = jsonschema.Draft7Validator(schema)
+    return validators
+
+
+def crd_errors(obj: Manifest, shared: Path) -> list[str]:
+    """Schema violations of a custom resource; an unknown kind is itself an error."""
+    key = (obj["apiVersion"], obj["kind"])
+    validator = crd_validators(shared).get(key)
+    if validator is None:
+        return [f"no CRD schema for {key[0]} {key[1]} in {shared}/crds"]
+    return [
+        f"{'/'.join(map(str, e.absolute_path)) or '<root>'}: {e.message}"
+        for e in sorted(validator.iter_errors(obj), key=lambda e: list(map(str, e.path)))
+    ]
+
+
+def is_builtin(obj: Manifest) -> bool:
+    group = obj["apiVersion"].rpartition("/")[0]
+    return group == "" or group.endswith(".k8s.io") or group in {"apps", "batch", "policy"}
+
+
+def builtin_errors(obj: Manifest) -> list[str]:
+    """kubernetes-validate in strict mode (unknown fields are errors)."""
+    try:
+        kubernetes_validate.validate(obj, KUBE_VERSION, strict=True)
+    except kubernetes_validate.ValidationError as exc:
+        path = "/".join(map(str, exc.path)) or "<root>"
+        return [f"{path}: {exc.message}"]
+    return []

@@ -1,0 +1,46 @@
+"""Value sets the chart is rendered and validated with: every option is exercised."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from evchart_render import KIND_VALUES, MONITORING_API, values_from
+
+MONITORING_ON = {"monitoring": {"enabled": True, "prometheusRule": {"enabled": True}}}
+KAFKA_AUTH_TLS = {"kafka": {"auth": {"enabled": True}, "tls": {"enabled": True}}}
+EXTERNAL_KAFKA = {
+    "kafka": {
+        "external": {
+            "bootstrap": "kafka-0.example.net:9093,kafka-1.example.net:9093",
+            "securityProtocol": "SASL_SSL",
+            "existingSecret": "evcharging-kafka-credentials",
+            "caSecret": "evcharging-kafka-ca",
+        }
+    }
+}
+EVERY_OPTION = {
+    "central": {
+        "auth": {"existingSecret": "evcharging-operator-tokens"},
+        "tls": {"enabled": True, "secretName": "evcharging-central-tls"},
+        "persistence": {"enabled": False},
+        "extraArgs": ["--log-level", "DEBUG"],
+    },
+    "chargingPoints": {"replicas": 5, "stateVolume": {"type": "emptyDir", "size": "8Mi"}},
+    "drivers": {
+        "batch": "CP-0\nCP-1\n",
+        "stateVolume": {"type": "persistentVolumeClaim", "size": "8Mi"},
+    },
+    "podDisruptionBudget": {"enabled": False},
+    "test": {"enabled": False},
+}
+
+# name -> (values, API versions the cluster is assumed to serve)
+VARIANTS: dict[str, tuple[dict[str, Any], list[str]]] = {
+    "default": ({}, []),
+    "kind": (values_from([KIND_VALUES]), [MONITORING_API]),
+    "kind-without-prometheus-operator": (values_from([KIND_VALUES]), []),
+    "monitoring": (MONITORING_ON, [MONITORING_API]),
+    "kafka-auth-tls": (KAFKA_AUTH_TLS, []),
+    "external-kafka": (EXTERNAL_KAFKA, []),
+    "every-option": (EVERY_OPTION, []),
+}
