@@ -221,6 +221,16 @@ async def _open_with_raw_peer(
     return await connecting, peer
 
 
+async def _accept_from_raw_peer(
+    loopback: Loopback, **kwargs: Any
+) -> tuple[FramedConnection, RawPeer]:
+    peer = await loopback.raw_client()
+    peer.write(Control.ENQ.byte)
+    conn = await loopback.accept_link(**kwargs)
+    assert await peer.next_item() is Control.ACK
+    return conn, peer
+
+
 async def test_send_waits_for_the_ack(loopback: Loopback) -> None:
     conn, peer = await _open_with_raw_peer(loopback)
     sending = asyncio.create_task(conn.send(InfoRequest()))
@@ -267,10 +277,7 @@ async def test_a_nack_then_ack_succeeds_on_the_resend(loopback: Loopback) -> Non
 
 async def test_a_bad_lrc_frame_is_nacked_and_the_good_resend_accepted(loopback: Loopback) -> None:
     observer = Recorder()
-    peer = await loopback.raw_client()
-    peer.write(Control.ENQ.byte)
-    conn = await loopback.accept_link(observer=observer)
-    assert await peer.next_item() is Control.ACK
+    conn, peer = await _accept_from_raw_peer(loopback, observer=observer)
     data = encode_message(HealthRequest(seq=4))
 
     peer.write(b"\x02" + data + b"\x03" + bytes([lrc(data) ^ 0x01]))
@@ -363,10 +370,7 @@ async def test_an_idle_link_is_closed_after_idle_timeout(loopback: Loopback) -> 
 async def test_an_oversized_frame_closes_the_link_with_frame_too_large(
     loopback: Loopback,
 ) -> None:
-    peer = await loopback.raw_client()
-    peer.write(Control.ENQ.byte)
-    conn = await loopback.accept_link(max_frame=64)
-    assert await peer.next_item() is Control.ACK
+    conn, peer = await _accept_from_raw_peer(loopback, max_frame=64)
     before = encode_frame(encode_message(HealthRequest(seq=1)))
 
     peer.write(before + b"\x02" + b"x" * 100)
@@ -383,10 +387,7 @@ async def test_invalid_messages_raise_message_error_and_the_link_stays_usable(
     loopback: Loopback,
 ) -> None:
     observer = Recorder()
-    peer = await loopback.raw_client()
-    peer.write(Control.ENQ.byte)
-    conn = await loopback.accept_link(observer=observer)
-    assert await peer.next_item() is Control.ACK
+    conn, peer = await _accept_from_raw_peer(loopback, observer=observer)
 
     peer.write(encode_frame(b"{not json"))
     peer.write(encode_frame(b'{"type":"teleport"}'))
@@ -407,10 +408,7 @@ async def test_invalid_messages_raise_message_error_and_the_link_stays_usable(
 
 async def test_stray_bytes_and_enq_between_frames_are_tolerated(loopback: Loopback) -> None:
     observer = Recorder()
-    peer = await loopback.raw_client()
-    peer.write(Control.ENQ.byte)
-    conn = await loopback.accept_link(observer=observer)
-    assert await peer.next_item() is Control.ACK
+    conn, peer = await _accept_from_raw_peer(loopback, observer=observer)
 
     peer.write(b"junk" + Control.ENQ.byte + encode_frame(encode_message(HealthRequest(seq=3))))
 

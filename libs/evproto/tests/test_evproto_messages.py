@@ -104,6 +104,18 @@ def test_wire_is_compact_ascii_json_with_type_and_version_first() -> None:
     assert encode_message(ErrorReply(code="x", message="é\x02")).isascii()
 
 
+TELEMETRY_MSG = Telemetry(
+    session_id="s1",
+    cp_id="CP-1",
+    driver_id="D1",
+    seq=1,
+    kwh=0.5,
+    eur=0.15,
+    power_kw=22.0,
+    elapsed_s=1.0,
+    sent_at=11.0,
+)
+
 EXACT_WIRE = [
     pytest.param(
         Authenticate(cp_id="CP-1"),
@@ -135,17 +147,7 @@ EXACT_WIRE = [
         id="driver->central",
     ),
     pytest.param(
-        Telemetry(
-            session_id="s1",
-            cp_id="CP-1",
-            driver_id="D1",
-            seq=1,
-            kwh=0.5,
-            eur=0.15,
-            power_kw=22.0,
-            elapsed_s=1.0,
-            sent_at=11.0,
-        ),
+        TELEMETRY_MSG,
         '{"type":"telemetry","v":1,"session_id":"s1","cp_id":"CP-1","driver_id":"D1",'
         '"seq":1,"kwh":0.5,"eur":0.15,"power_kw":22.0,"elapsed_s":1.0,"sent_at":11.0}',
         id="engine->central",
@@ -193,17 +195,7 @@ def test_unknown_extra_fields_are_ignored_for_forward_compatibility() -> None:
 
 # --- each kind of malformed field --------------------------------------------------
 
-TELEMETRY = Telemetry(
-    session_id="s1",
-    cp_id="CP-1",
-    driver_id="D1",
-    seq=1,
-    kwh=0.5,
-    eur=0.15,
-    power_kw=22.0,
-    elapsed_s=1.0,
-    sent_at=11.0,
-).to_dict()
+TELEMETRY = TELEMETRY_MSG.to_dict()
 
 
 def _with(base: dict[str, Any], **changes: Any) -> dict[str, Any]:
