@@ -1,0 +1,117 @@
+"""The command line: global settings (flags, EV_ variables, YAML) and the sub-commands."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+from evproto.config import build_parser, parse_hostport
+from evproto.errors import ConfigError
+
+from evdriver import batch
+from evdriver.ids import id_problem
+from evdriver.settings import DriverSettings
+from evdriver.watcher import ANY_CP
+
+__all__ = ["build_cli", "check_settings"]
+
+DESCRIPTION = """\
+EV_Driver: ask for a supply at a charging point, follow it live, get the ticket.
+
+Without a sub-command: the interactive menu (type a CP id, ENTER for the next
+available CP, 'list', 'quit'); with stdin not a terminal it reads the same
+commands line by line. A driver sees only its own messages. Its current or last
+session is kept in <state-dir>/<id>.json: restarted with the same id, it shows
+the running session or the ticket it missed (`watch`).
+
+exit codes: 0 completed ticket (or nothing to do) · 2 bad usage · 3 denied ·
+4 aborted or cancelled · 5 no answer from the central · 6 broker unreachable ·
+130 interrupted without a ticket.
+"""
+
+
+# Raw descriptions keep the exit-code paragraphs; the settings' help already names defaults.
+_HelpFormatter = argparse.RawDescriptionHelpFormatter
+
+
+def _cp_id(text: str) -> str:
+    if text.lower() == ANY_CP:
+        return ANY_CP
+    problem = id_problem(text)
+    if problem is not None:
+        raise argparse.ArgumentTypeError(f"{problem}; or 'any' for the next available CP")
+    return text
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} must be a number above 0")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 0 <= value <= 3600:
+        raise argparse.ArgumentTypeError(f"{text!r} must be between 0 and 3600 seconds")
+    return value
+
+
+def build_cli() -> argparse.ArgumentParser:
+    parser = build_parser(DriverSettings, "evdriver", DESCRIPTION)
+    parser.formatter_class = _HelpFormatter
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    def command(name: str, help: str, description: str | None = None) -> argparse.ArgumentParser:
+        return commands.add_parser(
+            name, help=help, description=description or help, formatter_class=_HelpFormatter
+        )
+
+    command("list", "the CPs and which are available now (from the CP-state topic)")
+    request = command(
+        "request",
+        "one supply at CP_ID ('any' = the next available); exit 0 on a completed ticket",
+    )
+    request.add_argument("cp_id", metavar="CP_ID", type=_cp_id, help="a CP id, or 'any'")
+    request.add_argument("--max-kwh", type=_positive, metavar="X", help="stop at X kWh")
+    request.add_argument("--max-eur", type=_positive, metavar="Y", help="stop at Y €")
+    request.add_argument("--minutes", type=_positive, metavar="Z", help="stop after Z minutes")
+    command("stop", "end this driver's running supply and show its ticket")
+    command("watch", "follow this driver's running session again, or show the ticket it missed")
+    batch_cmd = command("batch", "request the CPs of FILE one after another", batch.__doc__)
+    batch_cmd.add_argument("file", metavar="FILE", help="one CP id per line; # comments")
+    batch_cmd.add_argument(
+        "--interval",
+        type=_seconds,
+        default=4.0,
+        metavar="S",
+        help="seconds to wait after each request concludes (default: 4)",
+    )
+    command("idle", "the driver pod's main process: serve --metrics until SIGTERM, exit 0")
+    return parser
+
+
+def check_settings(settings: DriverSettings) -> None:
+    """What the flags' types cannot say; a ConfigError names the setting."""
+    if not settings.id:
+        raise ConfigError("--id (or EV_ID) is required: this driver's id, e.g. --id D1")
+    problem = id_problem(settings.id)
+    if problem is not None:
+        raise ConfigError(f"--id: {problem}")
+    parse_hostport(settings.kafka, what="--kafka", default_host="127.0.0.1")
+    if settings.metrics:
+        parse_hostport(settings.metrics, what="--metrics")
+    if not 0 < settings.answer_timeout <= 3600:
+        raise ConfigError("--answer-timeout must be above 0 and at most 3600 seconds")
+    if not 0 <= settings.stop_wait <= 3600:
+        raise ConfigError("--stop-wait must be between 0 and 3600 seconds")
+    if settings.connect_attempts < 1:
+        raise ConfigError("--connect-attempts must be at least 1")
+    if not isinstance(logging.getLevelName(settings.log_level.upper()), int):
+        raise ConfigError(f"--log-level: {settings.log_level!r} is not a log level")

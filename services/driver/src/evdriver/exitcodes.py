@@ -1,0 +1,24 @@
+"""Exit codes (docs/interfaces.md) and how a session's end maps to them."""
+
+from __future__ import annotations
+
+import enum
+
+from evproto.messages import Outcome
+
+__all__ = ["ExitCode", "exit_code_for"]
+
+
+class ExitCode(enum.IntEnum):
+    COMPLETED = 0  # a completed ticket (or nothing to do)
+    FAILED = 1  # an unexpected error
+    USAGE = 2  # bad flags, bad batch line or file
+    DENIED = 3
+    ABORTED = 4  # aborted or cancelled ticket
+    NO_ANSWER = 5  # the central did not answer in time
+    BROKER = 6  # the broker is unreachable
+    INTERRUPTED = 130  # Ctrl-C without a ticket
+
+
+def exit_code_for(outcome: Outcome) -> ExitCode:
+    return ExitCode.COMPLETED if outcome is Outcome.COMPLETED else ExitCode.ABORTED

@@ -1,0 +1,176 @@
+"""The driver's Kafka link: a publisher, and a consumer of its own partitions only.
+
+The driver reads ``partition_for(driver id)`` of ``ev.supply.responses`` and
+``ev.driver.updates`` and, of those, only records keyed by its id. Offsets are
+committed by the ``evdriver.<id>`` group only after the watcher has acknowledged
+a message (saved it in the state file and shown it): a driver killed before that
+gets the message again when it restarts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+from evproto.errors import EvError
+from evproto.kafka import ConsumerLoop, KafkaSettings, KafkaStats, Publisher, Record
+from evproto.logs import kv
+from evproto.retry import peer_retry
+from evproto.schema import Message
+from evproto.topics import Topic, partition_for
+
+__all__ = ["BrokerUnavailable", "DriverLink", "Inbound", "describe_kafka_error", "own_partitions"]
+
+log = logging.getLogger("evdriver.link")
+_INBOUND_TOPICS = (Topic.SUPPLY_RESPONSES, Topic.DRIVER_UPDATES)
+_ATTEMPT_TIMEOUT = 3.0  # seconds one broker round trip may take before it counts as failed
+
+
+class BrokerUnavailable(EvError):
+    code = "broker_unreachable"
+    default_message = "the Kafka broker is unreachable"
+
+
+@dataclasses.dataclass(slots=True)
+class Inbound:
+    """One message for this driver; :meth:`ack` lets its offset be committed."""
+
+    msg: Message
+    record: Record
+    done: asyncio.Future[None]
+
+    def ack(self) -> None:
+        if not self.done.done():
+            self.done.set_result(None)
+
+
+def own_partitions(driver_id: str) -> dict[Topic, list[int] | None]:
+    return {t: [partition_for(driver_id, t.partitions)] for t in _INBOUND_TOPICS}
+
+
+class DriverLink:
+    """Open with :meth:`open`; read with :meth:`get`; publish; :meth:`close` at the end."""
+
+    def __init__(
+        self, settings: KafkaSettings, driver_id: str, *, connect_attempts: int = 4
+    ) -> None:
+        self.driver_id = driver_id
+        self.group_id = f"evdriver.{driver_id}"
+        self.bootstrap = settings.bootstrap
+        self.stats = KafkaStats()
+        self._settings = settings
+        self._attempts = max(1, connect_attempts)
+        self._queue: asyncio.Queue[Inbound] = asyncio.Queue()
+        self._pending: set[asyncio.Future[None]] = set()
+        self._stop = asyncio.Event()
+        # Made once the broker has answered, so an unreachable one is reported once, in words.
+        self._publisher: Publisher | None = None
+        self._consumer: ConsumerLoop | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    async def open(self) -> None:
+        """Reach the broker (retrying with back-off) and start reading; BrokerUnavailable if not."""
+        try:
+            async for attempt in peer_retry("broker", attempts=self._attempts, cap=5.0, log=log):
+                with attempt:
+                    await asyncio.to_thread(self._commit_start_positions)
+                    consumer = self._make_clients()
+                    await consumer.assign(timeout=_ATTEMPT_TIMEOUT)
+        except KafkaException as exc:
+            raise BrokerUnavailable(describe_kafka_error(exc)) from None
+        assert self._publisher is not None
+        await self._publisher.start()
+        self._task = asyncio.create_task(consumer.run(self._stop), name="driver-inbound")
+
+    def _make_clients(self) -> ConsumerLoop:
+        if self._consumer is None:
+            self._publisher = Publisher(self._settings, self.stats)
+            self._consumer = ConsumerLoop(
+                self._settings,
+                group_id=self.group_id,
+                partitions=own_partitions(self.driver_id),
+                handler=self._deliver,
+                dead_letters=self._publisher,
+                start="latest",
+                keys=frozenset({self.driver_id}),
+                stats=self.stats,
+            )
+        return self._consumer
+
+    def _commit_start_positions(self) -> None:
+        """Give the group an offset on partitions where it has none yet.
+
+        Without it a first-time driver killed before its first message was shown
+        would restart at the *latest* offset and miss the central's answer.
+        """
+        wanted = [
+            TopicPartition(t.value, partition_for(self.driver_id, t.partitions))
+            for t in _INBOUND_TOPICS
+        ]
+        consumer = Consumer(self._settings.consumer(self.group_id))
+        try:
+            committed = consumer.committed(wanted, timeout=_ATTEMPT_TIMEOUT)
+            missing = [tp for tp in committed if tp.offset < 0]
+            if not missing:
+                return
+            starts = [
+                TopicPartition(
+                    tp.topic,
+                    tp.partition,
+                    consumer.get_watermark_offsets(tp, timeout=_ATTEMPT_TIMEOUT)[1],
+                )
+                for tp in missing
+            ]
+            consumer.commit(offsets=starts, asynchronous=False)
+        finally:
+            consumer.close()
+
+    async def _deliver(self, msg: Message, record: Record) -> None:
+        if self._stop.is_set():
+            raise asyncio.CancelledError  # closing: leave this batch uncommitted
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._pending.add(done)
+        try:
+            await self._queue.put(Inbound(msg, record, done))
+            await done  # cancelled by close(): the batch is then not committed
+        finally:
+            self._pending.discard(done)
+
+    async def get(self) -> Inbound:
+        """The next message for this driver (cancelling the wait loses nothing)."""
+        return await self._queue.get()
+
+    async def publish(self, topic: Topic, key: str, msg: Message, timeout: float) -> None:
+        """Publish and wait for the broker's acknowledgement, or BrokerUnavailable."""
+        assert self._publisher is not None, "publish() before open()"
+        try:
+            await asyncio.wait_for(self._publisher.publish(topic, key, msg), timeout)
+        except TimeoutError:
+            raise BrokerUnavailable(f"no acknowledgement within {timeout:g} s") from None
+        except KafkaException as exc:
+            raise BrokerUnavailable(describe_kafka_error(exc)) from None
+        log.debug("published %s", kv(topic=topic.value, key=key, type=msg.TYPE.value))
+
+    async def close(self) -> None:
+        """Stop reading; messages not yet acknowledged stay uncommitted for the next run."""
+        self._stop.set()
+        for done in list(self._pending):
+            done.cancel()
+        if self._task is not None:
+            await asyncio.wait({self._task}, timeout=5.0)
+            if self._task.done() and not self._task.cancelled() and self._task.exception():
+                log.warning("consumer ended with %s", kv(error=repr(self._task.exception())))
+        if self._consumer is not None and (self._task is None or self._task.done()):
+            await self._consumer.close()
+        if self._publisher is not None:
+            with contextlib.suppress(KafkaException):
+                await self._publisher.close(timeout=5.0)
+
+
+def describe_kafka_error(exc: KafkaException) -> str:
+    err = exc.args[0] if exc.args else None
+    text = err.str() if isinstance(err, KafkaError) else str(err or exc)
+    return str(text) or "no answer"
