@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import pytest
@@ -27,6 +27,7 @@ from evproto.kafka import (
 )
 from evproto.messages import DeadLetter, Directive, DirectiveAction, HealthRequest
 from evproto.schema import Message, encode_message
+from evproto.testing import eventually
 from evproto.topics import Topic, partition_for
 
 DEADLINE = 20.0
@@ -53,14 +54,6 @@ def directive(cp_id: str, reason: str = "") -> Directive:
         reason=reason,
         sent_at=time.time(),
     )
-
-
-async def wait_until(condition: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + DEADLINE
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 class Collector:
@@ -136,7 +129,7 @@ async def test_publisher_delivers_to_the_partition_of_the_key(
     # read every partition: the record must be found in the one partition_for names
     loop = consumer(kafka_settings, got, {Topic.DIRECTIVES: None}, keys=frozenset({key}))
     async with running(loop):
-        await wait_until(lambda: len(got.items) == 1, "the record")
+        await eventually(lambda: len(got.items) == 1, DEADLINE, "the record")
 
     msg, record = got.items[0]
     assert msg == sent
@@ -165,9 +158,10 @@ async def test_a_loop_reads_only_its_partition_and_only_its_keys(
         ),
     )
     async with running(loops[0]), running(loops[1]):
-        await wait_until(lambda: only_mine.keys == [mine, mine], "both records of my key")
-        await wait_until(
+        await eventually(lambda: only_mine.keys == [mine, mine], DEADLINE, "both records of my key")
+        await eventually(
             lambda: [k for k in whole_partition.keys if k in wanted] == [mine, neighbour, mine],
+            DEADLINE,
             "the whole partition",
         )
 
@@ -190,7 +184,7 @@ async def test_start_latest_skips_the_past_and_misses_nothing_after_assign(
     await loop.assign()
     await asyncio.wait_for(publisher.publish(Topic.DIRECTIVES, key, new), DEADLINE)
     async with running(loop):
-        await wait_until(lambda: len(got.items) == 1, "the new record")
+        await eventually(lambda: len(got.items) == 1, DEADLINE, "the new record")
 
     assert got.messages == [new]
 
@@ -209,7 +203,7 @@ async def test_a_new_loop_of_the_same_group_resumes_after_the_last_handled_recor
     async with running(
         consumer(kafka_settings, before, partitions, group=group, keys=frozenset({key}))
     ):
-        await wait_until(lambda: len(before.items) == 2, "the first two records")
+        await eventually(lambda: len(before.items) == 2, DEADLINE, "the first two records")
 
     third = directive(key, "3")
     await asyncio.wait_for(publisher.publish(Topic.DIRECTIVES, key, third), DEADLINE)
@@ -217,7 +211,7 @@ async def test_a_new_loop_of_the_same_group_resumes_after_the_last_handled_recor
     async with running(
         consumer(kafka_settings, after, partitions, group=group, keys=frozenset({key}))
     ):
-        await wait_until(lambda: len(after.items) >= 1, "the record after the restart")
+        await eventually(lambda: len(after.items) >= 1, DEADLINE, "the record after the restart")
 
     assert before.messages == [first, second]
     assert after.messages == [third]
@@ -251,8 +245,8 @@ async def test_poison_records_go_to_the_dead_letter_topic_and_the_loop_goes_on(
     )
     dead = consumer(kafka_settings, letters, {Topic.DEAD_LETTER: None}, keys=frozenset({key}))
     async with running(loop), running(dead):
-        await wait_until(lambda: handled.messages == [good], "the good record")
-        await wait_until(lambda: len(letters.items) == 4, "four dead letters")
+        await eventually(lambda: handled.messages == [good], DEADLINE, "the good record")
+        await eventually(lambda: len(letters.items) == 4, DEADLINE, "four dead letters")
 
     reasons = []
     for letter in letters.messages:

@@ -12,6 +12,7 @@ from evproto.metrics import serve_metrics
 from evproto.retry import peer_retry
 from evproto.routing import Router
 from evproto.schema import Message, MsgType
+from evproto.testing import eventually
 from prometheus_client import CollectorRegistry, Counter
 
 
@@ -80,3 +81,15 @@ def test_serve_metrics_exposes_the_registry_and_empty_means_off() -> None:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as answer:
         body = answer.read().decode()
     assert "evcharging_test_frames_total 3.0" in body
+
+
+async def test_eventually_returns_when_the_condition_holds_and_fails_naming_it() -> None:
+    ticks: list[int] = []
+
+    def grows() -> bool:
+        ticks.append(1)
+        return len(ticks) >= 3
+
+    await eventually(grows, 5.0, "three polls")
+    with pytest.raises(AssertionError, match=r"not within 0\.05s: never true"):
+        await eventually(lambda: False, 0.05, "never true")
