@@ -10,7 +10,9 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo 0.1.
 REGISTRY ?= evcharging
 KIND_CLUSTER ?= evcharging
 NAMESPACE ?= evcharging
-HELM_RELEASE ?= ev
+HELM_RELEASE ?= evcharging
+MONITORING ?= 0
+KIND_CONTEXT := kind-$(KIND_CLUSTER)
 SERVICES := central engine monitor driver
 
 .PHONY: help install lint test test-fast run bench images kind-up kind-load deploy e2e-kind kind-down clean
@@ -55,17 +57,20 @@ images: ## build the four container images, tagged $(VERSION)
 	done
 
 kind-up: ## kind cluster + Strimzi operator (MONITORING=1 adds kube-prometheus-stack)
-	k8s/kind-up.sh $(KIND_CLUSTER)
+	MONITORING=$(MONITORING) k8s/kind-up.sh $(KIND_CLUSTER)
 
 kind-load: ## load the images into the kind cluster
 	@for s in $(SERVICES); do kind load docker-image --name $(KIND_CLUSTER) $(REGISTRY)/ev$$s:$(VERSION) || exit 1; done
 
 deploy: ## helm upgrade --install the umbrella chart into the kind cluster and wait
-	helm upgrade --install $(HELM_RELEASE) charts/evcharging --namespace $(NAMESPACE) --create-namespace \
-	  -f k8s/values-kind.yaml --set global.image.tag=$(VERSION) --wait --timeout 10m
+	helm upgrade --install $(HELM_RELEASE) charts/evcharging --kube-context $(KIND_CONTEXT) \
+	  --namespace $(NAMESPACE) --create-namespace -f k8s/values-kind.yaml \
+	  --set global.image.registry=$(REGISTRY) --set global.image.tag=$(VERSION) --wait --timeout 10m
 
 e2e-kind: install ## end-to-end tests against the kind cluster
-	EV_KIND_NAMESPACE=$(NAMESPACE) EV_HELM_RELEASE=$(HELM_RELEASE) .venv/bin/pytest tests/e2e/kind -m kind $(PYTEST_ARGS)
+	EV_KIND_CLUSTER=$(KIND_CLUSTER) EV_KIND_NAMESPACE=$(NAMESPACE) EV_HELM_RELEASE=$(HELM_RELEASE) \
+	  EV_IMAGE_REGISTRY=$(REGISTRY) EV_IMAGE_TAG=$(VERSION) \
+	  .venv/bin/pytest tests/e2e/kind -m kind $(PYTEST_ARGS)
 
 kind-down: ## delete the kind cluster
 	kind delete cluster --name $(KIND_CLUSTER)
