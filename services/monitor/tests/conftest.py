@@ -97,6 +97,15 @@ class _Server:
     async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         raise NotImplementedError
 
+    async def messages(self, conn: FramedConnection) -> AsyncIterator[Message]:
+        """Every message until the link closes; the close reason is kept."""
+        while True:
+            try:
+                yield await conn.recv(timeout=60)
+            except LinkError:
+                self.close_reasons.append(conn.close_reason)
+                return
+
     @property
     def link(self) -> FramedConnection:
         return self.links[-1]
@@ -159,12 +168,7 @@ class FakeEngine(_Server):
             reader, writer, accept=CHANNELS["engine<-monitor"]
         )
         self.links.append(conn)
-        while True:
-            try:
-                msg = await conn.recv(timeout=60)
-            except LinkError:
-                self.close_reasons.append(conn.close_reason)
-                return
+        async for msg in self.messages(conn):
             self.received.append(msg)
             if isinstance(msg, InfoRequest):
                 await conn.send(self.info)
@@ -211,12 +215,7 @@ class FakeCentral(_Server):
             await conn.close("rejected")
             return
         self.links.append(conn)
-        while True:
-            try:
-                msg = await conn.recv(timeout=60)
-            except LinkError:
-                self.close_reasons.append(conn.close_reason)
-                return
+        async for msg in self.messages(conn):
             self.received.append(msg)
             if isinstance(msg, Status):
                 self.statuses.append(msg)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
 from evproto.messages import (
     CentralRestored,
     CentralUnreachable,
     Challenge,
     ErrorReply,
+    HealthRequest,
     PriceUpdate,
 )
 from evproto.states import Health
@@ -84,17 +86,26 @@ async def test_garbage_and_unexpected_messages_from_the_central_are_refused(rig,
     assert len(rig.central.links) == 1  # the same link: nothing was dropped
 
 
-async def test_a_central_that_never_answers_the_handshake_is_retried(rig, silent_server):
-    mute = await silent_server(handshake=False)
+@pytest.mark.parametrize("handshake", [False, True], ids=["no-ack-to-enq", "no-login-answer"])
+async def test_a_central_that_never_answers_is_given_up_on_and_retried(
+    rig, silent_server, handshake
+):
+    mute = await silent_server(handshake=handshake)
     running = await rig.start(rig.settings(central=mute.address))
     await rig.eventually(lambda: mute.accepted >= 2, 10.0, "a second attempt after the timeout")
     assert rig.engine.notices(CentralUnreachable)
     assert not running.task.done()
 
 
-async def test_a_central_that_never_answers_the_login_is_retried(rig, silent_server):
-    mute = await silent_server(handshake=True)
-    running = await rig.start(rig.settings(central=mute.address))
-    await rig.eventually(lambda: mute.accepted >= 2, 10.0, "a second attempt after the timeout")
-    assert rig.engine.notices(CentralUnreachable)
-    assert not running.task.done()
+async def test_the_engine_is_still_checked_and_kept_informed_while_the_central_is_down(rig):
+    await rig.started_ok()
+    await rig.central.kill()
+    await rig.eventually(lambda: rig.engine.notices(CentralUnreachable), what="first notice")
+    checks = len(rig.engine.notices(HealthRequest))
+    await rig.eventually(lambda: len(rig.engine.notices(HealthRequest)) >= checks + 3)
+
+    await rig.engine.kill()  # a restarted engine knows nothing: tell it again
+    await rig.engine.start()
+    await rig.eventually(lambda: len(rig.engine.links) == 2, what="engine link again")
+    await rig.eventually(lambda: len(rig.engine.notices(CentralUnreachable)) == 2)
+    await rig.eventually(lambda: len(rig.engine.notices(PriceUpdate)) == 2, what="price again")

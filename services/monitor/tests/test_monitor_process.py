@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import socket
 import urllib.request
 
 import pytest
@@ -92,6 +93,20 @@ async def test_bad_settings_exit_2_with_the_reason(rig, spawn_monitor, bad, mess
     process = await spawn_monitor(*flags(rig), *bad)
     assert await process.wait() == 2
     assert message in process.log_text()
+
+
+async def test_a_metrics_port_in_use_exits_2(rig, spawn_monitor, token_file):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        process = await spawn_monitor(
+            *flags(
+                rig, "--metrics", f"127.0.0.1:{port}", "--registration-token-file", str(token_file)
+            )
+        )
+        assert await process.wait() == 2, process.log_text()
+    assert f"--metrics 127.0.0.1:{port}: cannot listen" in process.log_text()
 
 
 async def test_metrics_are_served(rig, spawn_monitor, token_file):

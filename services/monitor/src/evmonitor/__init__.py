@@ -8,7 +8,7 @@ Modules, one concern each:
 - ``central_link``: login, status reports and the central's pushes
 - ``authentication`` / ``credentials``: proving the CP, keeping its secret
 - ``health``: the current report and its changes
-- ``reconnect`` / ``refusal`` / ``tasks``: link helpers
+- ``inbound`` / ``reconnect`` / ``tasks``: link helpers (bad input, back-off, task groups)
 - ``metrics``: Prometheus metrics
 """
 

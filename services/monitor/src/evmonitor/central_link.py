@@ -14,10 +14,8 @@ import logging
 from evproto.connection import FramedConnection
 from evproto.errors import (
     InvalidField,
-    LinkClosed,
     LinkError,
     LinkTimeout,
-    MessageError,
     ProtocolError,
     UnknownMessageType,
 )
@@ -29,10 +27,10 @@ from evproto.schema import MsgType
 from evmonitor.authentication import Authenticator, SecretRejected
 from evmonitor.engine_link import EngineLink
 from evmonitor.health import HealthBoard
+from evmonitor.inbound import Inbound
 from evmonitor.metrics import MonitorMetrics
 from evmonitor.peers import Peer
 from evmonitor.reconnect import Reconnector
-from evmonitor.refusal import refuse
 from evmonitor.settings import MonitorSettings
 from evmonitor.tasks import first_to_finish
 
@@ -66,6 +64,7 @@ class CentralLink:
             cap=settings.retry_cap,
             metrics=metrics,
         )
+        self._inbound = Inbound(Peer.CENTRAL, settings.cp_id, metrics)
         self._reachable: bool | None = None
         self._router = Router()
         self._router.on(MsgType.PRICE_UPDATE)(self._on_price_update)
@@ -145,42 +144,22 @@ class CentralLink:
     async def _read_pushes(self, conn: FramedConnection) -> None:
         while True:
             try:
-                msg = await conn.recv(self._settings.central_timeout)
+                msg = await self._inbound.receive(conn, self._settings.central_timeout)
             except LinkTimeout:
                 continue  # the central need not say anything
-            except MessageError as exc:
-                await refuse(
-                    conn, exc, cp_id=self._cp_id, peer=Peer.CENTRAL, metrics=self._metrics,
-                    count_as=None,
-                )  # fmt: skip
-                continue
-            except ProtocolError as exc:  # an oversized frame: the connection closes itself
-                raise LinkClosed(f"the central broke the framing: {exc.message}") from None
             if msg.TYPE in self._router.kinds:
                 await self._router.dispatch(msg, conn)
             else:
-                await refuse(
-                    conn,
-                    UnknownMessageType(f"{msg.TYPE.value} is not expected after login"),
-                    cp_id=self._cp_id, peer=Peer.CENTRAL, metrics=self._metrics,
-                    count_as="unexpected_message",
-                )  # fmt: skip
+                error = UnknownMessageType(f"{msg.TYPE.value} is not expected after login")
+                await self._inbound.refuse(conn, error, count_as="unexpected_message")
 
     async def _on_price_update(self, msg: PriceUpdate, conn: FramedConnection) -> None:
         if msg.cp_id != self._cp_id:
-            await refuse(
-                conn,
-                InvalidField(msg.TYPE.value, "cp_id", f"{msg.cp_id} is not {self._cp_id}"),
-                cp_id=self._cp_id, peer=Peer.CENTRAL, metrics=self._metrics,
-                count_as="invalid_field",
-            )  # fmt: skip
+            error = InvalidField(msg.TYPE.value, "cp_id", f"{msg.cp_id} is not {self._cp_id}")
+            await self._inbound.refuse(conn, error, count_as="invalid_field")
             return
         log.info("price update %s", kv(cp=self._cp_id, peer="central", price=msg.price))
         self._engine.forward_price(msg.price)
 
     async def _on_error_reply(self, msg: ErrorReply, _conn: FramedConnection) -> None:
-        self._metrics.protocol_error("error_reply")
-        log.warning(
-            "central refused a message %s",
-            kv(cp=self._cp_id, peer="central", code=msg.code, detail=msg.message),
-        )
+        self._inbound.peer_refused(msg)

@@ -20,7 +20,6 @@ from evproto.errors import (
     LinkClosed,
     LinkError,
     LinkTimeout,
-    MessageError,
     ProtocolError,
 )
 from evproto.logs import kv
@@ -39,10 +38,10 @@ from evproto.schema import Message
 from evproto.states import Health
 
 from evmonitor.health import HealthBoard, Report
+from evmonitor.inbound import Inbound
 from evmonitor.metrics import MonitorMetrics
 from evmonitor.peers import Peer
 from evmonitor.reconnect import Reconnector
-from evmonitor.refusal import refuse
 from evmonitor.settings import MonitorSettings
 from evmonitor.tasks import first_to_finish
 
@@ -70,6 +69,7 @@ class EngineLink:
             cap=min(ENGINE_RETRY_CAP, settings.retry_cap),
             metrics=metrics,
         )
+        self._inbound = Inbound(Peer.ENGINE, settings.cp_id, metrics)
         self.info: EngineInfo | None = None
         self._info_ready = asyncio.Event()
         self._seq = 0
@@ -114,7 +114,7 @@ class EngineLink:
 
     def _lost(self, reason: str) -> None:
         log.warning("engine link down %s", kv(cp=self._cp_id, peer="engine", reason=reason))
-        self._health.publish(Report(Health.UNREACHABLE, reason))
+        self._health.mark_unreachable(reason)
 
     async def _open(self) -> FramedConnection:
         host, port = self._settings.engine_address
@@ -153,7 +153,7 @@ class EngineLink:
                     msg = await self._next_message(conn)
                     if isinstance(msg, EngineInfo):
                         return msg
-                    self._unexpected(msg, "EngineInfo")
+                    self._inbound.unexpected(msg, "EngineInfo")
         except TimeoutError:
             raise LinkTimeout(f"the engine sent no EngineInfo within {timeout}s") from None
 
@@ -199,40 +199,19 @@ class EngineLink:
         while True:
             msg = await self._next_message(conn)
             if not isinstance(msg, HealthAnswer):
-                self._unexpected(msg, "HealthAnswer")
+                self._inbound.unexpected(msg, "HealthAnswer")
             elif msg.seq == seq:
                 return msg
             else:  # the answer to a check that already timed out
                 log.debug("stale health answer %s", kv(cp=self._cp_id, seq=msg.seq, want=seq))
 
     async def _next_message(self, conn: FramedConnection) -> Message:
-        """The next message from the engine: frames that are no valid message are
-        answered with an ErrorReply and skipped, and so are the engine's own ErrorReplies."""
+        """The next valid message from the engine; its ErrorReplies are noted and skipped."""
         while True:
-            try:
-                msg = await conn.recv(self._settings.health_timeout)
-            except MessageError as exc:
-                await refuse(
-                    conn, exc, cp_id=self._cp_id, peer=Peer.ENGINE, metrics=self._metrics,
-                    count_as=None,
-                )  # fmt: skip
-                continue
-            except ProtocolError as exc:  # an oversized frame: the connection closes itself
-                raise LinkClosed(f"the engine broke the framing: {exc.message}") from None
+            msg = await self._inbound.receive(conn, self._settings.health_timeout)
             if not isinstance(msg, ErrorReply):
                 return msg
-            self._metrics.protocol_error("error_reply")
-            log.warning(
-                "engine refused a message %s",
-                kv(cp=self._cp_id, peer="engine", code=msg.code, detail=msg.message),
-            )
-
-    def _unexpected(self, msg: Message, wanted: str) -> None:
-        self._metrics.protocol_error("unexpected_message")
-        log.warning(
-            "unexpected message from the engine %s",
-            kv(cp=self._cp_id, peer="engine", got=msg.TYPE.value, wanted=wanted),
-        )
+            self._inbound.peer_refused(msg)
 
     # --- notices --------------------------------------------------------------------------
 

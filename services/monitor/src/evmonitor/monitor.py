@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from evproto.errors import ConfigError
 from evproto.logs import kv
 from evproto.metrics import serve_metrics
 from prometheus_client import CollectorRegistry
@@ -52,7 +53,10 @@ class Monitor:
     async def run(self, stop: asyncio.Event) -> None:
         """Watch the engine and report to the central until ``stop`` is set."""
         self.authenticator.check_configured()
-        serve_metrics(self.settings.metrics, self.metrics.registry)
+        try:
+            serve_metrics(self.settings.metrics, self.metrics.registry)
+        except OSError as exc:
+            raise ConfigError(f"--metrics {self.settings.metrics}: cannot listen: {exc}") from None
         log.info(
             "monitor starting %s",
             kv(cp=self.settings.cp_id, engine=self.settings.engine, central=self.settings.central,
