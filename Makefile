@@ -33,7 +33,7 @@ install: .venv/.installed ## create .venv with every package and tool (uv, one l
 lint: install ## ruff, mypy and the import contracts (services never import each other)
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
-	.venv/bin/mypy libs/evproto/src services/*/src
+	.venv/bin/mypy libs/evproto/src services/*/src bench/src
 	.venv/bin/lint-imports
 
 test: lint ## lint, then every test (unit, integration, e2e, chart, metrics)

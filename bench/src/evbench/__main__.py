@@ -1,0 +1,85 @@
+"""``python -m evbench --out docs/benchmarks``: run every load step and publish the result.
+
+Writes ``<out>.json`` (every figure) and ``<out>.md`` (the report). ``--render``
+rewrites the markdown from an existing JSON without running anything.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from evbench.plan import DEFAULT_STEPS, BenchOptions
+from evbench.report import render_markdown, summarize_run
+from evbench.run import BenchError, run_benchmark
+
+
+def _steps(text: str) -> tuple[int, ...]:
+    try:
+        steps = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of CPs") from None
+    if not steps or min(steps) < 1:
+        raise argparse.ArgumentTypeError("every step needs at least 1 CP")
+    return steps
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m evbench", description=__doc__)
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=Path("docs/benchmarks"),
+        help="path without suffix: writes OUT.json and OUT.md",
+    )
+    parser.add_argument(
+        "--workdir",
+        type=Path,
+        default=Path("bench-out"),
+        help="broker, central database, logs and raw step results",
+    )
+    parser.add_argument(
+        "--steps",
+        type=_steps,
+        default=DEFAULT_STEPS,
+        help="CPs per step, comma-separated (default 1000,2000,5000,10000)",
+    )
+    parser.add_argument("--session-s", type=float, default=20.0, help="supply length, seconds")
+    parser.add_argument("--heartbeat-window", type=float, default=15.0)
+    parser.add_argument("--duration", type=float, default=30.0, help="session window, seconds")
+    parser.add_argument("--bare-window", type=float, default=10.0)
+    parser.add_argument("--no-profile", action="store_true", help="skip py-spy on the central")
+    parser.add_argument(
+        "--render", action="store_true", help="only rewrite OUT.md from an existing OUT.json"
+    )
+    args = parser.parse_args(argv)
+    json_path, md_path = args.out.with_suffix(".json"), args.out.with_suffix(".md")
+    if args.render:
+        summary = json.loads(json_path.read_text())
+        md_path.write_text(render_markdown(summary))
+        return 0
+    options = BenchOptions(
+        steps=args.steps,
+        session_s=args.session_s,
+        heartbeat_window=args.heartbeat_window,
+        session_window=args.duration,
+        bare_window=args.bare_window,
+        profile=not args.no_profile,
+    )
+    try:
+        raw = run_benchmark(options, args.workdir)
+    except BenchError as exc:
+        print(f"evbench: {exc.message}", file=sys.stderr)
+        return 1
+    summary = summarize_run(raw, Path.cwd())
+    json_path.parent.mkdir(parents=True, exist_ok=True)
+    json_path.write_text(json.dumps(summary, indent=1) + "\n")
+    md_path.write_text(render_markdown(summary))
+    print(f"evbench: wrote {md_path} and {json_path}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

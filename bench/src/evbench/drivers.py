@@ -1,0 +1,220 @@
+"""The driver fleet, and what a driver reads per message meant for it.
+
+Simulated drivers publish ``SupplyRequest`` keyed by CP id and follow their
+answers on ``ev.supply.responses`` and ``ev.driver.updates``. One consumer
+reads those topics for the whole fleet and tallies every record by partition,
+so each driver's reads in our design (one partition of its key, as the real
+driver assigns) and in the seed's (every record of the topic, filtered) are
+known exactly. Two real sample readers per topic pair, one per design, run
+beside it for the same sample driver as a direct measurement.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from evproto.kafka import KafkaSettings, Publisher, Record
+from evproto.messages import (
+    DriverUpdate,
+    Origin,
+    SessionPhase,
+    SupplyRequest,
+    SupplyResponse,
+    Ticket,
+)
+from evproto.schema import Message, new_id
+from evproto.topics import Topic, partition_for
+
+from evbench.engines import TelemetryClock
+from evbench.kafkaread import FleetReader
+from evbench.ledger import SessionLedger
+
+__all__ = ["DRIVER_TOPICS", "DriverCounters", "DriverFleet", "ReadTally", "SampleReader"]
+
+DRIVER_TOPICS = (Topic.SUPPLY_RESPONSES, Topic.DRIVER_UPDATES)
+
+
+class ReadTally:
+    """Records read per topic partition, and records keyed to each driver."""
+
+    def __init__(self) -> None:
+        self.by_partition: dict[tuple[Topic, int], int] = {}
+        self.meant: dict[str, int] = {}
+
+    def count(self, record: Record) -> None:
+        where = (record.topic, record.partition)
+        self.by_partition[where] = self.by_partition.get(where, 0) + 1
+        self.meant[record.key] = self.meant.get(record.key, 0) + 1
+
+    def reads_one_partition(self, driver_id: str) -> int:
+        """What a driver that reads only its key's partition of each topic reads."""
+        return sum(
+            self.by_partition.get((t, partition_for(driver_id, t.partitions)), 0)
+            for t in DRIVER_TOPICS
+        )
+
+    def reads_everything(self) -> int:
+        """What a seed driver, reading whole topics and filtering, reads."""
+        return sum(self.by_partition.values())
+
+    def per_meant(self, driver_ids: list[str]) -> dict[str, float | int | None]:
+        """Mean reads per message meant for the driver, over drivers that got any."""
+        served = [d for d in driver_ids if self.meant.get(d)]
+        if not served:
+            return {"drivers": 0, "ours": None, "seed": None}
+        everything = self.reads_everything()
+        ours = sum(self.reads_one_partition(d) / self.meant[d] for d in served) / len(served)
+        seed = sum(everything / self.meant[d] for d in served) / len(served)
+        return {"drivers": len(served), "ours": ours, "seed": seed}
+
+
+@dataclass(slots=True)
+class DriverCounters:
+    requests: int = 0
+    authorized: int = 0
+    denied: dict[str, int] = field(default_factory=dict)
+    duplicate_responses: int = 0
+    unknown_responses: int = 0
+    errors: dict[str, int] = field(default_factory=dict)  # DriverUpdate(phase=error) reasons
+    updates: int = 0
+    tickets: int = 0
+    telemetry_unmatched: int = 0  # relayed telemetry with no publish time (repeat or foreign)
+    auth_latencies: list[float] = field(default_factory=list)
+    telemetry_latencies: list[float] = field(default_factory=list)
+
+
+Release = Callable[[str, str], None]  # (driver id, CP id) free again
+
+
+class DriverFleet:
+    def __init__(
+        self,
+        settings: KafkaSettings,
+        publisher: Publisher,
+        driver_ids: list[str],
+        clock: TelemetryClock,
+        *,
+        group_id: str,
+        release: Release,
+        request_ttl: float = 30.0,
+    ) -> None:
+        self.driver_ids = driver_ids
+        self.clock = clock
+        self.counters = DriverCounters()
+        self.ledger = SessionLedger()
+        self.tally = ReadTally()
+        self.request_ttl = request_ttl
+        self._mine = set(driver_ids)
+        self._publisher = publisher
+        self._release = release
+        self._pending: dict[str, tuple[str, str, float]] = {}  # request id -> driver, CP, sent
+        self._answered: set[str] = set()
+        self.publish_failures = 0
+        self.consumer = FleetReader(
+            settings,
+            group_id=group_id,
+            partitions={t: None for t in DRIVER_TOPICS},
+            handler=self._on_message,
+        )
+
+    @property
+    def unanswered(self) -> int:
+        return len(self._pending)
+
+    def request(self, driver_id: str, cp_id: str) -> None:
+        sent = time.time()
+        msg = SupplyRequest(
+            request_id=new_id(), requester_id=driver_id, origin=Origin.DRIVER, cp_id=cp_id,
+            sent_at=sent, ttl_s=self.request_ttl,
+        )  # fmt: skip
+        self._pending[msg.request_id] = (driver_id, cp_id, sent)
+        self.counters.requests += 1
+        fut = self._publisher.publish(Topic.SUPPLY_REQUESTS, cp_id, msg)
+        fut.add_done_callback(self._delivered)
+
+    def _delivered(self, fut: asyncio.Future[None]) -> None:
+        if fut.cancelled() or fut.exception() is not None:
+            self.publish_failures += 1
+
+    def _on_message(self, msg: Message, record: Record) -> None:
+        self.tally.count(record)
+        if record.key not in self._mine:
+            return
+        if isinstance(msg, SupplyResponse):
+            self._on_response(msg)
+        elif isinstance(msg, DriverUpdate):
+            self._on_update(msg)
+        elif isinstance(msg, Ticket):
+            self.counters.tickets += 1
+            if self.ledger.ticket(msg.session_id, msg.last_seq):
+                self._release(msg.driver_id, msg.cp_id)
+
+    def _on_response(self, msg: SupplyResponse) -> None:
+        pending = self._pending.pop(msg.request_id, None)
+        if pending is None:
+            if msg.request_id in self._answered:
+                self.counters.duplicate_responses += 1
+            else:
+                self.counters.unknown_responses += 1
+            return
+        self._answered.add(msg.request_id)
+        driver_id, cp_id, sent = pending
+        self.counters.auth_latencies.append(time.time() - sent)
+        if msg.authorized and msg.session_id is not None:
+            self.counters.authorized += 1
+            self.ledger.authorized(msg.session_id, driver_id, cp_id)
+        else:
+            denied = self.counters.denied
+            denied[msg.reason] = denied.get(msg.reason, 0) + 1
+            self._release(driver_id, cp_id)
+
+    def _on_update(self, msg: DriverUpdate) -> None:
+        self.counters.updates += 1
+        if msg.phase is SessionPhase.ERROR:
+            errors = self.counters.errors
+            errors[msg.reason] = errors.get(msg.reason, 0) + 1
+            return
+        if msg.phase is not SessionPhase.SUPPLYING or msg.seq < 1:
+            return
+        self.ledger.telemetry(msg.session_id, msg.seq)
+        published = self.clock.pop(msg.session_id, msg.seq)
+        if published is None:
+            self.counters.telemetry_unmatched += 1
+        else:
+            self.counters.telemetry_latencies.append(time.time() - published)
+
+
+class SampleReader:
+    """One real driver-side consumer: its own key's partition (ours) or whole topics (seed)."""
+
+    def __init__(
+        self, settings: KafkaSettings, driver_id: str, *, whole_topics: bool, group_id: str
+    ) -> None:
+        self.driver_id = driver_id
+        self.design = "seed" if whole_topics else "ours"
+        self.read = 0
+        self.meant = 0
+        partitions: dict[Topic, list[int] | None] = {
+            t: None if whole_topics else [partition_for(driver_id, t.partitions)]
+            for t in DRIVER_TOPICS
+        }
+        self.consumer = FleetReader(
+            settings, group_id=group_id, partitions=partitions, handler=self._on_message
+        )
+
+    def _on_message(self, _msg: Message, record: Record) -> None:
+        self.read += 1
+        if record.key == self.driver_id:
+            self.meant += 1
+
+    def result(self) -> dict[str, object]:
+        return {
+            "design": self.design,
+            "driver": self.driver_id,
+            "read": self.read,
+            "meant": self.meant,
+            "per_meant": self.read / self.meant if self.meant else None,
+        }

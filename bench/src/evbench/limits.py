@@ -1,0 +1,40 @@
+"""Operating-system limits a load of thousands of TCP links runs into.
+
+Every simulated CP holds one socket, so the file-descriptor limit goes up to
+the hard limit (children started afterwards inherit it). Every link to one
+server address uses one ephemeral port per source address; spreading the
+links over several loopback sources (127.0.0.2, 127.0.0.3, …) multiplies the
+ports available, which matters when links of an earlier step still sit in
+TIME_WAIT.
+"""
+
+from __future__ import annotations
+
+import resource
+import socket
+
+__all__ = ["loopback_sources", "raise_fd_limit"]
+
+
+def raise_fd_limit() -> int:
+    """Raise the soft RLIMIT_NOFILE to the hard limit; returns the new soft limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft < hard:
+        target = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        soft = target
+    return soft
+
+
+def loopback_sources(count: int) -> list[str]:
+    """Up to ``count`` loopback addresses from 127.0.0.2 on that this host lets us bind."""
+    usable = []
+    for i in range(2, 2 + count):
+        address = f"127.0.0.{i}"
+        with socket.socket() as sock:
+            try:
+                sock.bind((address, 0))
+            except OSError:
+                break
+        usable.append(address)
+    return usable or ["127.0.0.1"]

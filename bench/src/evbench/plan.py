@@ -1,0 +1,62 @@
+"""The load steps of ``make bench`` and the targets they are judged against."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+__all__ = ["DEFAULT_STEPS", "TARGETS", "BenchOptions", "Step", "steps_for"]
+
+DEFAULT_STEPS = (1_000, 2_000, 5_000, 10_000)
+SESSIONS_PER_CP = 0.1  # one CP in ten is supplying: 1,000 concurrent sessions at 10,000 CPs
+
+TARGETS: dict[str, Any] = {
+    "connected_cps": 10_000,
+    "concurrent_sessions": 1_000,
+    "authorization_p99_ms": 100.0,
+    "telemetry_p99_ms": 500.0,
+    "central_cores": 1.0,
+    "central_rss_mb": 500.0,
+    "heartbeat_cost_ratio": 1.5,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    cps: int
+    drivers: int
+    rate: float  # supply requests per second
+    session_s: float
+    sessions: int  # concurrent sessions aimed at (rate x session length)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def steps_for(cps_steps: tuple[int, ...], session_s: float) -> list[Step]:
+    """Each step supplies at one CP in ten, from a quarter more drivers than sessions."""
+    steps = []
+    for cps in cps_steps:
+        sessions = max(1, round(cps * SESSIONS_PER_CP))
+        steps.append(
+            Step(
+                cps=cps,
+                drivers=sessions + max(1, sessions // 4),
+                rate=sessions / session_s,
+                session_s=session_s,
+                sessions=sessions,
+            )
+        )
+    return steps
+
+
+@dataclass(frozen=True, slots=True)
+class BenchOptions:
+    steps: tuple[int, ...] = DEFAULT_STEPS
+    session_s: float = 20.0
+    heartbeat_window: float = 15.0
+    session_window: float = 30.0
+    bare_window: float = 10.0
+    probes: int = 20
+    idle_window: float = 5.0
+    profile: bool = True  # py-spy on the central during the largest step's session window

@@ -1,0 +1,292 @@
+"""``make bench``: the embedded broker, the real central, the bare server and the load steps.
+
+The central is started exactly as :meth:`evproto.localstack.LocalStack.start_central`
+starts it (the command line of ``make run`` and the Helm chart). For each step
+the same monitor-fleet load runs first against the bare frame server, then
+against the central with sessions; every load is its own ``evbench.loadgen``
+process, and a sampler reads the CPU and memory of the central, the bare
+server, the broker and the generator from ``/proc`` meanwhile.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from evproto.broker import free_port
+from evproto.errors import EvError
+from evproto.localstack import LocalStack, ManagedProcess, console_script
+
+from evbench.limits import raise_fd_limit
+from evbench.plan import BenchOptions, Step, steps_for
+from evbench.procstat import ProcessSampler
+from evbench.profile import PySpy
+
+__all__ = ["BenchError", "central_missing", "run_benchmark", "wait_ready"]
+
+_LOADGEN_GRACE = 180.0  # seconds a load step may take beyond its windows
+_BETWEEN_STEPS = 4.0  # the central notices the last step's links closing
+
+
+def central_missing() -> str | None:
+    """Why the real central cannot run here, or None when ``evcentral --help`` works."""
+    binary = console_script("evcentral")
+    try:
+        done = subprocess.run([binary, "--help"], capture_output=True, timeout=30, check=False)
+    except (OSError, subprocess.SubprocessError) as exc:
+        return f"evcentral is not installed ({exc}); run make install"
+    if done.returncode != 0:
+        tail = done.stderr.decode(errors="replace").strip().splitlines()[-1:]
+        return f"evcentral --help failed ({' '.join(tail) or done.returncode})"
+    return None
+
+
+class BenchError(EvError):
+    code = "bench"
+    default_message = "the benchmark could not run"
+
+
+def _say(message: str) -> None:
+    print(f"evbench: {message}", file=sys.stderr, flush=True)
+
+
+def wait_ready(stack: LocalStack, central: ManagedProcess, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    url = f"{stack.http_url}/readyz"
+    while time.monotonic() < deadline:
+        if not central.alive:
+            raise BenchError(f"evcentral exited; see {central.log_path}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(0.3)
+    raise BenchError(f"evcentral was not ready within {timeout}s; see {central.log_path}")
+
+
+def _children(pid: int) -> list[int]:
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            found += [int(p) for p in (task / "children").read_text().split()]
+        except OSError:
+            continue
+    return found
+
+
+class _Loadgen:
+    """One ``python -m evbench.loadgen`` run; reacts to its window announcements."""
+
+    def __init__(self, name: str, argv: list[str], out: Path, log: Path) -> None:
+        self.name = name
+        self.out = out
+        self.argv = [sys.executable, "-m", "evbench.loadgen", *argv, "--out", str(out)]
+        self.log = log
+        self.on_line: Callable[[str], None] = lambda _line: None
+
+    def run(self, sampler: ProcessSampler, timeout: float) -> dict[str, Any]:
+        with open(self.log, "w") as log:
+            proc = subprocess.Popen(
+                self.argv, stdout=log, stderr=subprocess.PIPE, text=True, bufsize=1
+            )
+            sampler.watch(self.name, proc.pid)
+            reader = threading.Thread(target=self._follow, args=(proc, log), daemon=True)
+            reader.start()
+            try:
+                code = proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+                raise BenchError(f"{self.name} took more than {timeout:.0f}s") from None
+            finally:
+                reader.join(5)
+                sampler.forget(self.name)
+        if code != 0:
+            raise BenchError(f"{self.name} exited with code {code}; see {self.log}")
+        result: dict[str, Any] = json.loads(self.out.read_text())
+        return result
+
+    def _follow(self, proc: subprocess.Popen[str], log: Any) -> None:
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            log.write(line)
+            if line.startswith("loadgen: "):
+                text = line[len("loadgen: ") :].strip()
+                _say(f"{self.name}: {text}")
+                self.on_line(text)
+
+
+def _window_figures(
+    sampler: ProcessSampler, name: str, window: dict[str, Any] | None
+) -> dict[str, Any]:
+    if not window:
+        return {}
+    start, end = window["start"], window["end"]
+    cores = sampler.cores(name, start, end)
+    acked = window["heartbeats_acked"]
+    per_heartbeat = cores * window["seconds"] / acked * 1e6 if cores is not None and acked else None
+    rss = sampler.last_rss(name, end)
+    return {
+        "cores": cores,
+        "us_per_heartbeat": per_heartbeat,
+        "heartbeats_per_s": acked / window["seconds"] if window["seconds"] else None,
+        "rss_mb": rss / 2**20 if rss is not None else None,
+    }
+
+
+class _Bench:
+    def __init__(self, options: BenchOptions, workdir: Path) -> None:
+        self.options = options
+        self.workdir = workdir
+        self.stack = LocalStack(workdir)
+        self.sampler = ProcessSampler()
+        self.bare: ManagedProcess | None = None
+        self.bare_address = ""
+
+    def start(self) -> dict[str, Any]:
+        _say(f"starting the embedded broker and evcentral in {self.workdir}")
+        self.stack.start_broker()
+        central = self.stack.start_central()
+        wait_ready(self.stack, central)
+        self.sampler.watch("central", central.pid)
+        known = {central.pid}
+        for pid in _children(os.getpid()):
+            if pid not in known:
+                self.sampler.watch("broker", pid)
+        port = free_port()
+        self.bare_address = f"127.0.0.1:{port}"
+        self.bare = ManagedProcess(
+            "bare",
+            [sys.executable, "-m", "evbench.bare", "--listen", self.bare_address],
+            {},
+            self.workdir / "bare.log",
+        ).start()
+        self.sampler.watch("bare", self.bare.pid)
+        self.sampler.start()
+        time.sleep(1.0)
+        start = time.time()
+        time.sleep(self.options.idle_window)
+        idle = self.sampler.cores("central", start, time.time())
+        return {
+            "central_idle_cores": idle,
+            "central_idle_rss_mb": (self.sampler.last_rss("central", time.time()) or 0) / 2**20,
+        }
+
+    def stop(self) -> None:
+        self.sampler.stop()
+        if self.bare is not None:
+            self.bare.stop()
+        self.stack.stop()
+
+    def run_step(self, step: Step, last: bool) -> dict[str, Any]:
+        o = self.options
+        tag = f"{step.cps}"
+        common = ["--cps", str(step.cps), "--sources", "8", "--log-level", "WARNING"]
+        bare = _Loadgen(
+            f"bare-{tag}",
+            [*common, "--central", self.bare_address, "--probes", "0",
+             "--heartbeat-window", str(o.bare_window), "--settle", "2"],
+            self.workdir / f"bare-{tag}.json",
+            self.workdir / f"loadgen-bare-{tag}.log",
+        )  # fmt: skip
+        bare_result = bare.run(self.sampler, o.bare_window + _LOADGEN_GRACE)
+        time.sleep(1.0)
+        s = self.stack
+        central = _Loadgen(
+            f"central-{tag}",
+            [*common, "--central", s.central_address, "--http", s.http_url,
+             "--kafka", s.bootstrap,
+             "--registration-token-file", str(self.workdir / "registration-token"),
+             "--secrets", str(self.workdir / "cp-secrets.json"),
+             "--drivers", str(step.drivers), "--rate", f"{step.rate:.3f}",
+             "--session-s", str(step.session_s), "--heartbeat-window", str(o.heartbeat_window),
+             "--duration", str(o.session_window), "--probes", str(o.probes),
+             "--run-id", f"bench-{tag}-{int(time.time())}"],
+            self.workdir / f"central-{tag}.json",
+            self.workdir / f"loadgen-central-{tag}.log",
+        )  # fmt: skip
+        profiles: dict[str, dict[str, Any] | None] = {}
+        spies: dict[str, PySpy] = {}
+        if last and o.profile and s.central is not None:
+            central_pid = s.central.pid
+
+            def on_line(text: str) -> None:
+                for window, seconds in (
+                    ("heartbeat", o.heartbeat_window),
+                    ("sessions", o.session_window),
+                ):
+                    if text == f"window {window} start":
+                        spy = PySpy(central_pid, seconds, self.workdir / f"py-spy-{window}.txt")
+                        if spy.start():
+                            spies[window] = spy
+
+            central.on_line = on_line
+        budget = o.heartbeat_window + o.session_window + 2 * step.session_s + _LOADGEN_GRACE
+        result = central.run(self.sampler, budget)
+        for window, spy in spies.items():
+            profiles[window] = spy.finish()
+        windows = result.get("windows", {})
+        bare_figures = _window_figures(self.sampler, "bare", bare_result["windows"]["heartbeat"])
+        heartbeat = _window_figures(self.sampler, "central", windows.get("heartbeat"))
+        sessions = _window_figures(self.sampler, "central", windows.get("sessions"))
+        broker = _window_figures(self.sampler, "broker", windows.get("sessions"))
+        start = windows.get("heartbeat", {}).get("start", 0.0)
+        end = windows.get("sessions", windows.get("heartbeat", {})).get("end", time.time())
+        peak = self.sampler.peak_rss("central", start, end)
+        time.sleep(_BETWEEN_STEPS)
+        return {
+            "step": step.to_dict(),
+            "bare": {"loadgen": bare_result, **bare_figures},
+            "central": {
+                "loadgen": result,
+                "heartbeat_window": heartbeat,
+                "sessions_window": sessions,
+                "peak_rss_mb": peak / 2**20 if peak else None,
+            },
+            "broker": broker,
+            "profile": profiles,
+        }
+
+
+def run_benchmark(options: BenchOptions, workdir: Path) -> dict[str, Any]:
+    """Run every step; returns the raw results the report is written from."""
+    if (
+        shutil.which("evcentral") is None
+        and not (Path(sys.executable).parent / "evcentral").exists()
+    ):
+        raise BenchError("evcentral is not installed (make install)")
+    fd_limit = raise_fd_limit()
+    if workdir.exists():
+        shutil.rmtree(workdir)
+    workdir.mkdir(parents=True)
+    bench = _Bench(options, workdir)
+    started = time.time()
+    steps: list[dict[str, Any]] = []
+    try:
+        baseline = bench.start()
+        plan = steps_for(options.steps, options.session_s)
+        for i, step in enumerate(plan):
+            _say(f"step {i + 1}/{len(plan)}: {step.cps} CPs, {step.sessions} sessions")
+            steps.append(bench.run_step(step, last=i == len(plan) - 1))
+    finally:
+        bench.stop()
+    return {
+        "started_at": started,
+        "seconds": time.time() - started,
+        "fd_limit": fd_limit,
+        "options": {k: getattr(options, k) for k in options.__dataclass_fields__},
+        "baseline": baseline,
+        "steps": steps,
+    }

@@ -1,0 +1,61 @@
+"""Percentiles, latency summaries and growth per 1,000 CPs."""
+
+from __future__ import annotations
+
+import pytest
+from evbench.stats import growth_per_1000, percentile, summarize
+
+
+def test_percentile_of_nothing_is_none() -> None:
+    assert percentile([], 50) is None
+
+
+def test_percentile_of_one_value_is_that_value() -> None:
+    assert percentile([7.0], 0) == 7.0
+    assert percentile([7.0], 99) == 7.0
+
+
+def test_percentile_interpolates_between_ranks_like_numpy() -> None:
+    values = [4.0, 1.0, 3.0, 2.0]  # order does not matter
+    assert percentile(values, 50) == 2.5
+    assert percentile(values, 0) == 1.0
+    assert percentile(values, 100) == 4.0
+    assert percentile(values, 25) == pytest.approx(1.75)
+
+
+def test_p99_of_a_hundred_values_sits_just_below_the_maximum() -> None:
+    values = [float(i) for i in range(1, 101)]
+    assert percentile(values, 99) == pytest.approx(99.01)
+
+
+def test_percentile_outside_0_to_100_is_refused() -> None:
+    with pytest.raises(ValueError, match="between 0 and 100"):
+        percentile([1.0], 101)
+
+
+def test_summary_reports_milliseconds() -> None:
+    summary = summarize([0.010, 0.020, 0.030])
+    assert summary.count == 3
+    assert summary.p50_ms == pytest.approx(20.0)
+    assert summary.max_ms == pytest.approx(30.0)
+    assert summary.to_dict()["p99_ms"] == pytest.approx(29.8)
+
+
+def test_summary_of_no_samples_has_no_percentiles() -> None:
+    assert summarize([]).to_dict() == {"count": 0, "p50_ms": None, "p99_ms": None, "max_ms": None}
+
+
+def test_growth_per_1000_is_the_slope_times_1000() -> None:
+    # 40 MB at rest plus 25 MB per 1,000 CPs
+    points = [(1000, 65.0), (2000, 90.0), (5000, 165.0), (10000, 290.0)]
+    assert growth_per_1000(points) == pytest.approx(25.0)
+
+
+def test_growth_per_1000_fits_noisy_points_by_least_squares() -> None:
+    points = [(1000, 10.0), (2000, 14.0), (3000, 16.0)]
+    assert growth_per_1000(points) == pytest.approx(3.0)
+
+
+def test_growth_needs_two_different_cp_counts() -> None:
+    assert growth_per_1000([]) is None
+    assert growth_per_1000([(1000, 5.0), (1000, 6.0)]) is None
