@@ -96,3 +96,19 @@ async def test_garbage_from_the_engine_is_counted_and_the_monitor_carries_on(rig
     await rig.eventually(lambda: len(rig.engine.notices(HealthRequest)) >= checks_before + 3)
     assert rig.central.last_health() is Health.OK
     assert not running.task.done()
+
+
+async def test_an_engine_that_never_answers_from_the_start_is_reported_unreachable(
+    rig, silent_server
+):
+    first = await rig.started_ok()  # registered: the secret is on disk
+    await first.shutdown()
+    mute = await silent_server(handshake=True)  # accepts, ACKs, never answers InfoRequest
+
+    running = await rig.start(rig.settings(engine=mute.address))
+    await rig.eventually(
+        lambda: rig.central.logins[-1:] == ["authenticated"], what="login without the engine"
+    )
+    await rig.eventually(last_health_is(rig, Health.UNREACHABLE), what="Status UNREACHABLE")
+    assert "EngineInfo" in rig.central.statuses[-1].reason
+    assert not running.task.done()
