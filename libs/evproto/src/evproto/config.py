@@ -48,7 +48,7 @@ def build_parser(cls: type[Any], prog: str, description: str) -> argparse.Argume
     parser = argparse.ArgumentParser(
         prog=prog,
         description=description,
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="Every flag can also be set with the environment variable shown, or as the "
         "same name (with underscores) in the YAML file given by --config / EV_CONFIG. "
         "Flags win over variables, variables over the file.",
