@@ -289,7 +289,7 @@ class DriverLauncher:
     state_dir: Path
     started: list[DriverProcess] = dataclasses.field(default_factory=list)
 
-    async def start(self, driver_id: str, *args: str) -> DriverProcess:
+    async def start(self, driver_id: str, *args: str, stdin: bytes | None = None) -> DriverProcess:
         proc = await asyncio.create_subprocess_exec(
             EVDRIVER,
             "--id",
@@ -299,11 +299,16 @@ class DriverLauncher:
             "--state-dir",
             str(self.state_dir),
             *args,
-            stdin=asyncio.subprocess.DEVNULL,
+            stdin=asyncio.subprocess.DEVNULL if stdin is None else asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
+        if stdin is not None:
+            assert proc.stdin is not None
+            proc.stdin.write(stdin)
+            await proc.stdin.drain()
+            proc.stdin.close()
         driver = DriverProcess(proc)
         self.started.append(driver)
         return driver

@@ -160,6 +160,7 @@ async def test_stop_command_ends_the_running_supply(central, drivers, unique, sc
     assert f"{driver_id} has no running supply." in again.stdout
 
 
+@pytest.mark.slow
 async def test_unreachable_broker_exits_6_with_a_clear_message(drivers, unique) -> None:
     nowhere = f"127.0.0.1:{free_port()}"
     args = ("--kafka", nowhere, "--connect-attempts", "1")

@@ -82,15 +82,7 @@ async def run_batch(app: DriverApp, entries: list[BatchLine], interval: float) -
                     app.renderer.show(
                         BadLine(line=entry.number, text=entry.text, reason=entry.problem)
                     )
-                    rows.append(
-                        SummaryRow(
-                            line=entry.number,
-                            cp_id=entry.text,
-                            outcome="bad_line",
-                            exit_code=ExitCode.USAGE,
-                            reason=entry.problem,
-                        )
-                    )
+                    rows.append(_failed(entry, "bad_line", ExitCode.USAGE, entry.problem))
                     continue
                 if concluded:
                     await asyncio.sleep(interval)  # M8: the pause after each concluded request
@@ -113,15 +105,13 @@ async def run_batch(app: DriverApp, entries: list[BatchLine], interval: float) -
                     break
     except BrokerUnavailable as exc:
         app.renderer.show(BrokerUnreachable(bootstrap=app.settings.kafka, detail=exc.message))
-        rows.append(
-            SummaryRow(
-                line=current.number,
-                cp_id=current.text,
-                outcome="broker_unreachable",
-                exit_code=ExitCode.BROKER,
-                reason=exc.message,
-            )
-        )
+        rows.append(_failed(current, "broker_unreachable", ExitCode.BROKER, exc.message))
     code = next((r.exit_code for r in rows if r.exit_code), ExitCode.COMPLETED)
     app.renderer.show(Summary(rows=tuple(rows), exit_code=code))
     return code
+
+
+def _failed(entry: BatchLine, outcome: str, code: ExitCode, reason: str) -> SummaryRow:
+    return SummaryRow(
+        line=entry.number, cp_id=entry.text, outcome=outcome, exit_code=code, reason=reason
+    )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+from collections.abc import Callable
 
 from evproto.config import build_parser, parse_hostport
 from evproto.errors import ConfigError
@@ -43,24 +44,24 @@ def _cp_id(text: str) -> str:
     return text
 
 
-def _positive(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"{text!r} must be a number above 0")
-    return value
+def _number(low: float, high: float, *, above_low: bool) -> Callable[[str], float]:
+    """An argparse type: a number from ``low`` (excluded if ``above_low``) to ``high``."""
+    bounds = f"above {low:g}" if above_low else f"between {low:g} and {high:g}"
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if not (low < value if above_low else low <= value) or not value <= high:
+            raise argparse.ArgumentTypeError(f"{text!r} must be a number {bounds}")
+        return value
+
+    return parse
 
 
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if not 0 <= value <= 3600:
-        raise argparse.ArgumentTypeError(f"{text!r} must be between 0 and 3600 seconds")
-    return value
+_positive = _number(0, 1e9, above_low=True)
+_seconds = _number(0, 3600, above_low=False)
 
 
 def build_cli() -> argparse.ArgumentParser:

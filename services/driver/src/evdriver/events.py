@@ -27,6 +27,7 @@ __all__ = [
     "Interrupted",
     "NoAnswer",
     "NoSession",
+    "Problem",
     "Progress",
     "Requested",
     "Resumed",
@@ -133,8 +134,21 @@ class SessionError(Event):
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
-class NoAnswer(Event):
+class Problem(Event):
+    """An ``error`` event whose JSON also carries the sentence shown to people."""
+
     kind = EventKind.ERROR
+
+    @property
+    def message(self) -> str:
+        raise NotImplementedError
+
+    def to_json(self) -> dict[str, Any]:
+        return {**Event.to_json(self), "message": self.message}
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class NoAnswer(Problem):
     code: ErrorCode = ErrorCode.NO_ANSWER
     request_id: str
     cp_id: str | None
@@ -142,31 +156,22 @@ class NoAnswer(Event):
 
     @property
     def message(self) -> str:
-        return (
-            f"the central did not answer within {self.timeout_s:g} s; "
+        return f"the central did not answer within {self.timeout_s:g} s; " + (
             "it may be down — try again later"
         )
 
-    def to_json(self) -> dict[str, Any]:
-        return {**Event.to_json(self), "message": self.message}
-
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
-class BrokerUnreachable(Event):
-    kind = EventKind.ERROR
+class BrokerUnreachable(Problem):
     code: ErrorCode = ErrorCode.BROKER
     bootstrap: str
     detail: str
 
     @property
     def message(self) -> str:
-        return (
-            f"cannot reach the Kafka broker at {self.bootstrap} ({self.detail}); "
+        return f"cannot reach the Kafka broker at {self.bootstrap} ({self.detail}); " + (
             "check --kafka and that the broker is up, then try again"
         )
-
-    def to_json(self) -> dict[str, Any]:
-        return {**Event.to_json(self), "message": self.message}
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)

@@ -18,14 +18,13 @@ from evproto.messages import Outcome
 from evdriver.events import (
     Authorized,
     BadLine,
-    BrokerUnreachable,
     CpListed,
     Denied,
     Event,
     InputRefused,
     Interrupted,
-    NoAnswer,
     NoSession,
+    Problem,
     Progress,
     Requested,
     Resumed,
@@ -173,11 +172,7 @@ class TextRenderer:
         self._line(self._paint(f"{event.cp_id}: {event.reason} — waiting for the ticket", _YELLOW))
 
     @show.register
-    def _(self, event: NoAnswer) -> None:
-        self._line(self._paint(event.message, _RED), err=True)
-
-    @show.register
-    def _(self, event: BrokerUnreachable) -> None:
+    def _(self, event: Problem) -> None:
         self._line(self._paint(event.message, _RED), err=True)
 
     @show.register
@@ -230,8 +225,11 @@ class TextRenderer:
 
     @show.register
     def _(self, event: Interrupted) -> None:
+        if event.session_id is None:
+            self._line("Interrupted.", err=True)
+            return
         self._line(
-            f"Left without the ticket; the session goes on. To watch it again: {event.resume_hint}",
+            f"Left before the ticket arrived. To watch the session again: {event.resume_hint}",
             err=True,
         )
 

@@ -355,21 +355,21 @@ class SessionWatcher:
             events.extend(await self._apply(update))
         return events
 
-    def _expecting(self, session_id: str, driver_id: str) -> SessionRecord | None:
-        """The record if messages of this session and driver count now, else None."""
-        rec = self._record
-        if rec is None or driver_id != self.driver_id:
-            return None
-        if rec.session_id == session_id and rec.status.running:
-            return rec
-        return None
+    def _counting(self, msg: DriverUpdate | Ticket) -> SessionRecord | None:
+        """The record if this message counts now (this driver, this running session), else None.
 
-    async def _on_update(self, msg: DriverUpdate) -> list[Event]:
+        While the answer naming the session is on its way, session messages are kept aside.
+        """
         rec = self._record
         if rec is not None and rec.status is SessionStatus.REQUESTED:
             self._early.append(msg)
-            return []
-        rec = self._expecting(msg.session_id, msg.driver_id)
+            return None
+        if rec is None or msg.driver_id != self.driver_id:
+            return None
+        return rec if rec.session_id == msg.session_id and rec.status.running else None
+
+    async def _on_update(self, msg: DriverUpdate) -> list[Event]:
+        rec = self._counting(msg)
         if rec is None:
             return []
         events: list[Event] = []
@@ -403,11 +403,7 @@ class SessionWatcher:
         return events
 
     async def _on_ticket(self, msg: Ticket) -> list[Event]:
-        rec = self._record
-        if rec is not None and rec.status is SessionStatus.REQUESTED:
-            self._early.append(msg)
-            return []
-        rec = self._expecting(msg.session_id, msg.driver_id)
+        rec = self._counting(msg)
         if rec is None:
             return []
         rec.status = SessionStatus.ENDED
