@@ -423,3 +423,37 @@ async def test_close_is_idempotent(link: tuple[FramedConnection, FramedConnectio
     await monitor.close()
     await monitor.close()
     assert monitor.closed
+
+
+async def test_a_flooding_peer_is_throttled_not_buffered() -> None:
+    """The reader stops reading while recv() is behind: the inbox stays bounded."""
+    from evproto.connection import _INBOX_HIGH_WATER
+
+    accepted: asyncio.Future[FramedConnection] = asyncio.get_running_loop().create_future()
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted.set_result(
+            await FramedConnection.accept_link(reader, writer, accept=CHANNELS["engine<-monitor"])
+        )
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(b"\x05")
+    await reader.readexactly(1)
+    link = await asyncio.wait_for(accepted, 5)
+    frame = encode_frame(encode_message(HealthRequest(seq=1)))
+    writer.write(frame * (_INBOX_HIGH_WATER * 4))
+    acks = 0
+    while True:  # the peer gets ACKs for what was read, then no more until recv() runs
+        try:
+            acks += len(await asyncio.wait_for(reader.read(65536), 0.5))
+        except TimeoutError:
+            break
+    assert _INBOX_HIGH_WATER <= link._inbox.qsize() < _INBOX_HIGH_WATER * 4
+    assert acks == link._inbox.qsize()
+    for _ in range(_INBOX_HIGH_WATER * 4):
+        assert await link.recv(5) == HealthRequest(seq=1)
+    await link.close()
+    writer.close()
+    server.close()

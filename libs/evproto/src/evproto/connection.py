@@ -28,6 +28,7 @@ __all__ = ["FramedConnection", "LinkObserver", "NullObserver"]
 
 _READ_CHUNK = 16 * 1024
 _WRITE_HIGH_WATER = 256 * 1024
+_INBOX_HIGH_WATER = 256  # messages received but not yet taken by recv()
 
 
 class LinkObserver(Protocol):
@@ -75,6 +76,8 @@ class FramedConnection:
         self._observer = observer
         self._decoder = FrameDecoder(max_frame)
         self._inbox: asyncio.Queue[Message | MessageError | object] = asyncio.Queue()
+        self._inbox_space = asyncio.Event()
+        self._inbox_space.set()
         self._send_lock = asyncio.Lock()
         self._reply: asyncio.Future[Control] | None = None
         self._reader_task: asyncio.Task[None] | None = None
@@ -180,6 +183,11 @@ class FramedConnection:
                     return
                 if self._writer.transport.get_write_buffer_size() > _WRITE_HIGH_WATER:
                     await asyncio.wait_for(self._writer.drain(), self.timeout)
+                if self._inbox.qsize() >= _INBOX_HIGH_WATER:
+                    # Backpressure: stop reading until recv() catches up, so a peer
+                    # flooding frames fills its own TCP window, not our memory.
+                    self._inbox_space.clear()
+                    await self._inbox_space.wait()
                 try:
                     chunk = await asyncio.wait_for(
                         self._reader.read(_READ_CHUNK), self.idle_timeout
@@ -283,6 +291,8 @@ class FramedConnection:
             item = await asyncio.wait_for(self._inbox.get(), wait)
         except TimeoutError:
             raise LinkTimeout(f"nothing from {self.peer} within {wait}s") from None
+        if self._inbox.qsize() < _INBOX_HIGH_WATER // 2:
+            self._inbox_space.set()
         if item is _CLOSED:
             self._inbox.put_nowait(_CLOSED)  # later calls see the close too
             raise LinkClosed(f"{self.peer}: {self.close_reason}")
