@@ -241,23 +241,48 @@ class LocalCluster:
         volumes = self.volumes(pod)
         out = []
         for container in pod.spec["containers"]:
-            mounts = {m["mountPath"]: volumes[m["name"]] for m in container.get("volumeMounts", [])}
             env = self.environment(pod, container)
             argv = [
                 expand(a, env)
                 for a in container.get("command") or entrypoint_for_image(container["image"])
             ] + [expand(a, env) for a in container.get("args", [])]
-            argv = [self.localize(pod, a, mounts) for a in argv]
-            argv[0] = _executable(argv[0])
-            local_env = {k: self.localize(pod, v, mounts) for k, v in env.items()}
-            local_env |= {
-                "PATH": f"{_VENV_BIN}:/usr/bin:/bin",
-                "HOME": str(pod.root),
-                "PYTHONUNBUFFERED": "1",
-            }
-            log = pod.root / f"{container['name']}.log"
-            out.append(ManagedProcess(f"{pod.name}/{container['name']}", argv, local_env, log))
+            out.append(
+                self._process(
+                    pod, container, volumes=volumes, argv=argv, env=env, log_name=container["name"]
+                )
+            )
         return out
+
+    def exec(self, pod: Pod, container_name: str, *command: str) -> ManagedProcess:
+        """``kubectl exec <pod> -c <container> -- <command>``: the container's env, no args."""
+        container = next(c for c in pod.spec["containers"] if c["name"] == container_name)
+        env = self.environment(pod, container)
+        name = f"{container_name}-exec-{command[0]}"
+        return self._process(
+            pod, container, volumes=self.volumes(pod), argv=list(command), env=env, log_name=name
+        )
+
+    def _process(
+        self,
+        pod: Pod,
+        container: dict[str, Any],
+        *,
+        volumes: Mapping[str, Path],
+        argv: list[str],
+        env: Mapping[str, str],
+        log_name: str,
+    ) -> ManagedProcess:
+        mounts = {m["mountPath"]: volumes[m["name"]] for m in container.get("volumeMounts", [])}
+        argv = [self.localize(pod, a, mounts) for a in argv]
+        argv[0] = _executable(argv[0])
+        local_env = {k: self.localize(pod, v, mounts) for k, v in env.items()}
+        local_env |= {
+            "PATH": f"{_VENV_BIN}:/usr/bin:/bin",
+            "HOME": str(pod.root),
+            "PYTHONUNBUFFERED": "1",
+        }
+        log = pod.root / f"{log_name}.log"
+        return ManagedProcess(f"{pod.name}/{container['name']}", argv, local_env, log)
 
     def probe_urls(self, pod: Pod) -> Iterator[tuple[str, str]]:
         """(container/probe, URL) of every httpGet probe."""

@@ -50,7 +50,9 @@ def test_engine_and_monitor_are_two_containers_of_one_pod(default_chart: Rendere
     # `kubectl attach -it … -c engine` gets the engine console.
     assert engine["stdin"] is True
     assert engine["tty"] is True
-    assert flag(engine["args"], "--control-socket") == "/tmp/evengine.sock"
+    # `kubectl exec … -c engine -- evengine ctl ko` reads the socket path from the env too.
+    assert env_of(engine)["EV_CONTROL_SOCKET"] == "/tmp/evengine.sock"
+    assert {"name": "tmp-engine", "mountPath": "/tmp"} in engine["volumeMounts"]
 
 
 def test_the_cp_id_comes_from_the_pod_ordinal(default_chart: Rendered) -> None:

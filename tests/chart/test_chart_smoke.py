@@ -18,11 +18,13 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
-from evchart_pods import LocalCluster, Pod, kafka_topics
+from evchart_pods import LocalCluster, kafka_topics
 from evchart_render import Rendered, render
 from evproto.broker import EmbeddedBroker
 from evproto.localstack import ManagedProcess
@@ -31,6 +33,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 STARTUP_DEADLINE_S = 90.0
 SUPPLY_DEADLINE_S = 90.0
+GRACE_PERIOD_S = 15.0  # the pods' terminationGracePeriodSeconds
 
 
 def eventually(
@@ -87,41 +90,93 @@ def logs(processes: list[ManagedProcess]) -> str:
     return "\n".join(f"--- {p.name} ---\n{p.log_text()[-3000:]}" for p in processes)
 
 
-def test_the_charts_pods_complete_a_supply_and_stop_cleanly(
+@dataclass
+class LocalRelease:
+    """The release's central, CP and driver pods (ordinal 0) running as processes."""
+
+    cluster: LocalCluster
+    processes: list[ManagedProcess]
+    central_url: str
+
+    def api(self, path: str) -> Any:
+        status, body = http_get(self.central_url + path)
+        return json.loads(body) if status == 200 else None
+
+    def wait(self, what: str, condition: Callable[[], bool], deadline_s: float) -> None:
+        eventually(what, condition, deadline_s, self.processes)
+
+
+@pytest.fixture
+def start_release(
     broker: EmbeddedBroker, pods_dir: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+) -> Iterator[Callable[[Rendered], LocalRelease]]:
+    """Start a rendered release once its pods are ready and CP-0 is ACTIVE; at the end
+    every process gets SIGTERM and must exit 0 within the grace period."""
     for name in [n for n in os.environ if n.startswith("EV_")]:
         monkeypatch.delenv(name)  # only the chart's settings reach the processes
-    chart = render()
-    create_topics_like_strimzi(chart, broker.bootstrap)
-    cluster = LocalCluster(chart, pods_dir, broker.port)
-    pods: list[Pod] = [
-        cluster.pod("StatefulSet", "evcharging-central"),
-        cluster.pod("StatefulSet", "evcharging-cp"),
-        cluster.pod("StatefulSet", "evcharging-driver"),
-    ]
-    (test_pod,) = [cluster.pod("Pod", hook["metadata"]["name"]) for hook in chart.hooks]
-    processes = [p for pod in pods for p in cluster.processes(pod)]
-    try:
-        for process in processes:
+    started: list[ManagedProcess] = []
+
+    def start(chart: Rendered) -> LocalRelease:
+        create_topics_like_strimzi(chart, broker.bootstrap)
+        cluster = LocalCluster(chart, pods_dir, broker.port)
+        pods = [cluster.pod("StatefulSet", f"evcharging-{c}") for c in ("central", "cp", "driver")]
+        started.extend(p for pod in pods for p in cluster.processes(pod))
+        for process in started:
             process.start()
-        probes = [url for pod in pods for url in cluster.probe_urls(pod)]
+        probes = [probe for pod in pods for probe in cluster.probe_urls(pod)]
         for name, url in probes:
-            eventually(f"{name} {url} answers 200", answers_200(url), STARTUP_DEADLINE_S, processes)
-        api = next(url for name, url in probes if "readinessProbe" in name and "/readyz" in url)
-        cp0 = api.replace("/readyz", "/api/cps/CP-0")
+            eventually(f"{name} {url} answers 200", answers_200(url), STARTUP_DEADLINE_S, started)
+        readyz = next(url for name, url in probes if url.endswith("/readyz"))
+        release = LocalRelease(cluster, started, readyz.removesuffix("/readyz"))
+        release.wait("CP-0 is ACTIVE", state_is(release, "CP-0", "ACTIVE"), STARTUP_DEADLINE_S)
+        return release
 
-        def cp0_active() -> bool:
-            status, body = http_get(cp0)
-            return status == 200 and json.loads(body)["state"] == "ACTIVE"
+    yield start
+    codes = {p.name: p.stop(timeout=GRACE_PERIOD_S) for p in started}
+    assert codes == {p.name: 0 for p in started}, logs(started)
 
-        eventually("CP-0 is ACTIVE at the central", cp0_active, STARTUP_DEADLINE_S, processes)
 
-        (supply,) = cluster.processes(test_pod)
-        supply.start()
-        assert supply.proc is not None
-        code = supply.proc.wait(SUPPLY_DEADLINE_S)
-        assert code == 0, f"the helm test supply exited {code}\n{logs([supply, *processes])}"
-    finally:
-        codes = {p.name: p.stop(timeout=15.0) for p in processes}
-    assert codes == {p.name: 0 for p in processes}, logs(processes)
+def state_is(release: LocalRelease, cp_id: str, state: str) -> Callable[[], bool]:
+    return lambda: (release.api(f"/api/cps/{cp_id}") or {}).get("state") == state
+
+
+def test_the_helm_test_pod_completes_a_supply(
+    start_release: Callable[[Rendered], LocalRelease],
+) -> None:
+    chart = render()
+    release = start_release(chart)
+    (hook,) = chart.hooks
+    (supply,) = release.cluster.processes(release.cluster.pod("Pod", hook["metadata"]["name"]))
+    supply.start()
+    assert supply.proc is not None
+    code = supply.proc.wait(SUPPLY_DEADLINE_S)
+    assert code == 0, f"the helm test supply exited {code}\n{logs([supply, *release.processes])}"
+
+
+def test_a_batch_driver_pod_runs_its_batch_then_idles(
+    start_release: Callable[[Rendered], LocalRelease],
+) -> None:
+    release = start_release(render({"drivers": {"batch": "CP-0\n"}}))
+    cluster = release.cluster
+    release.wait("the batch supplies at CP-0", state_is(release, "CP-0", "SUPPLYING"), 60)
+    # A batch line has no limit: the supply ends when the vehicle is unplugged at the CP.
+    unplug = cluster.exec(cluster.pods["evcharging-cp-0"], "engine", "evengine", "ctl", "unplug")
+    unplug.start()
+    assert unplug.proc is not None
+    assert unplug.proc.wait(30) == 0, unplug.log_text()
+    driver = next(p for p in release.processes if p.name == "evcharging-driver-0/driver")
+    # After the batch (and its 4 s pause) the shell execs `evdriver … idle` in its place.
+    release.wait("the driver pod idles after its batch", runs_idle(driver), SUPPLY_DEADLINE_S)
+    ended = release.api("/api/sessions?driver_id=evcharging-driver-0")["sessions"]
+    assert [(s["cp_id"], s["outcome"]) for s in ended] == [("CP-0", "completed")]
+    (probe,) = [
+        url
+        for name, url in cluster.probe_urls(cluster.pods["evcharging-driver-0"])
+        if "readiness" in name
+    ]
+    release.wait("the idle driver serves its probes", answers_200(probe), 30)
+
+
+def runs_idle(process: ManagedProcess) -> Callable[[], bool]:
+    cmdline = Path(f"/proc/{process.pid}/cmdline")
+    return lambda: b"\0idle" in cmdline.read_bytes()
