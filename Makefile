@@ -18,7 +18,7 @@ SERVICES := central engine monitor driver
 .PHONY: help install lint test test-fast run bench images kind-up kind-load deploy e2e-kind kind-down clean
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
 $(UV):
 	python3 -m venv .tools
