@@ -71,6 +71,9 @@ class KafkaSettings:
             "socket.connection.setup.timeout.ms": 5000,
             "reconnect.backoff.ms": 200,
             "reconnect.backoff.max.ms": 5000,
+            # librdkafka logs through Python logging (one format, one place to
+            # silence it) instead of printing on stderr by itself.
+            "logger": logging.getLogger("librdkafka"),
         }
         if self.security_protocol.startswith("SASL"):
             conf.update(

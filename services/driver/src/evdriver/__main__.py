@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(exc.message)
     setup_logging("evdriver", settings.log_level)
     if settings.log_level.upper() != "DEBUG":
-        logging.getLogger("evdriver.rdkafka").setLevel(logging.CRITICAL)
+        logging.getLogger("librdkafka").setLevel(logging.CRITICAL)
     metrics = DriverMetrics()
     if args.command == "idle":
         return run_idle(settings.metrics, metrics)

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
-import logging
-from typing import Any
 
 from evproto.config import setting
 from evproto.kafka import KafkaSettings
 
-__all__ = ["DriverSettings", "QuietKafkaSettings"]
+__all__ = ["DriverSettings"]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -44,7 +42,7 @@ class DriverSettings:
     log_level: str = setting("WARNING", help="log level of the diagnostics on stderr")
 
     def kafka_settings(self) -> KafkaSettings:
-        return QuietKafkaSettings(
+        return KafkaSettings(
             bootstrap=self.kafka,
             client_id=f"evdriver.{self.id}",
             security_protocol=self.kafka_security_protocol,
@@ -53,13 +51,3 @@ class DriverSettings:
             sasl_password=self.kafka_password,
             ssl_ca_file=self.kafka_ca_file,
         )
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class QuietKafkaSettings(KafkaSettings):
-    """librdkafka logs through Python logging instead of printing on the user's terminal;
-    the driver reports an unreachable broker itself, in words."""
-
-    def common(self) -> dict[str, Any]:
-        # Explicit base call: zero-argument super() does not work in slotted dataclasses.
-        return {**KafkaSettings.common(self), "logger": logging.getLogger("evdriver.rdkafka")}
