@@ -106,15 +106,18 @@ class KafkaProbe:
         return found
 
 
-ProbeFactory = Callable[[Topic, str], Awaitable[KafkaProbe]]
+ProbeFactory = Callable[..., Awaitable[KafkaProbe]]
 
 
 @pytest.fixture
 async def probe(kafka_settings: KafkaSettings) -> AsyncIterator[ProbeFactory]:
+    """``await probe(topic, key)``; ``settings=`` for another broker than the session's."""
     probes: list[KafkaProbe] = []
 
-    async def open_probe(topic: Topic, key: str) -> KafkaProbe:
-        p = await KafkaProbe(kafka_settings, topic, key).start()
+    async def open_probe(
+        topic: Topic, key: str, settings: KafkaSettings | None = None
+    ) -> KafkaProbe:
+        p = await KafkaProbe(settings or kafka_settings, topic, key).start()
         probes.append(p)
         return p
 

@@ -141,7 +141,7 @@ async def test_ctl_status_and_ctl_without_an_engine(engine_process: Any, short_d
     assert "session:  none" in lines
     plug = await ctl(engine, "plug")
     assert plug.returncode == 3
-    assert "no authorized supply" in plug.stderr
+    assert "no authorized supply" in plug.stdout
 
     nobody = subprocess.run(
         [console_script("evengine"), "ctl", "status"],
@@ -183,7 +183,7 @@ async def test_manual_supply_gives_up_after_the_manual_timeout(
         engine.cp_id,
     )
     assert result.returncode == 3
-    assert "no start directive from the central within 2 s; gave up" in result.stderr
+    assert "no start directive from the central within 2 s; gave up" in result.stdout
     assert "gave up" in engine.log()
 
 

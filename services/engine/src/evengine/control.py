@@ -148,10 +148,11 @@ class ControlServer:
         return ControlAnswer(False, f"bad request: {why}")
 
     async def close(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._server.wait_closed(), 2.0)
+        if self._server is None:
+            return  # never opened: the path may be another engine's socket
+        self._server.close()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._server.wait_closed(), 2.0)
         with contextlib.suppress(FileNotFoundError):
             self.path.unlink()
 

@@ -100,5 +100,5 @@ def main(argv: list[str]) -> int:
     if args.json:
         print(json.dumps({"ok": answer.ok, "message": answer.message, "status": answer.status}))
     else:
-        print(answer.message, file=sys.stdout if answer.ok else sys.stderr)
+        print(answer.message)  # the engine's answer, refusal or not, is the output
     return EXIT_DONE if answer.ok else EXIT_REFUSED

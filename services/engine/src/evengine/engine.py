@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from evproto.config import parse_hostport
+from evproto.errors import EvError
 from evproto.kafka import KafkaStats, Publisher, Record
 from evproto.lifecycle import DRAIN_SECONDS
 from evproto.logs import kv
@@ -51,8 +52,9 @@ log = logging.getLogger("evengine")
 
 _CLOCK_MAX_SLEEP = 1.0  # the view and the metrics refresh at least this often
 # Of the drain deadline: most goes to delivering the last ticket, the rest to closing.
-_TICKET_DRAIN_SECONDS = DRAIN_SECONDS * 0.6
+_TICKET_DRAIN_SECONDS = DRAIN_SECONDS * 0.5
 _FLUSH_SECONDS = DRAIN_SECONDS * 0.2
+_READER_STOP_SECONDS = DRAIN_SECONDS * 0.1
 
 
 class Engine:
@@ -100,7 +102,10 @@ class Engine:
         """Run until ``stop``; then end a running supply and deliver its ticket."""
         settings = self.settings
         kafka = settings.kafka_settings()
-        serve_metrics(settings.metrics, self.metrics.registry)
+        try:
+            serve_metrics(settings.metrics, self.metrics.registry)
+        except OSError as exc:
+            raise EvError(f"cannot serve --metrics {settings.metrics}: {exc.strerror}") from None
         publisher = Publisher(kafka, self.kafka_stats)
         await publisher.start()
         self._outbox = Outbox(publisher, self.cp_id, self.metrics)
@@ -113,7 +118,8 @@ class Engine:
         reading: asyncio.Task[None] | None = None
         watcher = asyncio.create_task(self._wake_on(stop))
         try:
-            await self.link.start(*parse_hostport(settings.listen, what="--listen"))
+            host, port = parse_hostport(settings.listen, what="--listen")
+            await self.link.start(host, port)
             if control is not None:
                 await control.start()
             reading = asyncio.create_task(consume(consumer, stop, self.ready), name="directives")
@@ -123,7 +129,7 @@ class Engine:
                 "engine ready %s",
                 kv(
                     cp=self.cp_id,
-                    listen=settings.listen,
+                    listen=f"{host}:{self.link.port}",
                     control=settings.control_socket or None,
                     power_kw=settings.power_kw,
                 ),
@@ -312,7 +318,7 @@ async def _finish_reading(reading: asyncio.Task[None] | None, stop: asyncio.Even
         return
     stop.set()
     with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(asyncio.shield(reading), 2.0)
+        await asyncio.wait_for(asyncio.shield(reading), _READER_STOP_SECONDS)
     if not reading.done():
         reading.cancel()
     with contextlib.suppress(asyncio.CancelledError, Exception):

@@ -7,6 +7,7 @@ import asyncio
 import logging
 
 from evproto.kafka import ConsumerLoop, Handler, KafkaSettings, KafkaStats, Publisher
+from evproto.logs import kv
 from evproto.retry import peer_retry
 from evproto.topics import Topic, partition_for
 
@@ -49,5 +50,5 @@ async def consume(consumer: ConsumerLoop, stop: asyncio.Event, ready: asyncio.Ev
         with attempt:
             await consumer.assign(timeout=5.0)
     ready.set()
-    log.info("reading directives %s", f"group={consumer.group_id}")
+    log.info("reading directives %s", kv(group=consumer.group_id))
     await consumer.run(stop)
