@@ -50,6 +50,12 @@ async def eventually(
         await asyncio.sleep(0.05)
 
 
+@pytest.fixture(name="eventually")
+def eventually_fixture() -> Callable[..., Awaitable[Any]]:
+    """``await eventually(condition, timeout, what)`` for tests (conftest is not importable)."""
+    return eventually
+
+
 @pytest.fixture
 def short_dir() -> Iterator[Path]:
     """A short directory: Unix socket paths must stay under ~100 bytes."""

@@ -64,14 +64,6 @@ def freeze(broker: EmbeddedBroker, frozen: bool) -> None:
     proc.send_signal(signal.SIGSTOP if frozen else signal.SIGCONT)
 
 
-async def wait_until(condition: Any, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
-
-
 async def test_an_engine_started_before_the_broker_serves_then_connects(
     own_broker: EmbeddedBroker, engine: Engine
 ) -> None:
@@ -83,7 +75,7 @@ async def test_an_engine_started_before_the_broker_serves_then_connects(
 
 
 async def test_a_supply_runs_to_its_end_while_the_broker_is_frozen(
-    own_broker: EmbeddedBroker, engine: Engine, probe: Any
+    own_broker: EmbeddedBroker, engine: Engine, probe: Any, eventually: Any
 ) -> None:
     await asyncio.to_thread(own_broker.start)
     settings = KafkaSettings(own_broker.bootstrap, client_id="tests")
@@ -105,7 +97,7 @@ async def test_a_supply_runs_to_its_end_while_the_broker_is_frozen(
     await reports.first(SupplyStarted, session_id="S-outage")
     freeze(own_broker, True)
     try:
-        await wait_until(lambda: engine.machine.session is None, 15, "the supply to end")
+        await eventually(lambda: engine.machine.session is None, 15, "the supply to end")
     finally:
         freeze(own_broker, False)
     ticket = await reports.first(Ticket, session_id="S-outage", timeout=60)

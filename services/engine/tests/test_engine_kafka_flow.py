@@ -73,7 +73,7 @@ async def test_driver_stop_ends_the_supply_with_a_completed_ticket(
 
 
 async def test_operator_stop_resume_and_start_refused_while_stopped(
-    engine_in_process: Any, central: Any, probe: Any
+    engine_in_process: Any, central: Any, probe: Any, eventually: Any
 ) -> None:
     running = await engine_in_process()
     cp = running.cp_id
@@ -91,17 +91,9 @@ async def test_operator_stop_resume_and_start_refused_while_stopped(
     assert not reports.of(SupplyStarted)[1:]
 
     await central.directive(cp, DirectiveAction.RESUME)
-    await eventually_state(running, CpState.ACTIVE)
+    await eventually(lambda: running.engine.status().state is CpState.ACTIVE, what="resumed")
     await central.start(cp, "S-after")
     await reports.first(SupplyStarted, session_id="S-after")
-
-
-async def eventually_state(running: Any, state: CpState) -> None:
-    for _ in range(300):
-        if running.engine.status().state is state:
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"the engine never got to {state}")
 
 
 async def test_ko_during_a_supply_aborts_it(
@@ -121,7 +113,7 @@ async def test_ko_during_a_supply_aborts_it(
 
 
 async def test_bad_directives_are_dead_lettered_and_the_engine_goes_on(
-    engine_in_process: Any, central: Any, probe: Any, kafka_settings: KafkaSettings
+    engine_in_process: Any, central: Any, probe: Any, kafka_settings: KafkaSettings, eventually: Any
 ) -> None:
     running = await engine_in_process()
     cp = running.cp_id
@@ -142,27 +134,19 @@ async def test_bad_directives_are_dead_lettered_and_the_engine_goes_on(
         raw.produce(Topic.DIRECTIVES.value, value=value, key=cp.encode(), partition=partition)
     raw.flush(10)
 
-    await letters.first(DeadLetter, timeout=20)
-    reasons = await eventually_letters(letters, 3)
+    found = await eventually(lambda: len(letters.of(DeadLetter)) >= 3, 20, "3 dead letters")
+    assert found
+    reasons = [letter.reason for letter in letters.of(DeadLetter)]
     assert any("cp_id" in r for r in reasons)
     assert any("session_id" in r for r in reasons)
     assert any("not UTF-8 JSON" in r or "JSON" in r for r in reasons)
 
     await central.start(cp, "S-after-poison")
     await reports.first(SupplyStarted, session_id="S-after-poison")
-    errors = running.engine.metrics.registry.get_sample_value(
-        "evcharging_engine_protocol_errors_total", {"kind": "kafka_dead_letter"}
-    )
-    assert errors == 3
-
-
-async def eventually_letters(letters: Any, count: int) -> list[str]:
-    for _ in range(300):
-        found = letters.of(DeadLetter)
-        if len(found) >= count:
-            return [d.reason for d in found]
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"expected {count} dead letters, got {letters.of(DeadLetter)}")
+    registry = running.engine.metrics.registry
+    labels = {"kind": "kafka_dead_letter"}
+    counted = "evcharging_engine_protocol_errors_total"
+    await eventually(lambda: registry.get_sample_value(counted, labels) == 3, 5, "3 counted")
 
 
 async def test_manual_supply_denied_shows_the_reason(
