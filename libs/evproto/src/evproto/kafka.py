@@ -152,19 +152,50 @@ def broker_reachable(settings: KafkaSettings, timeout: float = 2.0) -> bool:
     return True
 
 
+@dataclass(slots=True)
+class _Pending:
+    """A record handed to the producer and not yet confirmed by the broker."""
+
+    topic: Topic
+    key: bytes
+    value: bytes
+    partition: int
+    done: asyncio.Future[None]
+    since: float
+
+
 class Publisher:
     """An idempotent producer for asyncio code.
 
     ``publish`` queues the record and returns a future resolved when the broker
     has it (or failed with the delivery error). A background task serves the
-    delivery callbacks.
+    delivery callbacks. Records stay in ``_pending`` until confirmed: if they
+    stall while the broker answers (a broker that restarted empty no longer
+    knows our producer id, and librdkafka retries that forever), the producer is
+    replaced and the pending records are sent again. Consumers are idempotent,
+    so a record the old producer did deliver counts once.
     """
 
-    def __init__(self, settings: KafkaSettings, stats: KafkaStats | None = None) -> None:
+    def __init__(
+        self,
+        settings: KafkaSettings,
+        stats: KafkaStats | None = None,
+        *,
+        stall_seconds: float = 15.0,
+    ) -> None:
         self.stats = stats or KafkaStats()
-        self._producer = Producer({**settings.producer(), "error_cb": self._on_error})
+        self._settings = settings
+        self._stall_seconds = stall_seconds
+        self._producer = self._new_producer()
+        self._generation = 0
+        self._pending: dict[int, _Pending] = {}
+        self._next_id = 0
+        self._last_stall_check = 0.0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._poller: asyncio.Task[None] | None = None
+
+    def _new_producer(self) -> Producer:
+        return Producer({**self._settings.producer(), "error_cb": self._on_error})
 
     def _on_error(self, err: KafkaError) -> None:
         self.stats.broker_errors += 1
@@ -179,35 +210,86 @@ class Publisher:
     async def _poll_forever(self) -> None:
         while True:
             await asyncio.to_thread(self._producer.poll, 0.1)
+            if self._pending:
+                await self._recover_if_stalled()
+
+    async def _recover_if_stalled(self) -> None:
+        now = time.monotonic()
+        oldest = next(iter(self._pending.values()))
+        if now - oldest.since < self._stall_seconds:
+            return
+        if now - self._last_stall_check < self._stall_seconds:
+            return
+        self._last_stall_check = now
+        if not await asyncio.to_thread(broker_reachable, self._settings, 2.0):
+            return  # the broker is down: librdkafka keeps retrying, nothing to fix
+        log.warning(
+            "kafka producer stalled while the broker answers; replacing it %s",
+            kv(pending=len(self._pending), oldest_s=f"{now - oldest.since:.0f}"),
+        )
+        old, self._producer = self._producer, self._new_producer()
+        self._generation += 1  # the old producer's purge reports are ignored
+        await asyncio.to_thread(old.purge)
+        await asyncio.to_thread(old.flush, 0)
+        for record_id, pending in list(self._pending.items()):
+            pending.since = now
+            self._produce(record_id, pending)
 
     def publish(self, topic: Topic, key: str, msg: Message) -> asyncio.Future[None]:
         loop = self._loop or asyncio.get_running_loop()
-        done: asyncio.Future[None] = loop.create_future()
+        self._loop = loop
+        pending = _Pending(
+            topic=topic,
+            key=key.encode(),
+            value=encode_message(msg),
+            partition=partition_for(key, topic.partitions),
+            done=loop.create_future(),
+            since=time.monotonic(),
+        )
+        self._next_id += 1
+        self._pending[self._next_id] = pending
+        self._produce(self._next_id, pending)
+        return pending.done
+
+    def _produce(self, record_id: int, pending: _Pending) -> None:
+        loop, generation = self._loop, self._generation
+        assert loop is not None
 
         def on_delivery(err: KafkaError | None, _record: KafkaRecord) -> None:
-            if err is None:
-                self.stats.broker_up = True
-                KafkaStats.bump(self.stats.produced, topic.value)
-                loop.call_soon_threadsafe(_resolve, done, None)
-            else:
-                self.stats.publish_failures += 1
-                loop.call_soon_threadsafe(_resolve, done, KafkaException(err))
+            # librdkafka calls this from the thread that polls; hop to the loop.
+            loop.call_soon_threadsafe(self._delivered, record_id, generation, err)
 
-        value = encode_message(msg)
-        partition = partition_for(key, topic.partitions)
         while True:
             try:
                 self._producer.produce(
-                    topic.value,
-                    value=value,
-                    key=key.encode(),
-                    partition=partition,
+                    pending.topic.value,
+                    value=pending.value,
+                    key=pending.key,
+                    partition=pending.partition,
                     on_delivery=on_delivery,
                 )
-                break
+                return
             except BufferError:
                 self._producer.poll(0.05)  # local queue full: serve callbacks, then retry
-        return done
+
+    def _delivered(self, record_id: int, generation: int, err: KafkaError | None) -> None:
+        if generation != self._generation:
+            return
+        pending = self._pending.pop(record_id, None)
+        if pending is None:
+            return
+        if err is None:
+            self.stats.broker_up = True
+            KafkaStats.bump(self.stats.produced, pending.topic.value)
+            _resolve(pending.done, None)
+        else:
+            self.stats.publish_failures += 1
+            _resolve(pending.done, KafkaException(err))
+
+    @property
+    def pending(self) -> int:
+        """Records handed over and not yet confirmed by the broker."""
+        return len(self._pending)
 
     async def flush(self, timeout: float = 10.0) -> int:
         """Wait for queued records; returns how many are still undelivered."""
