@@ -1,0 +1,70 @@
+"""Fixtures of the observability tests: the observed local system and its Prometheus.
+
+``observed`` starts once per session: broker, central, two CPs and a batch
+driver as processes with their ``/metrics``, a real Prometheus scraping them
+with the chart's rules loaded (when the binary is installed), then the supply
+scenario. On a failure the report carries the tail of every process log.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import tempfile
+from collections.abc import Generator, Iterator
+from pathlib import Path
+
+import pytest
+
+# --import-mode=importlib puts no test folder on sys.path: the helpers beside this
+# file (obs_*.py) and the chart tests' renderer (tests/chart/evchart_render.py).
+sys.path.insert(0, str(Path(__file__).parents[1] / "chart"))
+sys.path.insert(0, str(Path(__file__).parent))
+
+from obs_chart import ChartRelease, render_monitoring, write_rules
+from obs_prometheus import Prometheus
+from obs_system import Observed, ObservedSystem
+
+_SYSTEM = pytest.StashKey[ObservedSystem]()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, None]:
+    outcome = yield
+    report: pytest.TestReport = outcome.get_result()
+    system = item.config.stash.get(_SYSTEM, None)
+    if system is not None and report.failed and "observed" in getattr(item, "fixturenames", ()):
+        report.sections.append(("process logs (last lines)", system.log_tails()))
+
+
+@pytest.fixture(scope="session")
+def release() -> ChartRelease:
+    """The chart rendered with monitoring and the rules on (release evcharging)."""
+    return render_monitoring()
+
+
+@pytest.fixture(scope="session")
+def observed(request: pytest.FixtureRequest, release: ChartRelease) -> Iterator[Observed]:
+    # A short path: the engines' control sockets live in it (Unix sockets: 107 bytes).
+    workdir = Path(tempfile.mkdtemp(prefix="obs-"))
+    system = ObservedSystem(workdir)
+    request.config.stash[_SYSTEM] = system
+    prometheus: Prometheus | None = None
+    try:
+        system.start()
+        binary = shutil.which("prometheus")
+        if binary is not None:
+            rules = write_rules(release.rules, workdir / "rules.yaml")
+            prometheus = Prometheus(
+                binary, workdir / "prometheus", system.scrape_targets(release), [rules]
+            ).start()
+            prometheus.wait_scraping()  # so that it sees the sessions happen
+        system.run_sessions()
+        yield Observed(system, prometheus)
+    finally:
+        if prometheus is not None:
+            prometheus.stop()
+        system.stop()
+    shutil.rmtree(workdir, ignore_errors=True)

@@ -1,0 +1,192 @@
+"""The local system under observation: broker, central, two CPs and a driver, as processes.
+
+Started through :class:`evproto.localstack.LocalStack` (the command lines of
+``make run`` and the chart), with every process that has no HTTP server serving
+``--metrics`` on a port of its own, as the chart's pods do on 9100/9101/9102.
+The scenario leaves something to see on every panel: driver ``D1`` runs a batch
+of CP-0 then CP-1; the CP-0 supply completes (the vehicle is unplugged), the
+CP-1 supply keeps running while the tests look.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from evproto.broker import free_port
+from evproto.localstack import LocalStack, ManagedProcess, console_script
+from obs_chart import ChartRelease
+from obs_prometheus import Prometheus, ScrapeTarget
+from obs_tools import require_tool
+from obs_wait import wait_until
+
+__all__ = ["DRIVER_ID", "Endpoint", "Observed", "ObservedSystem", "scrape"]
+
+DRIVER_ID = "D1"
+CP_IDS = ("CP-0", "CP-1")
+_HOST = "127.0.0.1"
+_START_TIMEOUT_S = 60.0
+_SUPPLY_TIMEOUT_S = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """A process's ``/metrics``: the component it belongs to and where it is served."""
+
+    name: str  # "central", "CP-0/engine", …, "driver D1"
+    component: str  # central | engine | monitor | driver
+    address: str  # HOST:PORT
+    pod: str  # the pod and container it would be in the chart
+    container: str
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.address}/metrics"
+
+
+class ObservedSystem:
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.stack = LocalStack(workdir)
+        self.endpoints: list[Endpoint] = [
+            Endpoint(
+                "central", "central", f"{_HOST}:{self.stack.http_port}", "central-0", "central"
+            )
+        ]
+        self.driver: ManagedProcess | None = None
+
+    # --- processes --------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Broker, central and the CPs, each CP ACTIVE at the end."""
+        self.stack.start_broker()
+        self.stack.start_central()
+        for index, cp_id in enumerate(CP_IDS):
+            engine, monitor = self._endpoint(cp_id, "engine"), self._endpoint(cp_id, "monitor")
+            self.stack.start_cp(
+                index,
+                engine_args=("--metrics", engine.address, "--plug-delay", "0.5"),
+                monitor_args=("--metrics", monitor.address, "--retry-cap", "2"),
+            )
+        self._endpoint(DRIVER_ID, "driver")  # reserved now so Prometheus knows it from the start
+        wait_until(
+            lambda: all(self.cp(cp_id)["state"] == "ACTIVE" for cp_id in CP_IDS),
+            _START_TIMEOUT_S,
+            "every CP ACTIVE at the central",
+        )
+
+    def _endpoint(self, owner: str, component: str) -> Endpoint:
+        index = owner.rpartition("-")[2] if owner.startswith("CP-") else "0"
+        pod = f"cp-{index}" if component in {"engine", "monitor"} else "driver-0"
+        name = f"{owner}/{component}" if component != "driver" else f"driver {owner}"
+        endpoint = Endpoint(name, component, f"{_HOST}:{free_port(_HOST)}", pod, component)
+        self.endpoints.append(endpoint)
+        return endpoint
+
+    def run_sessions(self) -> None:
+        """D1's batch: a completed supply at CP-0, then a running one at CP-1."""
+        (driver,) = self.of("driver")
+        batch = self.workdir / "batch.txt"
+        batch.write_text("\n".join(CP_IDS) + "\n")
+        self.driver = self.stack.driver_process(
+            DRIVER_ID, "--metrics", driver.address, "batch", str(batch), "--interval", "1"
+        ).start()
+        self.wait_supplying("CP-0")
+        self.ctl("CP-0", "unplug")
+        wait_until(
+            lambda: any(s["outcome"] == "completed" for s in self.sessions("CP-0")),
+            _SUPPLY_TIMEOUT_S,
+            "the CP-0 session completed",
+        )
+        self.wait_supplying("CP-1")
+
+    def wait_supplying(self, cp_id: str) -> None:
+        wait_until(
+            lambda: self.cp(cp_id)["state"] == "SUPPLYING" and self.cp(cp_id)["kwh"] > 0,
+            _SUPPLY_TIMEOUT_S,
+            f"{cp_id} SUPPLYING with energy counted",
+        )
+
+    def ctl(self, cp_id: str, command: str) -> None:
+        socket = self.stack.cps[cp_id].control_socket
+        done = subprocess.run(
+            [console_script("evengine"), "ctl", command, "--control-socket", str(socket)],
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert done.returncode == 0, f"evengine ctl {command} at {cp_id}: {done.stderr}"
+
+    def stop(self) -> None:
+        if self.driver is not None:
+            self.driver.stop()
+        self.stack.stop()
+
+    def log_tails(self, lines: int = 20) -> str:
+        procs = [*self.stack.processes(), *([self.driver] if self.driver else [])]
+        return "\n".join(
+            f"--- {p.name}\n" + "\n".join(p.log_text().splitlines()[-lines:]) for p in procs
+        )
+
+    # --- what it shows ----------------------------------------------------------------
+
+    def of(self, component: str) -> list[Endpoint]:
+        return [e for e in self.endpoints if e.component == component]
+
+    def endpoint(self, name: str) -> Endpoint:
+        (found,) = (e for e in self.endpoints if e.name == name)
+        return found
+
+    def get_json(self, path: str) -> Any:
+        with urllib.request.urlopen(f"{self.stack.http_url}{path}", timeout=5) as answer:
+            return json.load(answer)
+
+    def cp(self, cp_id: str) -> dict[str, Any]:
+        found: dict[str, Any] = self.get_json(f"/api/cps/{cp_id}")
+        return found
+
+    def sessions(self, cp_id: str) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = self.get_json(f"/api/sessions?cp_id={cp_id}")["sessions"]
+        return found
+
+    def scrape_targets(self, release: ChartRelease) -> list[ScrapeTarget]:
+        """The endpoints labelled as the prometheus-operator labels the chart's targets."""
+        return [
+            ScrapeTarget(
+                e.address,
+                release.central_job if e.component == "central" else release.pod_job,
+                {
+                    "namespace": release.namespace,
+                    "pod": f"{release.fullname}-{e.pod}",
+                    "container": e.container,
+                },
+            )
+            for e in self.endpoints
+        ]
+
+
+class Observed:
+    """The running system, and its Prometheus when the binary is installed."""
+
+    def __init__(self, system: ObservedSystem, prometheus: Prometheus | None) -> None:
+        self.system = system
+        self._prometheus = prometheus
+
+    @property
+    def prometheus(self) -> Prometheus:
+        if self._prometheus is None:
+            require_tool("prometheus")  # skips, or fails under EV_REQUIRE_TOOLS=1
+            raise AssertionError("prometheus was installed after the session started")
+        return self._prometheus
+
+
+def scrape(endpoint: Endpoint) -> str:
+    """The endpoint's exposition text."""
+    with urllib.request.urlopen(endpoint.url, timeout=5) as answer:
+        text: str = answer.read().decode()
+    return text

@@ -1,0 +1,154 @@
+"""The Grafana dashboard (charts/evcharging/dashboards/evcharging.json), read as Grafana
+would: the panels operators asked for, the state map in the operator dashboard's
+colours, the data source as a variable, and only metrics the central exports."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from evcentral.metrics import CP_STATE_VALUES, CentralMetrics
+from evproto.states import CpState
+from obs_chart import ChartRelease
+from obs_queries import (
+    REPO,
+    alert_expressions,
+    dashboard_queries,
+    load_dashboard,
+    metric_names,
+    panels,
+)
+from prometheus_client import CollectorRegistry
+
+STYLE_CSS = REPO / "services/central/src/evcentral/http/static/style.css"
+DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
+# The state map of issue #8: gauge value -> state and the colour of its tile.
+STATE_COLOURS = {
+    0: ("ACTIVE", "green"),
+    1: ("SUPPLYING", "green"),
+    2: ("WAITING_FOR_SUPPLY", "green"),
+    3: ("STOPPED", "orange"),
+    4: ("BROKEN_DOWN", "red"),
+    5: ("DISCONNECTED", "grey"),
+}
+
+
+@pytest.fixture(scope="module")
+def dashboard() -> dict[str, Any]:
+    return load_dashboard()
+
+
+def panel(dashboard: dict[str, Any], title: str) -> dict[str, Any]:
+    (found,) = (p for p in panels(dashboard) if p["title"] == title)
+    return found
+
+
+def operator_colours() -> dict[str, str]:
+    """The operator dashboard's colours: ``--green: #2e9d4a`` in its style sheet."""
+    return dict(re.findall(r"--(\w+):\s*(#[0-9a-fA-F]{6})", STYLE_CSS.read_text()))
+
+
+def exported_sample_names() -> set[str]:
+    """Every sample name a central can export (labelled series included, before use)."""
+    registry = CollectorRegistry()
+    CentralMetrics(registry)
+    suffixes = {"counter": ("_total",), "histogram": ("_bucket", "_count", "_sum")}
+    return {
+        family.name + suffix
+        for family in registry.collect()
+        for suffix in suffixes.get(family.type, ("",))
+    }
+
+
+def test_the_data_source_is_a_template_variable(dashboard: dict[str, Any]) -> None:
+    variables = {v["name"]: v for v in dashboard["templating"]["list"]}
+    assert variables["datasource"]["type"] == "datasource"
+    assert variables["datasource"]["query"] == "prometheus"
+    assert variables["namespace"]["datasource"] == DATASOURCE
+    for p in panels(dashboard):
+        assert p["datasource"] == DATASOURCE, p["title"]
+        assert all(t["datasource"] == DATASOURCE for t in p["targets"]), p["title"]
+
+
+def test_the_panels_operators_asked_for_are_there(dashboard: dict[str, Any]) -> None:
+    titles = {p["title"] for p in panels(dashboard)}
+    assert {
+        "Charging points",
+        "Sessions per minute by outcome",
+        "Energy and revenue",
+        "Authorization latency",
+        "Connected monitors",
+        "Errors and dead letters per minute",
+        "Kafka consumer lag",
+    } <= titles
+    latency = panel(dashboard, "Authorization latency")
+    assert [t["legendFormat"] for t in latency["targets"]] == ["p50", "p99"]
+    assert [t["expr"][:24] for t in latency["targets"]] == [
+        "histogram_quantile(0.5, ",
+        "histogram_quantile(0.99,",
+    ]
+    outcomes = " ".join(
+        t["expr"] for t in panel(dashboard, "Sessions per minute by outcome")["targets"]
+    )
+    for counter in ("started", "completed", "aborted"):
+        assert f"evcharging_central_sessions_{counter}_total" in outcomes
+
+
+@pytest.mark.parametrize("title", ["Charging points", "Charging point state history"])
+def test_the_state_map_is_coloured_like_the_operator_dashboard(
+    dashboard: dict[str, Any], title: str
+) -> None:
+    state_map = panel(dashboard, title)
+    (target,) = state_map["targets"]
+    assert "evcharging_central_cp_state" in target["expr"]
+    assert target["legendFormat"] == "{{cp_id}}"
+    (mapping,) = state_map["fieldConfig"]["defaults"]["mappings"]
+    css = operator_colours()
+    shown = {int(v): (o["text"], o["color"]) for v, o in mapping["options"].items()}
+    expected = {}
+    for value, (name, colour) in STATE_COLOURS.items():
+        state = CpState(name)
+        assert CP_STATE_VALUES[state] == value and state.colour == colour
+        expected[value] = (state.label, css[colour])
+    assert shown == expected
+
+
+def test_the_state_map_has_a_cell_per_charging_point(dashboard: dict[str, Any]) -> None:
+    state_map = panel(dashboard, "Charging points")
+    assert state_map["type"] == "stat"
+    assert state_map["options"]["reduceOptions"]["values"] is False  # one cell per series
+    assert state_map["options"]["colorMode"] == "background"
+    assert state_map["options"]["textMode"] == "value_and_name"
+    assert state_map["targets"][0]["expr"].startswith("max by (cp_id) (")
+
+
+def test_every_metric_read_is_one_the_central_exports(
+    dashboard: dict[str, Any], release: ChartRelease
+) -> None:
+    exported = exported_sample_names()
+    exprs = [q.expr for q in dashboard_queries(dashboard)]
+    exprs += [a.expr for a in alert_expressions(release.rules)]
+    read = set().union(*(metric_names(e) for e in exprs)) - {"up"}
+    assert read - exported == set()
+    assert "evcharging_central_cp_state" in read
+
+
+def test_every_query_reads_the_chosen_namespace_only(dashboard: dict[str, Any]) -> None:
+    for query in dashboard_queries(dashboard):
+        selectors = re.findall(r"\bevcharging_\w+(\{[^}]*\})?", query.expr)
+        assert selectors, query.name
+        assert all('namespace="$namespace"' in s for s in selectors), query.name
+
+
+def test_the_panels_tile_the_grid(dashboard: dict[str, Any]) -> None:
+    ids = [p["id"] for p in panels(dashboard)]
+    assert len(ids) == len(set(ids))
+    cells: dict[tuple[int, int], str] = {}
+    for p in panels(dashboard):
+        g = p["gridPos"]
+        assert g["x"] >= 0 and g["x"] + g["w"] <= 24, p["title"]
+        for x in range(g["x"], g["x"] + g["w"]):
+            for y in range(g["y"], g["y"] + g["h"]):
+                assert (x, y) not in cells, f"{p['title']} overlaps {cells.get((x, y))}"
+                cells[(x, y)] = p["title"]

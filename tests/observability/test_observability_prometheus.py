@@ -1,0 +1,118 @@
+"""A real Prometheus scrapes the running system: every target is up, and every query
+of the Grafana dashboard and of the alerting rules returns data (no empty panel, no
+misspelt metric or label)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from obs_chart import ChartRelease, render_monitoring
+from obs_prometheus import has_finite_sample
+from obs_queries import (
+    GRAFANA_DEFAULTS,
+    AlertExpr,
+    PanelQuery,
+    alert_expressions,
+    dashboard_queries,
+    left_hand_side,
+    load_dashboard,
+    substitute,
+    variable_queries,
+)
+from obs_system import Observed
+from obs_wait import wait_until
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+DASHBOARD = load_dashboard()
+PANEL_QUERIES = dashboard_queries(DASHBOARD)
+ALERTS = alert_expressions(render_monitoring().rules)
+_SCRAPED_TIMEOUT_S = 30.0
+
+
+@pytest.fixture(scope="module")
+def scraped(observed: Observed) -> Observed:
+    """Prometheus has every target up and has seen the sessions of the scenario."""
+    prometheus = observed.prometheus
+
+    def every_target_up() -> bool:
+        targets = prometheus.active_targets()
+        return len(targets) == len(observed.system.endpoints) and all(
+            t["health"] == "up" for t in targets
+        )
+
+    wait_until(every_target_up, _SCRAPED_TIMEOUT_S, "every target scraped and up")
+    wait_until(
+        lambda: prometheus.query(
+            "evcharging_central_sessions_completed_total >= 1 and on() "
+            'evcharging_engine_supplying{pod="evcharging-cp-1"} == 1'
+        ),
+        _SCRAPED_TIMEOUT_S,
+        "Prometheus has seen the completed and the running session",
+    )
+    return observed
+
+
+def grafana_values(release: ChartRelease) -> dict[str, str]:
+    return {**GRAFANA_DEFAULTS, "namespace": release.namespace}
+
+
+def test_every_component_is_a_target_that_is_up(scraped: Observed, release: ChartRelease) -> None:
+    targets = scraped.prometheus.active_targets()
+    by_container = sorted(t["labels"]["container"] for t in targets)
+    assert by_container == ["central", "driver", "engine", "engine", "monitor", "monitor"]
+    assert {t["labels"]["job"] for t in targets} == {release.central_job, release.pod_job}
+    assert [t["lastError"] for t in targets if t["health"] != "up"] == []
+
+
+@pytest.mark.parametrize("query", PANEL_QUERIES, ids=[q.name for q in PANEL_QUERIES])
+def test_every_dashboard_query_returns_data(
+    scraped: Observed, release: ChartRelease, query: PanelQuery
+) -> None:
+    expr = substitute(query.expr, grafana_values(release))
+    prometheus = scraped.prometheus
+    now = time.time()
+    # What a panel shows: the range Grafana asks for; at least one real value in it.
+    result = prometheus.query_range(expr, now - 120, now)
+    assert result, f"no series: {expr}"
+    assert has_finite_sample(result), f"only NaN: {expr}"
+
+
+def test_the_namespace_variable_finds_the_release(scraped: Observed, release: ChartRelease) -> None:
+    variables = variable_queries(DASHBOARD)
+    assert [v.variable for v in variables] == ["namespace"]
+    for variable in variables:
+        values = scraped.prometheus.label_values(variable.label, variable.metric)
+        assert values == [release.namespace]
+
+
+@pytest.mark.parametrize("alert", ALERTS, ids=[a.alert for a in ALERTS])
+def test_every_alert_expression_without_its_threshold_returns_data(
+    scraped: Observed, alert: AlertExpr
+) -> None:
+    expr = left_hand_side(alert.expr)
+    now = time.time()
+    result = scraped.prometheus.query_range(expr, now - 120, now)
+    assert result, f"no series: {expr}"
+    assert has_finite_sample(result), f"only NaN: {expr}"
+
+
+def test_prometheus_evaluates_every_rule_without_error(scraped: Observed) -> None:
+    prometheus = scraped.prometheus
+    wait_until(
+        lambda: all(r.get("lastEvaluation", "").startswith("2") for r in prometheus.rules()),
+        _SCRAPED_TIMEOUT_S,
+        "every rule evaluated once",
+    )
+    rules = prometheus.rules()
+    assert sorted(r["name"] for r in rules) == sorted(a.alert for a in ALERTS)
+    assert [(r["name"], r["lastError"]) for r in rules if r["health"] != "ok"] == []
+    # A healthy system: the central is up and ready, no CP broken or disconnected.
+    quiet = {
+        "EvChargingCentralDown",
+        "EvChargingCentralNotReady",
+        "EvChargingCpBroken",
+        "EvChargingCpsDisconnected",
+    }
+    assert [r["name"] for r in rules if r["name"] in quiet and r["state"] != "inactive"] == []
