@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 import subprocess
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -63,6 +64,7 @@ class Prometheus:
         self.url = f"http://{_HOST}:{self.port}"
         self.log_path = workdir / "prometheus.log"
         self.proc: subprocess.Popen[bytes] | None = None
+        self.started_at = 0.0  # Unix time of the start: the beginning of every series
 
     def config(self) -> dict[str, Any]:
         jobs: dict[str, list[dict[str, Any]]] = {}
@@ -81,6 +83,7 @@ class Prometheus:
 
     def start(self) -> Prometheus:
         self.workdir.mkdir(parents=True, exist_ok=True)
+        self.started_at = time.time()
         config = self.workdir / "prometheus.yml"
         config.write_text(yaml.safe_dump(self.config(), sort_keys=False))
         with open(self.log_path, "ab") as log:
@@ -154,11 +157,11 @@ class Prometheus:
         result: list[dict[str, Any]] = data["result"]
         return result
 
-    def query_range(self, expr: str, start: float, end: float, step: str = "1s") -> list[Any]:
-        """Range query (what a Grafana time series panel runs); the result matrix."""
-        data = self.api(
-            "query_range", query=expr, start=f"{start:.3f}", end=f"{end:.3f}", step=step
-        )
+    def query_range(self, expr: str, step: str = "1s") -> list[Any]:
+        """Range query (what a Grafana time series panel runs) over all the server has
+        seen, from its start to now; the result matrix."""
+        start, end = f"{self.started_at:.3f}", f"{time.time():.3f}"
+        data = self.api("query_range", query=expr, start=start, end=end, step=step)
         result: list[Any] = data["result"]
         return result
 

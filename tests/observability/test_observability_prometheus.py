@@ -4,8 +4,6 @@ misspelt metric or label)."""
 
 from __future__ import annotations
 
-import time
-
 import pytest
 from obs_chart import ChartRelease, render_monitoring
 from obs_prometheus import has_finite_sample
@@ -71,10 +69,8 @@ def test_every_dashboard_query_returns_data(
     scraped: Observed, release: ChartRelease, query: PanelQuery
 ) -> None:
     expr = substitute(query.expr, grafana_values(release))
-    prometheus = scraped.prometheus
-    now = time.time()
-    # What a panel shows: the range Grafana asks for; at least one real value in it.
-    result = prometheus.query_range(expr, now - 120, now)
+    # What a panel shows over the time range: at least one real value in it.
+    result = scraped.prometheus.query_range(expr)
     assert result, f"no series: {expr}"
     assert has_finite_sample(result), f"only NaN: {expr}"
 
@@ -92,8 +88,7 @@ def test_every_alert_expression_without_its_threshold_returns_data(
     scraped: Observed, alert: AlertExpr
 ) -> None:
     expr = left_hand_side(alert.expr)
-    now = time.time()
-    result = scraped.prometheus.query_range(expr, now - 120, now)
+    result = scraped.prometheus.query_range(expr)
     assert result, f"no series: {expr}"
     assert has_finite_sample(result), f"only NaN: {expr}"
 
@@ -101,7 +96,7 @@ def test_every_alert_expression_without_its_threshold_returns_data(
 def test_prometheus_evaluates_every_rule_without_error(scraped: Observed) -> None:
     prometheus = scraped.prometheus
     wait_until(
-        lambda: all(r.get("lastEvaluation", "").startswith("2") for r in prometheus.rules()),
+        lambda: not [r for r in prometheus.rules() if r["lastEvaluation"].startswith("0001-")],
         _SCRAPED_TIMEOUT_S,
         "every rule evaluated once",
     )
