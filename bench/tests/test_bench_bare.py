@@ -1,24 +1,32 @@
-"""The bare frame server over a real socket: ACK, NACK on a bad LRC, EOT closes."""
+"""The reference frame servers over a real socket: ACK, NACK on a bad LRC, EOT closes."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import pytest
-from evbench.bare import BareCounters, start_bare_server
+from evbench.bare import BareCounters, start_bare_server, start_framed_server
 from evproto.framing import Control, encode_frame
 
 ACK, NACK = Control.ACK.byte, Control.NACK.byte
 
 
-@pytest.fixture
-async def bare() -> AsyncIterator[tuple[int, BareCounters]]:
-    server, counters = await start_bare_server("127.0.0.1", 0)
+@pytest.fixture(params=[start_bare_server, start_framed_server], ids=["bare", "framed"])
+async def bare(request: pytest.FixtureRequest) -> AsyncIterator[tuple[int, BareCounters]]:
+    server, counters = await request.param("127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     yield port, counters
     server.close()
     await server.wait_closed()
+
+
+async def _until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        assert loop.time() < deadline, "condition not met before the deadline"
+        await asyncio.sleep(0.01)
 
 
 async def _link(port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
@@ -33,7 +41,7 @@ async def test_a_frame_is_acked_and_counted(bare: tuple[int, BareCounters]) -> N
     reader, writer = await _link(port)
     writer.write(encode_frame(b'{"type":"status","cp_id":"CP-1","health":"OK"}'))
     assert await asyncio.wait_for(reader.readexactly(1), 5) == ACK
-    assert counters.frames == 1
+    await _until(lambda: counters.frames == 1)
     assert counters.connections == 1
     writer.close()
 
@@ -54,12 +62,13 @@ async def test_frames_split_and_joined_across_writes_are_each_acked(
 ) -> None:
     port, counters = bare
     reader, writer = await _link(port)
-    stream = encode_frame(b'{"type":"a"}') + encode_frame(b'{"type":"b"}')
+    status = b'{"type":"status","cp_id":"CP-%d","health":"OK"}'
+    stream = encode_frame(status % 1) + encode_frame(status % 2)
     writer.write(stream[:5])
     await writer.drain()
-    writer.write(stream[5:] + encode_frame(b'{"type":"c"}'))
+    writer.write(stream[5:] + encode_frame(status % 3))
     assert await asyncio.wait_for(reader.readexactly(3), 5) == ACK * 3
-    assert counters.frames == 3
+    await _until(lambda: counters.frames == 3)
     writer.close()
 
 
@@ -68,7 +77,7 @@ async def test_a_framed_non_message_is_acked_but_counted(bare: tuple[int, BareCo
     reader, writer = await _link(port)
     writer.write(encode_frame(b"[1, 2]"))
     assert await asyncio.wait_for(reader.readexactly(1), 5) == ACK
-    assert counters.bad_json == 1
+    await _until(lambda: counters.bad_json == 1)
     writer.close()
 
 

@@ -39,9 +39,9 @@ async def test_every_cp_connects_and_reports_every_interval(
             registration_token=None, interval=0.05,
         )
     )  # fmt: skip
+    fleet.start_heartbeats()
     await fleet.connect_all()
     assert fleet.held == 20
-    fleet.start_heartbeats()
     await _until(lambda: fleet.counters.acked >= 60)
     await fleet.close()
     assert counters.connections == 20

@@ -6,7 +6,11 @@ parse the JSON object and answer ACK (NACK on a bad LRC). No authentication,
 no state, no validation beyond JSON. The same monitor-fleet load run against it
 and against the central gives the central's CPU per heartbeat as a ratio.
 
-``python -m evbench.bare --listen 127.0.0.1:3441`` runs it until SIGTERM.
+With ``--framed`` it serves through :class:`evproto.connection.FramedConnection`
+instead (reader task, ``recv`` and schema validation, no state): the cost of the
+shared link code alone, to tell it apart from the central's own work.
+
+``python -m evbench.bare --listen 127.0.0.1:3441 [--framed]`` runs it until SIGTERM.
 """
 
 from __future__ import annotations
@@ -19,16 +23,19 @@ import sys
 from dataclasses import asdict, dataclass
 
 from evproto.config import parse_hostport
-from evproto.errors import ConfigError, FrameTooLarge
+from evproto.connection import FramedConnection
+from evproto.errors import ConfigError, EvError, FrameTooLarge, LinkTimeout, MessageError
 from evproto.framing import Control, Frame, FrameDecoder
 from evproto.lifecycle import run_until_stopped
 from evproto.logs import kv, setup_logging
+from evproto.messages import CHANNELS
 
-__all__ = ["BareCounters", "BareFrameProtocol", "start_bare_server"]
+__all__ = ["BareCounters", "BareFrameProtocol", "start_bare_server", "start_framed_server"]
 
 log = logging.getLogger("evbench.bare")
 _ACK = Control.ACK.byte
 _NACK = Control.NACK.byte
+_IDLE_TIMEOUT = 3.0
 
 
 @dataclass(slots=True)
@@ -99,9 +106,66 @@ async def start_bare_server(
     return server, counters
 
 
+class _CountingObserver:
+    """evproto's LinkObserver: bad LRCs counted like the bare server counts them."""
+
+    def __init__(self, counters: BareCounters) -> None:
+        self._counters = counters
+
+    def frame_in(self) -> None:
+        pass
+
+    def frame_out(self) -> None:
+        pass
+
+    def protocol_error(self, kind: str) -> None:
+        if kind == "bad_lrc":
+            self._counters.bad_lrc += 1
+        elif kind == FrameTooLarge.code:
+            self._counters.too_large += 1
+
+
+async def start_framed_server(
+    host: str, port: int, counters: BareCounters | None = None
+) -> tuple[asyncio.Server, BareCounters]:
+    """The same, through FramedConnection: accept_link, then recv() until the link ends."""
+    counters = counters or BareCounters()
+    accept = CHANNELS["central<-monitor"]
+    observer = _CountingObserver(counters)
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        counters.connections += 1
+        try:
+            # an idle bound, as the central sets one (missed heartbeats x interval)
+            conn = await FramedConnection.accept_link(
+                reader, writer, accept=accept, observer=observer, idle_timeout=_IDLE_TIMEOUT
+            )
+        except (EvError, OSError):
+            writer.close()
+            return
+        while not conn.closed:
+            try:
+                await conn.recv(timeout=_IDLE_TIMEOUT + 5.0)
+            except MessageError:
+                counters.bad_json += 1
+                continue
+            except LinkTimeout:
+                continue
+            except (EvError, OSError):
+                break
+            counters.frames += 1
+        await conn.abort()
+
+    server = await asyncio.start_server(serve, host, port, backlog=4096, reuse_address=True)
+    return server, counters
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m evbench.bare", description=__doc__)
     parser.add_argument("--listen", default="127.0.0.1:3441", help="HOST:PORT to serve")
+    parser.add_argument(
+        "--framed", action="store_true", help="serve through evproto's FramedConnection"
+    )
     parser.add_argument("--log-level", default="INFO")
     args = parser.parse_args(argv)
     try:
@@ -111,7 +175,8 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging("evbench-bare", args.log_level)
 
     async def serve(stop: asyncio.Event) -> None:
-        server, counters = await start_bare_server(host, port)
+        start = start_framed_server if args.framed else start_bare_server
+        server, counters = await start(host, port)
         bound = server.sockets[0].getsockname()
         print(json.dumps({"listening": f"{bound[0]}:{bound[1]}"}), flush=True)
         await stop.wait()

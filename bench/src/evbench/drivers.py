@@ -84,6 +84,12 @@ class DriverCounters:
     telemetry_unmatched: int = 0  # relayed telemetry with no publish time (repeat or foreign)
     auth_latencies: list[float] = field(default_factory=list)
     telemetry_latencies: list[float] = field(default_factory=list)
+    # the same latencies split at the central's publish time (its messages' sent_at):
+    # before = broker + the central's consumer and handling, after = delivery to the driver
+    auth_until_central: list[float] = field(default_factory=list)
+    auth_after_central: list[float] = field(default_factory=list)
+    telemetry_until_central: list[float] = field(default_factory=list)
+    telemetry_after_central: list[float] = field(default_factory=list)
 
 
 Release = Callable[[str, str], None]  # (driver id, CP id) free again
@@ -162,7 +168,10 @@ class DriverFleet:
             return
         self._answered.add(msg.request_id)
         driver_id, cp_id, sent = pending
-        self.counters.auth_latencies.append(time.time() - sent)
+        now = time.time()
+        self.counters.auth_latencies.append(now - sent)
+        self.counters.auth_until_central.append(msg.sent_at - sent)
+        self.counters.auth_after_central.append(now - msg.sent_at)
         if msg.authorized and msg.session_id is not None:
             self.counters.authorized += 1
             self.ledger.authorized(msg.session_id, driver_id, cp_id)
@@ -184,7 +193,10 @@ class DriverFleet:
         if published is None:
             self.counters.telemetry_unmatched += 1
         else:
-            self.counters.telemetry_latencies.append(time.time() - published)
+            now = time.time()
+            self.counters.telemetry_latencies.append(now - published)
+            self.counters.telemetry_until_central.append(msg.sent_at - published)
+            self.counters.telemetry_after_central.append(now - msg.sent_at)
 
 
 class SampleReader:

@@ -65,6 +65,7 @@ class LoadPlan:
     interval: float = 1.0
     sources: int = 8
     settle: float = 3.0
+    ramp_deadline: float = 120.0  # CPs not connected by then are given up
     run_id: str = "bench"
 
 
@@ -182,6 +183,12 @@ class _SessionRig:
             "concurrent_mean": _mean(in_window),
             "authorization": summarize(d.counters.auth_latencies).to_dict(),
             "telemetry": summarize(d.counters.telemetry_latencies).to_dict(),
+            "split_at_central": {
+                "authorization_until": summarize(d.counters.auth_until_central).to_dict(),
+                "authorization_after": summarize(d.counters.auth_after_central).to_dict(),
+                "telemetry_until": summarize(d.counters.telemetry_until_central).to_dict(),
+                "telemetry_after": summarize(d.counters.telemetry_after_central).to_dict(),
+            },
             "telemetry_unmatched": d.counters.telemetry_unmatched,
             "ledger": {
                 **asdict(check),
@@ -200,6 +207,12 @@ class _SessionRig:
             "reads_per_meant": d.tally.per_meant(d.driver_ids),
             "sample_readers": [s.result() for s in self.samples],
         }
+
+
+async def _report_ramp(fleet: MonitorFleet, cps: int, progress: Callable[[str], None]) -> None:
+    while True:
+        await asyncio.sleep(10.0)
+        progress(f"{fleet.auth.connected}/{cps} CPs connected, errors {fleet.auth.errors}")
 
 
 def _mean(values: list[int]) -> float | None:
@@ -273,10 +286,14 @@ async def run_load(
     try:
         ramp_start = time.time()
         progress(f"connecting {plan.cps} CPs")
-        await fleet.connect_all()
+        fleet.start_heartbeats()
+        reporter = asyncio.create_task(_report_ramp(fleet, plan.cps, progress))
+        try:
+            await fleet.connect_all(deadline=plan.ramp_deadline)
+        finally:
+            reporter.cancel()
         result["ramp_s"] = time.time() - ramp_start
         progress(f"{fleet.auth.connected} CPs connected in {result['ramp_s']:.1f}s")
-        fleet.start_heartbeats()
         await asyncio.sleep(plan.settle)
         if watcher is not None and probe_ids:
             probe_links = [fleet.links[c] for c in sorted(probe_ids) if c in fleet.links]
@@ -323,6 +340,7 @@ def _monitor_result(fleet: MonitorFleet) -> dict[str, Any]:
         "registered": a.registered,
         "authenticated": a.authenticated,
         "rejected": a.rejected,
+        "gave_up": a.gave_up,
         "connect_errors": a.errors,
         "connect_auth": summarize(a.seconds).to_dict(),
         "heartbeats": c.heartbeats,
@@ -363,6 +381,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--duration", type=float, default=30.0, help="seconds measured with sessions running"
     )
+    p.add_argument("--ramp-deadline", type=float, default=120.0, help="seconds to connect every CP")
     p.add_argument("--settle", type=float, default=3.0, help="seconds between ramp and windows")
     p.add_argument("--probes", type=int, default=20, help="CPs flipped KO/OK for the SSE latency")
     p.add_argument("--interval", type=float, default=1.0, help="seconds between status reports")
@@ -400,6 +419,7 @@ def main(argv: list[str] | None = None) -> int:
         probes=args.probes,
         interval=args.interval,
         settle=args.settle,
+        ramp_deadline=args.ramp_deadline,
         sources=args.sources,
         run_id=args.run_id,
     )

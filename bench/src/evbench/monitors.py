@@ -92,6 +92,7 @@ class AuthCounters:
     registered: int = 0
     authenticated: int = 0
     rejected: int = 0
+    gave_up: int = 0  # still not connected when the ramp's deadline passed
     errors: dict[str, int] = field(default_factory=dict)
     seconds: list[float] = field(default_factory=list)  # connect + authenticate, per CP
 
@@ -105,6 +106,7 @@ class MonitorFleet:
         self.counters = LinkCounters()
         self.auth = AuthCounters()
         self.links: dict[str, MonitorLink] = {}
+        self._slots: list[list[MonitorLink]] = [[] for _ in range(_SLOTS_PER_INTERVAL)]
         self._ticker: asyncio.Task[None] | None = None
 
     @property
@@ -112,7 +114,11 @@ class MonitorFleet:
         """Links open and authenticated (or, on the bare server, handshaken) right now."""
         return sum(1 for link in self.links.values() if link.authenticated and not link.closed)
 
-    async def connect_all(self) -> None:
+    async def connect_all(self, deadline: float | None = None) -> None:
+        """Connect every CP, at most ``connect_concurrency`` at a time, within ``deadline`` s.
+
+        CPs still not connected at the deadline are given up (``auth.gave_up``).
+        """
         gate = asyncio.Semaphore(self.config.connect_concurrency)
         sources = self.config.sources
 
@@ -120,7 +126,12 @@ class MonitorFleet:
             async with gate:
                 await self._connect_one(cp_id, sources[i % len(sources)])
 
-        await asyncio.gather(*(one(i, c) for i, c in enumerate(self.config.cp_ids)))
+        tasks = [asyncio.create_task(one(i, c)) for i, c in enumerate(self.config.cp_ids)]
+        _done, pending = await asyncio.wait(tasks, timeout=deadline)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        self.auth.gave_up = len(pending)
         self.config.secrets.save()
 
     async def _connect_one(self, cp_id: str, source: str) -> None:
@@ -139,6 +150,9 @@ class MonitorFleet:
                 await link.handshake(cfg.timeout)
                 if cfg.registration_token is not None:
                     await self._authenticate(link, cfg.registration_token)
+            except asyncio.CancelledError:
+                link.close()
+                raise
             except (OSError, TimeoutError, EvError) as exc:
                 link.close()
                 self.auth.error(exc.code if isinstance(exc, EvError) else type(exc).__name__)
@@ -148,6 +162,9 @@ class MonitorFleet:
                 await asyncio.sleep(0.2 * 2**attempt * (1 + random.random()))
                 continue
             link.authenticated = True
+            # report at once, as a monitor does, then every interval in the link's slot
+            link.send_status()
+            self._slots[len(self.links) % _SLOTS_PER_INTERVAL].append(link)
             self.links[cp_id] = link
             self.auth.connected += 1
             self.auth.seconds.append(loop.time() - started)
@@ -182,14 +199,13 @@ class MonitorFleet:
         self.auth.registered += 1
 
     def start_heartbeats(self) -> None:
+        """Start reporting; links join as they authenticate (call before :meth:`connect_all`)."""
         self._ticker = asyncio.create_task(self._tick_forever(), name="heartbeats")
 
     async def _tick_forever(self) -> None:
         """Each tick sends the status of one slot's links: every link once per interval."""
         loop = asyncio.get_running_loop()
-        slots: list[list[MonitorLink]] = [[] for _ in range(_SLOTS_PER_INTERVAL)]
-        for i, link in enumerate(self.links.values()):
-            slots[i % _SLOTS_PER_INTERVAL].append(link)
+        slots = self._slots
         step = self.config.interval / _SLOTS_PER_INTERVAL
         due = loop.time()
         tick = 0

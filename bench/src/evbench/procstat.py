@@ -14,7 +14,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["ProcessSampler", "Sample", "cpu_seconds", "rss_bytes"]
+__all__ = ["MACHINE", "ProcessSampler", "Sample", "cpu_seconds", "machine_cpu_seconds", "rss_bytes"]
+
+MACHINE = "machine"  # the pseudo-process of every CPU on the host
 
 _TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -26,6 +28,13 @@ def cpu_seconds(pid: int) -> float:
     fields = raw[raw.rindex(")") + 2 :].split()
     utime, stime = int(fields[11]), int(fields[12])
     return (utime + stime) / _TICKS
+
+
+def machine_cpu_seconds() -> float:
+    """Busy CPU time of the whole host (all cores, idle and iowait excluded), from /proc/stat."""
+    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(f) for f in fields[:8])
+    return (user + nice + system + irq + softirq + steal) / _TICKS
 
 
 def rss_bytes(pid: int) -> int:
@@ -62,7 +71,7 @@ class ProcessSampler:
     def __init__(self, interval: float = 0.5) -> None:
         self.interval = interval
         self._pids: dict[str, int] = {}
-        self._series: dict[str, _Series] = {}
+        self._series: dict[str, _Series] = {MACHINE: _Series()}
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="procstat", daemon=True)
@@ -90,6 +99,7 @@ class ProcessSampler:
     def sample_now(self) -> None:
         with self._lock:
             pids = dict(self._pids)
+            self._series[MACHINE].samples.append(Sample(time.time(), machine_cpu_seconds(), 0))
         for name, pid in pids.items():
             try:
                 sample = Sample(time.time(), cpu_seconds(pid), rss_bytes(pid))

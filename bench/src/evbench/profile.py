@@ -27,7 +27,7 @@ def _function(frame: str) -> str:
 
 
 def summarize_collapsed(text: str, top: int = 15) -> dict[str, Any]:
-    """Top functions by self and by inclusive share of the samples."""
+    """Top functions by own share of the samples (with their inclusive share), and by inclusive."""
     own: Counter[str] = Counter()
     inclusive: Counter[str] = Counter()
     total = 0
@@ -45,9 +45,10 @@ def summarize_collapsed(text: str, top: int = 15) -> dict[str, Any]:
             inclusive[name] += count
     if not total:
         return {"samples": 0, "self": [], "inclusive": []}
+    leaders = own.most_common(top)
     return {
         "samples": total,
-        "self": [[name, n / total] for name, n in own.most_common(top)],
+        "self": [[name, n / total, inclusive[name] / total] for name, n in leaders],
         "inclusive": [[name, n / total] for name, n in inclusive.most_common(top)],
     }
 

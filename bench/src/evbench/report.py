@@ -69,6 +69,7 @@ def _errors(result: dict[str, Any]) -> dict[str, int]:
     dash = result.get("dashboard", {})
     counts = {
         "connect_failed": mon.get("connect_failed", 0),
+        "connect_gave_up": mon.get("gave_up", 0),
         "auth_rejected": mon.get("rejected", 0),
         "links_closed_by_central": mon.get("closed_by_peer", 0),
         "frames_nacked": mon.get("nacked", 0),
@@ -117,6 +118,13 @@ def _step_row(step: dict[str, Any], idle_rss: float) -> dict[str, Any]:
         ratio = hb["us_per_heartbeat"] / bare["us_per_heartbeat"]
     errors = _errors(lg)
     rss = hb.get("rss_mb")
+    machine = (step.get("machine_cores") or {}).get("sessions")
+    ours = [
+        sw.get("cores"),
+        step["broker"].get("cores"),
+        _get(lg, "windows", "sessions", "loadgen_cores"),
+    ]
+    others = machine - sum(c for c in ours if c) if machine is not None else None
     held = lg.get("held", 0)
     samples = ses.get("sample_readers", [])
     sample = {s["design"]: s.get("per_meant") for s in samples}
@@ -132,6 +140,7 @@ def _step_row(step: dict[str, Any], idle_rss: float) -> dict[str, Any]:
         "request_rate": step["step"]["rate"],
         "requests": ses.get("requests"),
         "telemetry": ses.get("telemetry", {}),
+        "split_at_central": ses.get("split_at_central", {}),
         "sessions_target": step["step"]["sessions"],
         "concurrent_mean": ses.get("concurrent_mean"),
         "concurrent_max": ses.get("concurrent_max"),
@@ -144,9 +153,13 @@ def _step_row(step: dict[str, Any], idle_rss: float) -> dict[str, Any]:
         "central_us_per_heartbeat": hb.get("us_per_heartbeat"),
         "bare_us_per_heartbeat": bare.get("us_per_heartbeat"),
         "bare_cores": bare.get("cores"),
+        "framed_us_per_heartbeat": step.get("framed", {}).get("us_per_heartbeat"),
         "heartbeat_cost_ratio": ratio,
         "heartbeats_per_s": hb.get("heartbeats_per_s"),
         "broker_cores_sessions": step["broker"].get("cores"),
+        "machine_cores_sessions": machine,
+        "other_cores_sessions": max(0.0, others) if others is not None else None,
+        "load_average": step.get("load_average"),
         "loadgen_cores_heartbeat": _get(lg, "windows", "heartbeat", "loadgen_cores"),
         "loadgen_cores_sessions": _get(lg, "windows", "sessions", "loadgen_cores"),
         "reads_per_meant": ses.get("reads_per_meant", {}),
@@ -166,7 +179,9 @@ def _verdict(value: float | None, target: float, *, at_most: bool) -> dict[str, 
 
 def summarize_run(raw: dict[str, Any], repo: Path) -> dict[str, Any]:
     idle_rss = raw["baseline"].get("central_idle_rss_mb") or 0.0
-    rows = [_step_row(s, idle_rss) for s in raw["steps"]]
+    completed = [s for s in raw["steps"] if "error" not in s]
+    failed = [{"cps": s["step"]["cps"], "error": s["error"]} for s in raw["steps"] if "error" in s]
+    rows = [_step_row(s, idle_rss) for s in completed]
     rss_points = [(r["held"], r["central_rss_mb"]) for r in rows if r["central_rss_mb"]]
     cpu_points = [
         (r["held"], r["central_cores_heartbeat"]) for r in rows if r["central_cores_heartbeat"]
@@ -233,7 +248,8 @@ def summarize_run(raw: dict[str, Any], repo: Path) -> dict[str, Any]:
             "rss_increments_mb": increments,
         },
         "verdicts": verdicts,
-        "profile": raw["steps"][-1].get("profile", {}) if raw["steps"] else {},
+        "failed_steps": failed,
+        "profile": completed[-1].get("profile", {}) if completed else {},
         "raw": raw,
     }
 
@@ -304,10 +320,13 @@ def _profile_lines(profile: dict[str, Any]) -> list[str]:
         )
         lines.append("| own | inclusive | function |")
         lines.append("|---|---|---|")
-        inclusive = dict((n, s) for n, s in summary["inclusive"])
-        for name, share in summary["self"][:12]:
-            inc = inclusive.get(name)
-            lines.append(f"| {share * 100:.1f} % | {_f(inc and inc * 100, 1, ' %')} | `{name}` |")
+        for name, share, inclusive in summary["self"][:12]:
+            lines.append(f"| {share * 100:.1f} % | {inclusive * 100:.1f} % | `{name}` |")
+        lines.append("\nTop functions by inclusive time (they or their callees were running):\n")
+        lines.append("| inclusive | function |")
+        lines.append("|---|---|")
+        for name, inclusive in summary["inclusive"][:12]:
+            lines.append(f"| {inclusive * 100:.1f} % | `{name}` |")
     return lines
 
 
@@ -335,12 +354,14 @@ def render_markdown(summary: dict[str, Any]) -> str:
         "## Per step",
         "",
         "Latencies are p50 / p99 in milliseconds. CPU in cores (1.0 = one core busy), "
-        "read from `/proc/<pid>/stat`; memory is VmRSS.",
+        "read from `/proc/<pid>/stat`; memory is VmRSS. *Machine busy* is every CPU of the "
+        "host during the session window (`/proc/stat`); *other processes* is what neither "
+        "the central, the broker nor the generator used (other work on the machine).",
         "",
         "| CPs | held | dashboard flip | authorization | req/s | telemetry e2e | sessions "
         "(mean / max) | central cores (status / +sessions) | central RSS MB | broker cores | "
-        "generator cores |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "generator cores | machine busy / other processes |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         out.append(
@@ -349,8 +370,11 @@ def render_markdown(summary: dict[str, Any]) -> str:
             f"{_f(r['concurrent_mean'], 0)} / {_f(r['concurrent_max'])} | "
             f"{_f(r['central_cores_heartbeat'], 2)} / {_f(r['central_cores_sessions'], 2)} | "
             f"{_f(r['central_rss_mb'], 0)} | {_f(r['broker_cores_sessions'], 2)} | "
-            f"{_f(r['loadgen_cores_heartbeat'], 2)} / {_f(r['loadgen_cores_sessions'], 2)} |"
+            f"{_f(r['loadgen_cores_heartbeat'], 2)} / {_f(r['loadgen_cores_sessions'], 2)} | "
+            f"{_f(r['machine_cores_sessions'], 2)} / {_f(r['other_cores_sessions'], 2)} |"
         )
+    for failure in summary.get("failed_steps", []):
+        out.append(f"\n**The {failure['cps']:,}-CP step failed**: {failure['error']}")
     out += [
         "",
         f"Central at rest before the first step: {_f(base.get('central_idle_cores'), 3)} cores, "
@@ -361,17 +385,20 @@ def render_markdown(summary: dict[str, Any]) -> str:
         "## Cost of a heartbeat: central vs the bare frame server",
         "",
         "The bare server (`evbench.bare`) only decodes frames, checks the LRC, parses the "
-        "JSON and ACKs. The same monitor fleet ran against it just before the central, "
-        "status reports only.",
+        "JSON and ACKs. The FramedConnection server is the same with evproto's link code "
+        "(`accept_link`, reader task, `recv`, schema validation) and nothing else. The same "
+        "monitor fleet ran against both just before the central, status reports only.",
         "",
-        "| CPs | heartbeats/s | bare µs/heartbeat | central µs/heartbeat | ratio | "
-        "central KB per CP | ACK round trip p50 / p99 | late heartbeats |",
-        "|---|---|---|---|---|---|---|---|",
+        "| CPs | heartbeats/s | bare µs/heartbeat | FramedConnection server µs/heartbeat | "
+        "central µs/heartbeat | ratio to bare | central KB per CP | ACK round trip p50 / p99 | "
+        "late heartbeats |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         out.append(
             f"| {r['cps']:,} | {_f(r['heartbeats_per_s'], 0)} | "
-            f"{_f(r['bare_us_per_heartbeat'])} | {_f(r['central_us_per_heartbeat'])} | "
+            f"{_f(r['bare_us_per_heartbeat'])} | {_f(r['framed_us_per_heartbeat'])} | "
+            f"{_f(r['central_us_per_heartbeat'])} | "
             f"{_f(r['heartbeat_cost_ratio'], 2, '×')} | {_f(r['central_kb_per_cp'])} | "
             f"{_pair(r['heartbeat_ack'] or {})} | {_f(r['heartbeats_late'])} |"
         )

@@ -3,9 +3,10 @@
 The central is started exactly as :meth:`evproto.localstack.LocalStack.start_central`
 starts it (the command line of ``make run`` and the Helm chart). For each step
 the same monitor-fleet load runs first against the bare frame server, then
-against the central with sessions; every load is its own ``evbench.loadgen``
-process, and a sampler reads the CPU and memory of the central, the bare
-server, the broker and the generator from ``/proc`` meanwhile.
+against the same server speaking through ``FramedConnection``, then against
+the central with sessions; every load is its own ``evbench.loadgen`` process,
+and a sampler reads the CPU and memory of the central, the reference servers,
+the broker and the generator from ``/proc`` meanwhile.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from evproto.localstack import LocalStack, ManagedProcess, console_script
 
 from evbench.limits import raise_fd_limit
 from evbench.plan import BenchOptions, Step, steps_for
-from evbench.procstat import ProcessSampler
+from evbench.procstat import MACHINE, ProcessSampler
 from evbench.profile import PySpy
 
 __all__ = ["BenchError", "central_missing", "run_benchmark", "wait_ready"]
@@ -152,8 +153,8 @@ class _Bench:
         self.workdir = workdir
         self.stack = LocalStack(workdir)
         self.sampler = ProcessSampler()
-        self.bare: ManagedProcess | None = None
-        self.bare_address = ""
+        self.references: dict[str, ManagedProcess] = {}  # bare and framed frame servers
+        self.addresses: dict[str, str] = {}
 
     def start(self) -> dict[str, Any]:
         _say(f"starting the embedded broker and evcentral in {self.workdir}")
@@ -165,15 +166,16 @@ class _Bench:
         for pid in _children(os.getpid()):
             if pid not in known:
                 self.sampler.watch("broker", pid)
-        port = free_port()
-        self.bare_address = f"127.0.0.1:{port}"
-        self.bare = ManagedProcess(
-            "bare",
-            [sys.executable, "-m", "evbench.bare", "--listen", self.bare_address],
-            {},
-            self.workdir / "bare.log",
-        ).start()
-        self.sampler.watch("bare", self.bare.pid)
+        for name, extra in (("bare", []), ("framed", ["--framed"])):
+            address = f"127.0.0.1:{free_port()}"
+            proc = ManagedProcess(
+                name,
+                [sys.executable, "-m", "evbench.bare", "--listen", address, *extra],
+                {},
+                self.workdir / f"{name}.log",
+            ).start()
+            self.references[name], self.addresses[name] = proc, address
+            self.sampler.watch(name, proc.pid)
         self.sampler.start()
         time.sleep(1.0)
         start = time.time()
@@ -186,23 +188,29 @@ class _Bench:
 
     def stop(self) -> None:
         self.sampler.stop()
-        if self.bare is not None:
-            self.bare.stop()
+        for proc in self.references.values():
+            proc.stop()
         self.stack.stop()
 
     def run_step(self, step: Step, last: bool) -> dict[str, Any]:
         o = self.options
         tag = f"{step.cps}"
         common = ["--cps", str(step.cps), "--sources", "8", "--log-level", "WARNING"]
-        bare = _Loadgen(
-            f"bare-{tag}",
-            [*common, "--central", self.bare_address, "--probes", "0",
-             "--heartbeat-window", str(o.bare_window), "--settle", "2"],
-            self.workdir / f"bare-{tag}.json",
-            self.workdir / f"loadgen-bare-{tag}.log",
-        )  # fmt: skip
-        bare_result = bare.run(self.sampler, o.bare_window + _LOADGEN_GRACE)
-        time.sleep(1.0)
+        references: dict[str, dict[str, Any]] = {}
+        for name in ("bare", "framed"):
+            load = _Loadgen(
+                f"{name}-{tag}",
+                [*common, "--central", self.addresses[name], "--probes", "0",
+                 "--heartbeat-window", str(o.bare_window), "--settle", "2"],
+                self.workdir / f"{name}-{tag}.json",
+                self.workdir / f"loadgen-{name}-{tag}.log",
+            )  # fmt: skip
+            result = load.run(self.sampler, o.bare_window + _LOADGEN_GRACE)
+            references[name] = {
+                "loadgen": result,
+                **_window_figures(self.sampler, name, result["windows"]["heartbeat"]),
+            }
+            time.sleep(1.0)
         s = self.stack
         central = _Loadgen(
             f"central-{tag}",
@@ -238,17 +246,20 @@ class _Bench:
         for window, spy in spies.items():
             profiles[window] = spy.finish()
         windows = result.get("windows", {})
-        bare_figures = _window_figures(self.sampler, "bare", bare_result["windows"]["heartbeat"])
         heartbeat = _window_figures(self.sampler, "central", windows.get("heartbeat"))
         sessions = _window_figures(self.sampler, "central", windows.get("sessions"))
         broker = _window_figures(self.sampler, "broker", windows.get("sessions"))
+        machine = {
+            name: _window_figures(self.sampler, MACHINE, windows.get(name)).get("cores")
+            for name in ("heartbeat", "sessions")
+        }
         start = windows.get("heartbeat", {}).get("start", 0.0)
         end = windows.get("sessions", windows.get("heartbeat", {})).get("end", time.time())
         peak = self.sampler.peak_rss("central", start, end)
         time.sleep(_BETWEEN_STEPS)
         return {
             "step": step.to_dict(),
-            "bare": {"loadgen": bare_result, **bare_figures},
+            **references,
             "central": {
                 "loadgen": result,
                 "heartbeat_window": heartbeat,
@@ -256,6 +267,8 @@ class _Bench:
                 "peak_rss_mb": peak / 2**20 if peak else None,
             },
             "broker": broker,
+            "machine_cores": machine,
+            "load_average": os.getloadavg(),
             "profile": profiles,
         }
 
@@ -279,7 +292,12 @@ def run_benchmark(options: BenchOptions, workdir: Path) -> dict[str, Any]:
         plan = steps_for(options.steps, options.session_s)
         for i, step in enumerate(plan):
             _say(f"step {i + 1}/{len(plan)}: {step.cps} CPs, {step.sessions} sessions")
-            steps.append(bench.run_step(step, last=i == len(plan) - 1))
+            try:
+                steps.append(bench.run_step(step, last=i == len(plan) - 1))
+            except BenchError as exc:  # report what ran; a larger step would fail too
+                _say(f"step {step.cps} failed: {exc.message}")
+                steps.append({"step": step.to_dict(), "error": exc.message})
+                break
     finally:
         bench.stop()
     return {

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import random
 
 import aiohttp
 from evproto.states import CpState, Health
@@ -118,7 +119,12 @@ class ProbeCounters:
 
 
 class ProbeRunner:
-    """Flips sample CPs KO -> OK, one flip every ``every`` seconds per worker."""
+    """Flips sample CPs KO -> OK, each flip after a random pause of up to ``every`` seconds.
+
+    The pause is random so flips do not lock onto the phase of the central's
+    periodic SSE flush (a flip sent right after one flush always waits a full
+    interval for the next, which would measure the interval, not the latency).
+    """
 
     def __init__(
         self,
@@ -151,9 +157,10 @@ class ProbeRunner:
             i += 1
             if link.closed:
                 continue
+            await asyncio.sleep(random.uniform(0.0, self.every))
             await self._flip(link, Health.KO, CpState.BROKEN_DOWN)
+            await asyncio.sleep(random.uniform(0.0, self.every))
             await self._flip(link, Health.OK, CpState.ACTIVE)
-            await asyncio.sleep(self.every)
 
     async def _flip(self, link: MonitorLink, health: Health, state: CpState) -> None:
         seen = self.watcher.expect(link.cp_id, state)
