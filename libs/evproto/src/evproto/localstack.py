@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -42,14 +43,20 @@ class ManagedProcess:
     log_path: Path
     proc: subprocess.Popen[bytes] | None = None
     stdin_pipe: bool = False
+    # When set, stdout goes to this file and only stderr to ``log_path`` (a driver's --json).
+    stdout_path: Path | None = None
 
     def start(self) -> ManagedProcess:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.log_path, "ab") as log:
+        with contextlib.ExitStack() as files:
+            log = files.enter_context(open(self.log_path, "ab"))
+            out = log
+            if self.stdout_path is not None:
+                out = files.enter_context(open(self.stdout_path, "ab"))
             self.proc = subprocess.Popen(
                 self.argv,
-                stdout=log,
-                stderr=subprocess.STDOUT,
+                stdout=out,
+                stderr=subprocess.STDOUT if out is log else log,
                 stdin=subprocess.PIPE if self.stdin_pipe else subprocess.DEVNULL,
                 env={**os.environ, **self.env},
                 start_new_session=True,  # Ctrl-C in the terminal reaches only the stack
@@ -184,7 +191,21 @@ class LocalStack:
     def start_central(self, *extra: str) -> ManagedProcess:
         return self.central_process(*extra).start()
 
-    def charging_point(self, index: int, *, location: str | None = None) -> ChargingPoint:
+    def charging_point(
+        self,
+        index: int,
+        *,
+        location: str | None = None,
+        central: str | None = None,
+        engine_args: Sequence[str] = (),
+        monitor_args: Sequence[str] = (),
+    ) -> ChargingPoint:
+        """The engine and monitor of ``CP-<index>`` (not started).
+
+        ``central`` overrides the monitor's ``--central`` (e.g. a proxy between the
+        two); ``engine_args`` / ``monitor_args`` are appended like the chart's
+        ``extraArgs``.
+        """
         cp_id = f"CP-{index}"
         cp_dir = self.workdir / cp_id
         cp_dir.mkdir(parents=True, exist_ok=True)
@@ -206,6 +227,7 @@ class LocalStack:
                 str(control),
                 "--console",
                 "off",
+                *engine_args,
             ],
             self._common_env(),
             cp_dir / "engine.log",
@@ -219,9 +241,10 @@ class LocalStack:
                 "--engine",
                 f"{self.host}:{port}",
                 "--central",
-                self.central_address,
+                central or self.central_address,
                 "--state-dir",
                 str(cp_dir),
+                *monitor_args,
             ],
             {
                 **self._common_env(),
@@ -233,11 +256,50 @@ class LocalStack:
         self.cps[cp_id] = cp
         return cp
 
-    def start_cp(self, index: int, **kwargs: str) -> ChargingPoint:
-        cp = self.charging_point(index, **kwargs)
+    def start_cp(
+        self,
+        index: int,
+        *,
+        location: str | None = None,
+        central: str | None = None,
+        engine_args: Sequence[str] = (),
+        monitor_args: Sequence[str] = (),
+    ) -> ChargingPoint:
+        cp = self.charging_point(
+            index,
+            location=location,
+            central=central,
+            engine_args=engine_args,
+            monitor_args=monitor_args,
+        )
         cp.engine.start()
         cp.monitor.start()
         return cp
+
+    def driver_process(
+        self, driver_id: str, *args: str, state_dir: Path | None = None
+    ) -> ManagedProcess:
+        """``evdriver ARGS`` as in the chart's driver pods: id, state and Kafka from the
+        environment. Not started and not one of :meth:`processes`; stdout (the
+        ``--json`` events) is kept apart from the diagnostics on stderr."""
+        drivers = self.workdir / "drivers"
+        drivers.mkdir(parents=True, exist_ok=True)
+        run = 0  # each run of the same driver gets its own files
+        while (drivers / f"{driver_id}.{run}.out").exists():
+            run += 1
+        (drivers / f"{driver_id}.{run}.out").touch()  # reserved for this run
+        env = {
+            **self._common_env(),
+            "EV_ID": driver_id,
+            "EV_STATE_DIR": str(state_dir or drivers),
+        }
+        return ManagedProcess(
+            f"driver {driver_id}",
+            [console_script("evdriver"), *args],
+            env,
+            drivers / f"{driver_id}.{run}.log",
+            stdout_path=drivers / f"{driver_id}.{run}.out",
+        )
 
     def processes(self) -> list[ManagedProcess]:
         procs = [p for cp in self.cps.values() for p in (cp.monitor, cp.engine)]
