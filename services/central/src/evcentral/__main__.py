@@ -1,0 +1,50 @@
+"""``evcentral``: the control centre (see ``evcentral --help``)."""
+
+from __future__ import annotations
+
+import logging
+import resource
+import sys
+
+from evproto.config import build_parser, load_settings
+from evproto.errors import ConfigError
+from evproto.lifecycle import run_until_stopped
+from evproto.logs import kv, setup_logging
+
+from evcentral.app import serve
+from evcentral.settings import CentralSettings
+
+log = logging.getLogger("evcentral")
+
+
+def _raise_open_files_limit() -> None:
+    """Thousands of monitor connections need thousands of file descriptors."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft < hard:
+        target = hard if hard != resource.RLIM_INFINITY else 65536
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        except (ValueError, OSError) as exc:
+            log.warning("cannot raise the open files limit %s", kv(soft=soft, error=exc))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser(
+        CentralSettings,
+        "evcentral",
+        "EV Charging Network central: CP registry, monitor port, supply authorization, "
+        "operator dashboard and REST API.",
+    )
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings(CentralSettings, args)
+    except ConfigError as exc:
+        print(f"evcentral: {exc.message}", file=sys.stderr)
+        return 2
+    setup_logging("evcentral", settings.log_level)
+    _raise_open_files_limit()
+    return run_until_stopped(lambda stop: serve(settings, stop))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,258 @@
+"""Wiring and lifecycle of the central: one asyncio process.
+
+Start: database (migrations, CPs all DISCONNECTED, open sessions), HTTP,
+monitor port, then Kafka in the background (topics, every CP's state once,
+the consumer) so the central serves and reports "not ready" while the broker
+is away. Stop: stop consuming (the batch in hand is committed), close links,
+flush what is kept in memory, deliver what is queued for Kafka.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import ssl
+from typing import Any
+
+from aiohttp import web
+from evproto.config import parse_hostport
+from evproto.logs import kv
+from evproto.routing import Router
+from evproto.schema import MsgType
+from evproto.states import CpState
+from prometheus_client import REGISTRY, CollectorRegistry
+
+from evcentral.credentials import Authenticator
+from evcentral.db import Database
+from evcentral.http.api import HttpDeps, Readiness, build_app
+from evcentral.http.events import EventHub
+from evcentral.journal import Journal
+from evcentral.kafka_io import KafkaIO
+from evcentral.metrics import CentralMetrics
+from evcentral.monitor_server import MonitorServer
+from evcentral.operator_actions import OperatorActions
+from evcentral.outbox import Outbox
+from evcentral.registry import ChargingPoint, Registry
+from evcentral.sessions import SessionManager
+from evcentral.settings import CentralSettings
+from evcentral.supply_requests import SupplyDesk
+
+__all__ = ["Central", "serve"]
+
+log = logging.getLogger("evcentral")
+
+_FLUSH_INTERVAL = 1.0
+_PROBE_INTERVAL = 3.0
+
+
+class Central:
+    def __init__(
+        self,
+        settings: CentralSettings,
+        *,
+        metrics_registry: CollectorRegistry = REGISTRY,
+        consumer_group: str = "evcentral",
+    ) -> None:
+        self.settings = settings
+        self.operator_token = settings.operator_token or secrets.token_urlsafe(24)
+        self.metrics = CentralMetrics(metrics_registry)
+        self.journal = Journal()
+        self.db = Database(settings.db)
+        self.registry = Registry(self._published_change, self._tile_change)
+        self.hub = EventHub(self.registry, self.journal)
+        router = Router()
+        self.kafka = KafkaIO(
+            settings.kafka_settings(),
+            router,
+            group_id=consumer_group,
+            create=settings.create_topics,
+        )
+        self.outbox = Outbox(self.kafka.publisher)
+        self.sessions = SessionManager(
+            db=self.db,
+            registry=self.registry,
+            outbox=self.outbox,
+            journal=self.journal,
+            metrics=self.metrics,
+            start_timeout=settings.start_timeout,
+            abort_grace=settings.abort_grace,
+        )
+        self.desk = SupplyDesk(
+            db=self.db,
+            registry=self.registry,
+            sessions=self.sessions,
+            outbox=self.outbox,
+            journal=self.journal,
+            metrics=self.metrics,
+        )
+        router.on(MsgType.SUPPLY_REQUEST)(self.desk.on_request)
+        router.on(MsgType.SUPPLY_STOP)(self.desk.on_stop)
+        router.on(MsgType.SUPPLY_STARTED)(self.sessions.on_started)
+        router.on(MsgType.TELEMETRY)(self.sessions.on_telemetry)
+        router.on(MsgType.TICKET)(self.sessions.on_ticket)
+        self.monitors = MonitorServer(
+            registry=self.registry,
+            authenticator=Authenticator(
+                db=self.db,
+                registry=self.registry,
+                registration_token=settings.registration_token,
+                default_price=settings.default_price,
+            ),
+            sessions=self.sessions,
+            journal=self.journal,
+            metrics=self.metrics,
+            idle_timeout=settings.idle_timeout,
+            handshake_timeout=settings.handshake_timeout,
+        )
+        self.operator = OperatorActions(
+            db=self.db,
+            registry=self.registry,
+            sessions=self.sessions,
+            outbox=self.outbox,
+            journal=self.journal,
+            push_price=self.monitors.push_price,
+        )
+        self.metrics.connected_monitors.set_function(lambda: self.registry.connected)
+        self._publish_states = False  # until the topics exist; then every CP once
+        self._stop = asyncio.Event()
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._runner: web.AppRunner | None = None
+        self.http_port = 0
+
+    # --- the CP state feed ------------------------------------------------------------
+
+    def _published_change(self, cp: ChargingPoint, old: CpState | None) -> None:
+        self.metrics.set_cp_state(cp.cp_id, old, cp.state)
+        if self._publish_states:
+            self.outbox.cp_state(cp)
+
+    def _tile_change(self, cp: ChargingPoint) -> None:
+        self.hub.mark(cp)
+
+    def _topics_ready(self) -> None:
+        self._publish_states = True
+        for cp in self.registry:
+            self.outbox.cp_state(cp)
+        log.info("published every CP state %s", kv(cps=len(self.registry)))
+
+    # --- lifecycle ----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        s = self.settings
+        version = self.db.migrate()
+        for row in self.db.load_cps():
+            self.registry.add(ChargingPoint.from_row(row))
+        restored = self.sessions.restore()
+        log.info(
+            "database loaded %s",
+            kv(path=s.db, schema=version, cps=len(self.registry), open_sessions=restored),
+        )
+        if not s.operator_token:
+            log.warning(
+                "no operator token configured; generated one %s", kv(token=self.operator_token)
+            )
+        self.metrics.kafka.stats = [self.kafka.produced, self.kafka.consumed]
+        self.metrics.kafka.lag = self.kafka.lag
+        await self.kafka.start()
+        await self._start_http()
+        host, port = parse_hostport(s.listen, what="--listen")
+        await self.monitors.start(host, port, self._tls_context())
+        self.hub.start()
+        self._tasks = [
+            asyncio.create_task(self.kafka.run(self._stop, self._topics_ready), name="kafka"),
+            asyncio.create_task(self._flush_forever(), name="flush"),
+            asyncio.create_task(self._probe_forever(), name="probe"),
+        ]
+
+    async def _start_http(self) -> None:
+        deps = HttpDeps(
+            registry=self.registry,
+            db=self.db,
+            operator=self.operator,
+            hub=self.hub,
+            metrics=self.metrics,
+            operator_token=self.operator_token,
+            readiness=self.readiness,
+            open_sessions=lambda: self.registry.sessions,
+        )
+        self._runner = web.AppRunner(build_app(deps), access_log=None, shutdown_timeout=2.0)
+        await self._runner.setup()
+        host, port = parse_hostport(self.settings.http, what="--http")
+        site = web.TCPSite(self._runner, host, port, backlog=1024)
+        await site.start()
+        server = site._server  # the bound port, when asked for port 0
+        sockets = getattr(server, "sockets", None) or []
+        self.http_port = sockets[0].getsockname()[1] if sockets else port
+        log.info("http open %s", kv(url=f"http://{host}:{self.http_port}/"))
+
+    def _tls_context(self) -> ssl.SSLContext | None:
+        if not self.settings.tls_cert:
+            return None
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(self.settings.tls_cert, self.settings.tls_key)
+        return context
+
+    @property
+    def monitor_port(self) -> int:
+        return self.monitors.port
+
+    def readiness(self) -> Readiness:
+        return Readiness(
+            database=self.db.ping(), broker=self.kafka.broker_ok, listener=self.monitors.serving
+        )
+
+    async def _flush_forever(self) -> None:
+        while not self._stop.is_set():
+            await asyncio.sleep(_FLUSH_INTERVAL)
+            self.flush()
+
+    def flush(self) -> None:
+        """Heartbeats and telemetry progress kept in memory, in one transaction each."""
+        self.sessions.flush()
+        if self.monitors.seen:
+            seen, self.monitors.seen = self.monitors.seen, set()
+            cps = (self.registry.cps.get(cp_id) for cp_id in seen)
+            self.db.flush_last_seen(
+                (cp.cp_id, cp.last_seen) for cp in cps if cp is not None and cp.last_seen
+            )
+
+    async def _probe_forever(self) -> None:
+        while not self._stop.is_set():
+            await asyncio.to_thread(self.kafka.probe)
+            self.metrics.ready.set(1 if self.readiness().ready else 0)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), _PROBE_INTERVAL)
+
+    async def stop(self) -> None:
+        self._stop.set()
+        kafka_task, flush_task, probe_task = self._tasks
+        flush_task.cancel()
+        # the consumer commits the batch in hand; the probe ends its round trip
+        await asyncio.wait([kafka_task, probe_task], timeout=5.0)
+        for task in (kafka_task, probe_task):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        log.debug("stopping: consumer stopped")
+        await self.monitors.close()
+        log.debug("stopping: monitor links closed")
+        await self.hub.close()
+        if self._runner is not None:
+            await self._runner.cleanup()
+        log.debug("stopping: http closed")
+        self.sessions.close()
+        self.flush()
+        await self.kafka.close(timeout=5.0)
+        log.debug("stopping: kafka closed")
+        self.db.close()
+        log.info("central stopped")
+
+
+async def serve(settings: CentralSettings, stop: asyncio.Event) -> None:
+    central = Central(settings)
+    await central.start()
+    try:
+        await stop.wait()
+    finally:
+        await central.stop()

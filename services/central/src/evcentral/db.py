@@ -1,0 +1,328 @@
+"""SQLite persistence (WAL) with versioned migrations.
+
+Calls run on the event loop's thread on purpose: in WAL mode with
+``synchronous=NORMAL`` a commit does not fsync, every statement here touches a
+handful of rows by primary key (well under a millisecond), and the frequent
+writes (heartbeats, telemetry progress) are batched once a second. A worker
+thread would add a hop per decision and make ordering with the event loop
+harder, for no gain at this rate.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from evproto.messages import Origin, Outcome
+
+from evcentral.records import CpRow, SessionRecord, SessionStatus
+
+__all__ = ["MIGRATIONS", "Database"]
+
+# Append only: a database at version N runs MIGRATIONS[N:] at start.
+MIGRATIONS: list[str] = [
+    # 1: the initial schema
+    """
+    CREATE TABLE charging_points (
+        cp_id          TEXT PRIMARY KEY,
+        location       TEXT NOT NULL,
+        price          REAL NOT NULL,
+        out_of_service INTEGER NOT NULL DEFAULT 0,
+        stored_key     TEXT NOT NULL,
+        registered_at  REAL NOT NULL,
+        last_seen      REAL
+    );
+    CREATE TABLE drivers (
+        driver_id  TEXT PRIMARY KEY,
+        first_seen REAL NOT NULL,
+        last_seen  REAL NOT NULL
+    );
+    CREATE TABLE sessions (
+        session_id    TEXT PRIMARY KEY,
+        cp_id         TEXT NOT NULL,
+        driver_id     TEXT NOT NULL,
+        origin        TEXT NOT NULL,
+        status        TEXT NOT NULL,
+        request_id    TEXT NOT NULL DEFAULT '',
+        authorized_at REAL NOT NULL,
+        started_at    REAL,
+        ended_at      REAL,
+        kwh           REAL NOT NULL DEFAULT 0,
+        eur           REAL NOT NULL DEFAULT 0,
+        price         REAL NOT NULL,
+        last_seq      INTEGER NOT NULL DEFAULT 0,
+        elapsed_s     REAL NOT NULL DEFAULT 0,
+        outcome       TEXT,
+        reason        TEXT NOT NULL DEFAULT '',
+        max_kwh       REAL,
+        max_eur       REAL,
+        max_minutes   REAL
+    );
+    CREATE TABLE processed_requests (
+        request_id   TEXT PRIMARY KEY,
+        kind         TEXT NOT NULL,
+        response     TEXT,
+        processed_at REAL NOT NULL
+    );
+    """,
+    # 2: the session queries of the REST API and the restart scan
+    """
+    CREATE INDEX sessions_by_cp ON sessions (cp_id, authorized_at);
+    CREATE INDEX sessions_by_driver ON sessions (driver_id, authorized_at);
+    CREATE INDEX sessions_open ON sessions (status) WHERE status != 'ended';
+    """,
+]
+
+_SESSION_COLUMNS = (
+    "session_id, cp_id, driver_id, origin, status, request_id, authorized_at, started_at, "
+    "ended_at, kwh, eur, price, last_seq, elapsed_s, outcome, reason, max_kwh, max_eur, max_minutes"
+)
+
+
+class Database:
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        # Autocommit mode; transactions are explicit (BEGIN ... COMMIT) in transaction().
+        self._conn = sqlite3.connect(self.path, isolation_level=None)
+        self._conn.row_factory = sqlite3.Row
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA synchronous=NORMAL")
+        self._conn.execute("PRAGMA busy_timeout=2000")
+        self._depth = 0
+
+    # --- lifecycle -------------------------------------------------------------
+
+    def migrate(self) -> int:
+        """Apply the pending migrations; returns the schema version."""
+        self._conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+        version = self.version()
+        for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+            with self.transaction():
+                for statement in _statements(script):
+                    self._conn.execute(statement)
+                self._conn.execute("DELETE FROM schema_version")
+                self._conn.execute("INSERT INTO schema_version (version) VALUES (?)", (number,))
+        return self.version()
+
+    def version(self) -> int:
+        row = self._conn.execute("SELECT MAX(version) FROM schema_version").fetchone()
+        return int(row[0] or 0)
+
+    def ping(self) -> bool:
+        try:
+            self._conn.execute("SELECT 1").fetchone()
+        except sqlite3.Error:
+            return False
+        return True
+
+    def close(self) -> None:
+        self._conn.close()
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One transaction; nested uses join the outer one."""
+        if self._depth:
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+            return
+        self._conn.execute("BEGIN IMMEDIATE")
+        self._depth = 1
+        try:
+            yield
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+        else:
+            self._conn.execute("COMMIT")
+        finally:
+            self._depth = 0
+
+    # --- charging points ---------------------------------------------------------
+
+    def load_cps(self) -> list[CpRow]:
+        rows = self._conn.execute(
+            "SELECT cp_id, location, price, out_of_service, stored_key, registered_at, last_seen "
+            "FROM charging_points ORDER BY cp_id"
+        ).fetchall()
+        return [
+            CpRow(
+                cp_id=r["cp_id"],
+                location=r["location"],
+                price=r["price"],
+                out_of_service=bool(r["out_of_service"]),
+                stored_key=r["stored_key"],
+                registered_at=r["registered_at"],
+                last_seen=r["last_seen"],
+            )
+            for r in rows
+        ]
+
+    def insert_cp(self, cp: CpRow) -> None:
+        self._conn.execute(
+            "INSERT INTO charging_points "
+            "(cp_id, location, price, out_of_service, stored_key, registered_at, last_seen) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                cp.cp_id,
+                cp.location,
+                cp.price,
+                int(cp.out_of_service),
+                cp.stored_key,
+                cp.registered_at,
+                cp.last_seen,
+            ),
+        )
+
+    def update_credentials(self, cp_id: str, location: str, stored_key: str) -> None:
+        self._conn.execute(
+            "UPDATE charging_points SET location = ?, stored_key = ? WHERE cp_id = ?",
+            (location, stored_key, cp_id),
+        )
+
+    def set_out_of_service(self, cp_ids: Iterable[str], out_of_service: bool) -> None:
+        with self.transaction():
+            self._conn.executemany(
+                "UPDATE charging_points SET out_of_service = ? WHERE cp_id = ?",
+                [(int(out_of_service), cp_id) for cp_id in cp_ids],
+            )
+
+    def set_price(self, cp_id: str, price: float) -> None:
+        self._conn.execute("UPDATE charging_points SET price = ? WHERE cp_id = ?", (price, cp_id))
+
+    def flush_last_seen(self, seen: Iterable[tuple[str, float]]) -> None:
+        with self.transaction():
+            self._conn.executemany(
+                "UPDATE charging_points SET last_seen = ? WHERE cp_id = ?",
+                [(ts, cp_id) for cp_id, ts in seen],
+            )
+
+    # --- drivers and processed requests -----------------------------------------
+
+    def touch_driver(self, driver_id: str, now: float) -> None:
+        self._conn.execute(
+            "INSERT INTO drivers (driver_id, first_seen, last_seen) VALUES (?, ?, ?) "
+            "ON CONFLICT (driver_id) DO UPDATE SET last_seen = excluded.last_seen",
+            (driver_id, now, now),
+        )
+
+    def processed(self, request_id: str) -> tuple[bool, str | None]:
+        """(seen before, the stored response JSON if any)."""
+        row = self._conn.execute(
+            "SELECT response FROM processed_requests WHERE request_id = ?", (request_id,)
+        ).fetchone()
+        return (False, None) if row is None else (True, row["response"])
+
+    def mark_processed(self, request_id: str, kind: str, response: str | None, now: float) -> None:
+        self._conn.execute(
+            "INSERT OR IGNORE INTO processed_requests (request_id, kind, response, processed_at) "
+            "VALUES (?, ?, ?, ?)",
+            (request_id, kind, response, now),
+        )
+
+    # --- sessions -----------------------------------------------------------------
+
+    def save_session(self, s: SessionRecord) -> None:
+        """Insert or replace the whole session row (decisions, starts, tickets)."""
+        self._conn.execute(
+            f"INSERT OR REPLACE INTO sessions ({_SESSION_COLUMNS}) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                s.session_id,
+                s.cp_id,
+                s.driver_id,
+                s.origin.value,
+                s.status.value,
+                s.request_id,
+                s.authorized_at,
+                s.started_at,
+                s.ended_at,
+                s.kwh,
+                s.eur,
+                s.price,
+                s.last_seq,
+                s.elapsed_s,
+                s.outcome.value if s.outcome else None,
+                s.reason,
+                s.max_kwh,
+                s.max_eur,
+                s.max_minutes,
+            ),
+        )
+
+    def flush_progress(self, sessions: Iterable[SessionRecord]) -> None:
+        """Telemetry progress of running sessions, batched (never touches ended ones)."""
+        with self.transaction():
+            self._conn.executemany(
+                "UPDATE sessions SET kwh = ?, eur = ?, last_seq = ?, elapsed_s = ? "
+                "WHERE session_id = ? AND status != 'ended' AND last_seq < ?",
+                [
+                    (s.kwh, s.eur, s.last_seq, s.elapsed_s, s.session_id, s.last_seq)
+                    for s in sessions
+                ],
+            )
+
+    def open_sessions(self) -> list[SessionRecord]:
+        rows = self._conn.execute(
+            f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE status != 'ended' "
+            "ORDER BY authorized_at"
+        ).fetchall()
+        return [_session(r) for r in rows]
+
+    def get_session(self, session_id: str) -> SessionRecord | None:
+        row = self._conn.execute(
+            f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE session_id = ?", (session_id,)
+        ).fetchone()
+        return None if row is None else _session(row)
+
+    def list_sessions(
+        self, *, cp_id: str | None = None, driver_id: str | None = None, limit: int = 100
+    ) -> list[SessionRecord]:
+        where, params = [], []
+        if cp_id:
+            where.append("cp_id = ?")
+            params.append(cp_id)
+        if driver_id:
+            where.append("driver_id = ?")
+            params.append(driver_id)
+        clause = f"WHERE {' AND '.join(where)} " if where else ""
+        rows = self._conn.execute(
+            f"SELECT {_SESSION_COLUMNS} FROM sessions {clause}"
+            "ORDER BY authorized_at DESC, session_id DESC LIMIT ?",
+            (*params, limit),
+        ).fetchall()
+        return [_session(r) for r in rows]
+
+
+def _session(r: sqlite3.Row) -> SessionRecord:
+    outcome: Any = r["outcome"]
+    return SessionRecord(
+        session_id=r["session_id"],
+        cp_id=r["cp_id"],
+        driver_id=r["driver_id"],
+        origin=Origin(r["origin"]),
+        status=SessionStatus(r["status"]),
+        request_id=r["request_id"],
+        authorized_at=r["authorized_at"],
+        started_at=r["started_at"],
+        ended_at=r["ended_at"],
+        kwh=r["kwh"],
+        eur=r["eur"],
+        price=r["price"],
+        last_seq=r["last_seq"],
+        elapsed_s=r["elapsed_s"],
+        outcome=Outcome(outcome) if outcome else None,
+        reason=r["reason"],
+        max_kwh=r["max_kwh"],
+        max_eur=r["max_eur"],
+        max_minutes=r["max_minutes"],
+    )
+
+
+def _statements(script: str) -> list[str]:
+    return [s.strip() for s in script.split(";") if s.strip()]

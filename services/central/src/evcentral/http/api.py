@@ -1,0 +1,249 @@
+"""The HTTP API (docs/interfaces.md "Central HTTP API") and the dashboard's files."""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import math
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any, NoReturn
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from evcentral.db import Database
+from evcentral.http.events import EventHub, sse_handler
+from evcentral.metrics import CentralMetrics
+from evcentral.operator_actions import OperatorActions
+from evcentral.registry import ChargingPoint, Registry
+from evcentral.views import cp_view, session_view
+
+__all__ = ["HttpDeps", "Readiness", "build_app"]
+
+log = logging.getLogger("evcentral.http")
+
+_MAX_BODY = 64 * 1024
+_MAX_PRICE = 100.0
+_DEFAULT_LIMIT, _MAX_LIMIT = 100, 1000
+_STATIC = resources.files("evcentral.http") / "static"
+
+
+@dataclass(frozen=True, slots=True)
+class Readiness:
+    database: bool
+    broker: bool
+    listener: bool
+
+    @property
+    def ready(self) -> bool:
+        return self.database and self.broker and self.listener
+
+
+@dataclass(frozen=True, slots=True)
+class HttpDeps:
+    registry: Registry
+    db: Database
+    operator: OperatorActions
+    hub: EventHub
+    metrics: CentralMetrics
+    operator_token: str
+    readiness: Callable[[], Readiness]
+    open_sessions: Callable[[], dict[str, Any]]  # session id -> live record (newer than the db)
+
+
+def _error(status: type[web.HTTPException], message: str) -> NoReturn:
+    raise status(text=json.dumps({"error": message}), content_type="application/json")
+
+
+def build_app(deps: HttpDeps) -> web.Application:
+    app = web.Application(
+        client_max_size=_MAX_BODY, middlewares=[_count_requests(deps.metrics), _json_errors]
+    )
+    api = _Api(deps)
+    app.router.add_get("/", _static_file("index.html", "text/html"))
+    app.router.add_get("/static/app.js", _static_file("app.js", "text/javascript"))
+    app.router.add_get("/static/style.css", _static_file("style.css", "text/css"))
+    app.router.add_get("/api/cps", api.list_cps)
+    app.router.add_post("/api/cps/stop", api.stop_all)
+    app.router.add_post("/api/cps/resume", api.resume_all)
+    app.router.add_get("/api/cps/{cp_id}", api.get_cp)
+    app.router.add_post("/api/cps/{cp_id}/stop", api.stop_cp)
+    app.router.add_post("/api/cps/{cp_id}/resume", api.resume_cp)
+    app.router.add_put("/api/cps/{cp_id}/price", api.set_price)
+    app.router.add_get("/api/sessions", api.list_sessions)
+    app.router.add_get("/api/events", sse_handler(deps.hub))
+    app.router.add_get("/api/openapi.json", _openapi)
+    app.router.add_get("/metrics", api.metrics_text)
+    app.router.add_get("/healthz", _healthz)
+    app.router.add_get("/readyz", api.readyz)
+    return app
+
+
+class _Api:
+    def __init__(self, deps: HttpDeps) -> None:
+        self.d = deps
+
+    # --- helpers -------------------------------------------------------------------
+
+    def _authorize(self, request: web.Request) -> None:
+        header = request.headers.get("Authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            _error(web.HTTPUnauthorized, "operator token required: Authorization: Bearer <token>")
+        if not hmac.compare_digest(token.strip().encode(), self.d.operator_token.encode()):
+            _error(web.HTTPUnauthorized, "the operator token is wrong")
+
+    def _cp(self, request: web.Request) -> ChargingPoint:
+        cp_id = request.match_info["cp_id"]
+        cp = self.d.registry.get(cp_id)
+        if cp is None:
+            _error(web.HTTPNotFound, f"no charging point {cp_id!r}")
+        return cp
+
+    # --- charging points ---------------------------------------------------------------
+
+    async def list_cps(self, _request: web.Request) -> web.Response:
+        cps = sorted(self.d.registry, key=lambda cp: cp.cp_id)
+        return web.json_response({"cps": [cp_view(cp) for cp in cps]})
+
+    async def get_cp(self, request: web.Request) -> web.Response:
+        return web.json_response(cp_view(self._cp(request)))
+
+    async def stop_cp(self, request: web.Request) -> web.Response:
+        self._authorize(request)
+        cp = self._cp(request)
+        self.d.operator.stop(cp)
+        return web.json_response(cp_view(cp), status=202)
+
+    async def resume_cp(self, request: web.Request) -> web.Response:
+        self._authorize(request)
+        cp = self._cp(request)
+        self.d.operator.resume(cp)
+        return web.json_response(cp_view(cp), status=202)
+
+    async def stop_all(self, request: web.Request) -> web.Response:
+        self._authorize(request)
+        return web.json_response({"affected": self.d.operator.stop_all()}, status=202)
+
+    async def resume_all(self, request: web.Request) -> web.Response:
+        self._authorize(request)
+        return web.json_response({"affected": self.d.operator.resume_all()}, status=202)
+
+    async def set_price(self, request: web.Request) -> web.Response:
+        self._authorize(request)
+        cp = self._cp(request)
+        price = _price_from(await request.read())
+        self.d.operator.set_price(cp, price)
+        return web.json_response(cp_view(cp))
+
+    # --- sessions ---------------------------------------------------------------------
+
+    async def list_sessions(self, request: web.Request) -> web.Response:
+        query = request.query
+        limit_text = query.get("limit", "") or str(_DEFAULT_LIMIT)
+        try:
+            limit = int(limit_text)
+        except ValueError:
+            _error(web.HTTPBadRequest, f"limit must be a whole number, got {limit_text!r}")
+        if not 1 <= limit <= _MAX_LIMIT:
+            _error(web.HTTPBadRequest, f"limit must be between 1 and {_MAX_LIMIT}")
+        rows = self.d.db.list_sessions(
+            cp_id=query.get("cp_id") or None, driver_id=query.get("driver_id") or None, limit=limit
+        )
+        live = self.d.open_sessions()  # telemetry not yet flushed to the database
+        return web.json_response(
+            {"sessions": [session_view(live.get(s.session_id, s)) for s in rows]}
+        )
+
+    # --- operations -----------------------------------------------------------------------
+
+    async def metrics_text(self, _request: web.Request) -> web.Response:
+        body = generate_latest(self.d.metrics.registry)
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    async def readyz(self, _request: web.Request) -> web.Response:
+        state = self.d.readiness()
+        body = {
+            "ready": state.ready,
+            "database": state.database,
+            "broker": state.broker,
+            "listener": state.listener,
+        }
+        return web.json_response(body, status=200 if state.ready else 503)
+
+
+def _price_from(body: bytes) -> float:
+    example = 'a JSON body like {"price": 0.35}'
+    try:
+        data = json.loads(body or b"null")
+    except (UnicodeDecodeError, ValueError):
+        _error(web.HTTPBadRequest, f"the body is not JSON; send {example}")
+    if not isinstance(data, dict) or "price" not in data:
+        _error(web.HTTPBadRequest, f"the body has no price; send {example}")
+    price = data["price"]
+    if isinstance(price, bool) or not isinstance(price, int | float) or not math.isfinite(price):
+        _error(web.HTTPBadRequest, f"price must be a number in €/kWh, got {price!r}")
+    if not 0 <= price <= _MAX_PRICE:
+        _error(web.HTTPBadRequest, f"price must be between 0 and {_MAX_PRICE} €/kWh")
+    return float(price)
+
+
+async def _healthz(_request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def _openapi(_request: web.Request) -> web.Response:
+    body = (resources.files("evcentral.http") / "openapi.json").read_bytes()
+    return web.Response(body=body, content_type="application/json")
+
+
+def _static_file(name: str, content_type: str) -> Callable[[web.Request], Awaitable[web.Response]]:
+    async def serve(_request: web.Request) -> web.Response:
+        return web.Response(
+            body=(_STATIC / name).read_bytes(),
+            content_type=content_type,
+            charset="utf-8",
+            headers={"Cache-Control": "no-cache"},
+        )
+
+    return serve
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _count_requests(metrics: CentralMetrics) -> Any:
+    @web.middleware
+    async def count(request: web.Request, handler: Handler) -> web.StreamResponse:
+        status = 500
+        try:
+            response = await handler(request)
+            status = response.status
+            return response
+        except web.HTTPException as exc:
+            status = exc.status
+            raise
+        finally:
+            metrics.http_requests.labels(request.method, str(status)).inc()
+
+    return count
+
+
+@web.middleware
+async def _json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every error is JSON ``{"error": ...}``, also aiohttp's own 404/405/413."""
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400 or exc.content_type == "application/json":
+            raise
+        dropped = ("content-type", "content-length")
+        headers = {k: v for k, v in exc.headers.items() if k.lower() not in dropped}
+        message = exc.text.strip() if exc.text else exc.reason
+        return web.json_response({"error": message}, status=exc.status, headers=headers)
+    except Exception:
+        log.exception("request failed %s %s", request.method, request.path)
+        return web.json_response({"error": "internal error; see the central's log"}, status=500)

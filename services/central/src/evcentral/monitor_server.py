@@ -1,0 +1,353 @@
+"""The TCP server monitors connect to (framed, optionally TLS), one task per connection.
+
+A connection first authenticates (Authenticate -> Challenge -> ChallengeResponse
+or Register -> AuthResult) within the handshake timeout; then the monitor
+reports its CP's health with ``Status``. Silence for ``idle_timeout`` closes
+the link (the CP becomes DISCONNECTED). Bad input is answered with an
+``ErrorReply``, counted, and never ends more than its own connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import ssl
+import time
+
+from evproto.auth import new_nonce
+from evproto.connection import FramedConnection
+from evproto.errors import EvError, FrameTooLarge, LinkClosed, LinkTimeout, MessageError
+from evproto.logs import kv
+from evproto.messages import (
+    CHANNELS,
+    Authenticate,
+    AuthResult,
+    Challenge,
+    ChallengeResponse,
+    ErrorReply,
+    PriceUpdate,
+    Register,
+    Status,
+)
+from evproto.routing import Router
+from evproto.schema import Message, MsgType
+from evproto.states import Health
+
+from evcentral.credentials import Authenticator
+from evcentral.journal import Journal, LogKind
+from evcentral.metrics import CentralMetrics
+from evcentral.registry import ChargingPoint, Registry
+from evcentral.sessions import Causes, SessionManager
+
+__all__ = ["MonitorLink", "MonitorServer"]
+
+log = logging.getLogger("evcentral.monitors")
+
+_ACK_TIMEOUT = 5.0
+_BACKLOG = 4096
+
+
+class _LinkMetrics:
+    """evproto's LinkObserver, feeding the central's metrics."""
+
+    def __init__(self, metrics: CentralMetrics) -> None:
+        self._in = metrics.frames_received
+        self._out = metrics.frames_sent
+        self._errors = metrics
+
+    def frame_in(self) -> None:
+        self._in.inc()
+
+    def frame_out(self) -> None:
+        self._out.inc()
+
+    def protocol_error(self, kind: str) -> None:
+        self._errors.protocol_error(kind)
+
+
+class MonitorLink:
+    """An authenticated connection of one CP's monitor."""
+
+    __slots__ = ("_tasks", "conn", "cp_id")
+
+    def __init__(self, cp_id: str, conn: FramedConnection) -> None:
+        self.cp_id = cp_id
+        self.conn = conn
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def push(self, msg: Message) -> None:
+        """Send without waiting (the caller is not the link's task)."""
+        self._spawn(self._send(msg))
+
+    def close_soon(self, reason: str) -> None:
+        self._spawn(self.conn.close(reason))
+
+    def _spawn(self, coro: object) -> None:
+        task: asyncio.Task[None] = asyncio.ensure_future(coro)  # type: ignore[call-overload]
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _send(self, msg: Message) -> None:
+        try:
+            await self.conn.send(msg)
+        except EvError as exc:
+            log.warning("push to monitor failed %s", kv(cp=self.cp_id, error=exc.message))
+
+
+class MonitorServer:
+    def __init__(
+        self,
+        *,
+        registry: Registry,
+        authenticator: Authenticator,
+        sessions: SessionManager,
+        journal: Journal,
+        metrics: CentralMetrics,
+        idle_timeout: float,
+        handshake_timeout: float,
+    ) -> None:
+        self._registry = registry
+        self._auth = authenticator
+        self._sessions = sessions
+        self._journal = journal
+        self._metrics = metrics
+        self._observer = _LinkMetrics(metrics)
+        self._idle_timeout = idle_timeout
+        self._handshake_timeout = handshake_timeout
+        self._server: asyncio.Server | None = None
+        self._handlers: set[asyncio.Task[None]] = set()
+        self._stopping = False
+        self.seen: set[str] = set()  # CPs whose last_seen changed since the last flush
+        self._router = Router()
+        self._router.on(MsgType.STATUS)(self._on_status)
+        for kind in (MsgType.AUTHENTICATE, MsgType.CHALLENGE_RESPONSE, MsgType.REGISTER):
+            self._router.on(kind)(self._on_late_auth)
+        self._router.on(MsgType.ERROR)(self._on_error_reply)
+
+    # --- lifecycle ----------------------------------------------------------------
+
+    async def start(self, host: str, port: int, ssl_context: ssl.SSLContext | None) -> None:
+        self._server = await asyncio.start_server(
+            self._serve,
+            host,
+            port,
+            ssl=ssl_context,
+            backlog=_BACKLOG,
+            ssl_handshake_timeout=self._handshake_timeout if ssl_context else None,
+        )
+        log.info("monitor port open %s", kv(address=f"{host}:{self.port}", tls=bool(ssl_context)))
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None and self._server.sockets
+        port: int = self._server.sockets[0].getsockname()[1]
+        return port
+
+    @property
+    def serving(self) -> bool:
+        return self._server is not None and self._server.is_serving()
+
+    async def close(self) -> None:
+        """Stop accepting, close every link; CPs are not faulted for the central's own stop."""
+        self._stopping = True
+        if self._server is not None:
+            self._server.close()
+        for cp in self._registry:
+            if isinstance(cp.link, MonitorLink):
+                cp.link.close_soon("central shutting down")
+        handlers = list(self._handlers)
+        if handlers:
+            _done, pending = await asyncio.wait(handlers, timeout=3.0)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+        if self._server is not None:
+            await self._server.wait_closed()
+
+    # --- one connection ------------------------------------------------------------
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._handlers.add(task)
+        conn: FramedConnection | None = None
+        link: MonitorLink | None = None
+        try:
+            try:
+                async with asyncio.timeout(self._handshake_timeout):
+                    conn = await FramedConnection.accept_link(
+                        reader,
+                        writer,
+                        accept=CHANNELS["central<-monitor"],
+                        timeout=_ACK_TIMEOUT,
+                        idle_timeout=self._idle_timeout,
+                        observer=self._observer,
+                    )
+                    link = await self._authenticate(conn)
+            except (TimeoutError, LinkTimeout):
+                self._metrics.protocol_error("handshake_timeout")
+                log.info("monitor did not authenticate in time %s", kv(peer=_peer(writer)))
+                return
+            if link is not None:
+                await self._run(link)
+        except (EvError, OSError) as exc:
+            log.info("monitor connection ended %s", kv(peer=_peer(writer), error=str(exc)))
+        finally:
+            if link is not None:
+                self._lost(link)
+            if conn is not None:
+                await conn.close("closed by the central")
+            else:
+                writer.close()
+            self._handlers.discard(task)
+
+    async def _authenticate(self, conn: FramedConnection) -> MonitorLink | None:
+        hello = await self._recv(conn)
+        if not isinstance(hello, Authenticate):
+            await self._refuse(conn, hello)
+            return None
+        cp_id = hello.cp_id
+        nonce = new_nonce()
+        await conn.send(Challenge(nonce=nonce, registered=self._auth.is_registered(cp_id)))
+        answer = await self._recv(conn)
+        result: AuthResult
+        if isinstance(answer, ChallengeResponse):
+            result = self._auth.verify(cp_id, nonce, answer)
+        elif isinstance(answer, Register):
+            result = self._auth.register(cp_id, nonce, answer)
+        else:
+            await self._refuse(conn, answer)
+            return None
+        if not result.accepted:
+            self._metrics.protocol_error("auth_failed")
+        await conn.send(result)
+        if not result.accepted:
+            self._journal.record(
+                LogKind.CONNECTION,
+                f"{cp_id} refused: {result.reason}",
+                cp_id=cp_id,
+                level=logging.WARNING,
+            )
+            await conn.close(result.reason)
+            return None
+        cp = self._registry.get(cp_id)
+        assert cp is not None  # verify/register accepted it
+        link = MonitorLink(cp_id, conn)
+        cp.last_seen = time.time()
+        self.seen.add(cp_id)
+        self._registry.attach_link(cp, link, Health.OK)
+        self._journal.record(
+            LogKind.CONNECTION,
+            f"{cp_id} connected" + (" (registered)" if isinstance(answer, Register) else ""),
+            cp_id=cp_id,
+        )
+        return link
+
+    async def _recv(self, conn: FramedConnection) -> Message:
+        """The next message; bad frames get an ErrorReply and the wait goes on."""
+        while True:
+            try:
+                return await conn.recv(timeout=self._handshake_timeout)
+            except MessageError as exc:
+                await conn.send(ErrorReply(code=exc.code, message=exc.message[:512]))
+
+    async def _refuse(self, conn: FramedConnection, msg: Message) -> None:
+        self._metrics.protocol_error("not_authenticated")
+        log.info("message before authentication %s", kv(peer=conn.peer, type=msg.TYPE.value))
+        await conn.send(
+            ErrorReply(
+                code="not_authenticated",
+                message=f"{msg.TYPE.value} before authentication: send authenticate, "
+                "then answer the challenge",
+            )
+        )
+        await conn.close("not authenticated")
+
+    async def _run(self, link: MonitorLink) -> None:
+        conn = link.conn
+        while not conn.closed:
+            try:
+                # the reader task closes an idle link; this bound is only a backstop
+                msg = await conn.recv(timeout=self._idle_timeout + _ACK_TIMEOUT)
+            except LinkTimeout:
+                continue
+            except (LinkClosed, FrameTooLarge):
+                return
+            except MessageError as exc:
+                await conn.send(ErrorReply(code=exc.code, message=exc.message[:512]))
+                continue
+            await self._router.dispatch(msg, link)
+
+    def _lost(self, link: MonitorLink) -> None:
+        cp = self._registry.get(link.cp_id)
+        if cp is None or not self._registry.detach_link(cp, link):
+            return  # replaced by a newer link: nothing changed for the CP
+        reason = link.conn.close_reason or "closed"
+        self._journal.record(
+            LogKind.CONNECTION,
+            f"{cp.cp_id} disconnected: {reason}",
+            cp_id=cp.cp_id,
+            level=logging.WARNING,
+        )
+        if not self._stopping:
+            self._sessions.cp_fault(cp, Causes.LINK_LOST)
+
+    # --- messages on an authenticated link ----------------------------------------
+
+    async def _on_status(self, msg: Status, link: MonitorLink) -> None:
+        if msg.cp_id != link.cp_id:
+            self._metrics.protocol_error("unexpected_message")
+            await link.conn.send(
+                ErrorReply(code="wrong_cp", message=f"this link is {link.cp_id}'s, not {msg.cp_id}")
+            )
+            return
+        cp = self._registry.cps[link.cp_id]
+        cp.last_seen = time.time()
+        self.seen.add(cp.cp_id)
+        if msg.health is not cp.health:
+            self._health_changed(cp, msg)
+
+    def _health_changed(self, cp: ChargingPoint, msg: Status) -> None:
+        cp.health = msg.health
+        self._registry.refresh(cp)
+        if msg.health is Health.OK:
+            self._journal.record(LogKind.FAULT, f"{cp.cp_id} is healthy again", cp_id=cp.cp_id)
+            return
+        why = f": {msg.reason}" if msg.reason else ""
+        self._journal.record(
+            LogKind.FAULT,
+            f"{cp.cp_id} reports {msg.health.value}{why}",
+            cp_id=cp.cp_id,
+            level=logging.WARNING,
+        )
+        cause = Causes.FAULT if msg.health is Health.KO else Causes.ENGINE_UNREACHABLE
+        self._sessions.cp_fault(cp, cause)
+
+    async def _on_late_auth(self, msg: Message, link: MonitorLink) -> None:
+        self._metrics.protocol_error("unexpected_message")
+        await link.conn.send(
+            ErrorReply(
+                code="unexpected_message",
+                message=f"{msg.TYPE.value}: this link is already authenticated as {link.cp_id}",
+            )
+        )
+
+    async def _on_error_reply(self, msg: ErrorReply, link: MonitorLink) -> None:
+        log.warning(
+            "monitor reported an error %s", kv(cp=link.cp_id, code=msg.code, error=msg.message)
+        )
+
+    # --- pushes ------------------------------------------------------------------------
+
+    def push_price(self, cp: ChargingPoint) -> None:
+        if isinstance(cp.link, MonitorLink):
+            cp.link.push(PriceUpdate(cp_id=cp.cp_id, price=cp.price))
+
+
+def _peer(writer: asyncio.StreamWriter) -> str:
+    with contextlib.suppress(Exception):
+        peer = writer.get_extra_info("peername")
+        if isinstance(peer, tuple):
+            return f"{peer[0]}:{peer[1]}"
+    return "?"

@@ -1,0 +1,77 @@
+"""What an operator can do: STOP / RESUME one CP or all, and set a CP's price."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from evproto.messages import DirectiveAction
+
+from evcentral.db import Database
+from evcentral.journal import Journal, LogKind
+from evcentral.outbox import Outbox
+from evcentral.registry import ChargingPoint, Registry
+from evcentral.sessions import Causes, SessionManager
+
+__all__ = ["OperatorActions"]
+
+
+class OperatorActions:
+    def __init__(
+        self,
+        *,
+        db: Database,
+        registry: Registry,
+        sessions: SessionManager,
+        outbox: Outbox,
+        journal: Journal,
+        push_price: Callable[[ChargingPoint], None],
+    ) -> None:
+        self._db = db
+        self._registry = registry
+        self._sessions = sessions
+        self._outbox = outbox
+        self._journal = journal
+        self._push_price = push_price
+
+    def stop(self, cp: ChargingPoint) -> None:
+        self._db.set_out_of_service([cp.cp_id], True)
+        self._apply(cp, stop=True)
+        self._journal.record(LogKind.DIRECTIVE, f"STOP sent to {cp.cp_id}", cp_id=cp.cp_id)
+
+    def resume(self, cp: ChargingPoint) -> None:
+        self._db.set_out_of_service([cp.cp_id], False)
+        self._apply(cp, stop=False)
+        self._journal.record(LogKind.DIRECTIVE, f"RESUME sent to {cp.cp_id}", cp_id=cp.cp_id)
+
+    def stop_all(self) -> int:
+        return self._all(stop=True)
+
+    def resume_all(self) -> int:
+        return self._all(stop=False)
+
+    def _all(self, *, stop: bool) -> int:
+        cps = list(self._registry)
+        self._db.set_out_of_service([cp.cp_id for cp in cps], stop)  # one transaction
+        for cp in cps:
+            self._apply(cp, stop=stop)
+        word = "STOP" if stop else "RESUME"
+        self._journal.record(LogKind.DIRECTIVE, f"{word} sent to all {len(cps)} charging points")
+        return len(cps)
+
+    def _apply(self, cp: ChargingPoint, *, stop: bool) -> None:
+        cp.out_of_service = stop
+        action = DirectiveAction.STOP if stop else DirectiveAction.RESUME
+        reason = Causes.OPERATOR_STOP.reason if stop else "resumed by the operator"
+        self._outbox.directive(cp.cp_id, action, reason=reason)
+        self._registry.refresh(cp)
+        if stop:  # a running supply ends: the engine's aborted ticket, or the grace rule
+            self._sessions.cp_fault(cp, Causes.OPERATOR_STOP)
+
+    def set_price(self, cp: ChargingPoint, price: float) -> None:
+        self._db.set_price(cp.cp_id, price)
+        cp.price = price
+        self._registry.refresh(cp)
+        self._push_price(cp)
+        self._journal.record(
+            LogKind.DIRECTIVE, f"price of {cp.cp_id} set to {price:.4g} €/kWh", cp_id=cp.cp_id
+        )

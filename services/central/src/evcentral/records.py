@@ -1,0 +1,65 @@
+"""What the central keeps about charging points and sessions (in memory and in SQLite)."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from evproto.messages import Origin, Outcome
+
+__all__ = ["CpRow", "SessionRecord", "SessionStatus", "manual_driver_id"]
+
+
+class SessionStatus(enum.StrEnum):
+    AUTHORIZED = "authorized"  # waiting for the vehicle to be plugged
+    SUPPLYING = "supplying"
+    ENDED = "ended"  # ticket stored; nothing changes it any more
+
+
+@dataclass(slots=True)
+class CpRow:
+    """The persisted part of a charging point."""
+
+    cp_id: str
+    location: str
+    price: float
+    out_of_service: bool
+    stored_key: str
+    registered_at: float
+    last_seen: float | None = None
+
+
+@dataclass(slots=True, eq=False)
+class SessionRecord:
+    session_id: str
+    cp_id: str
+    driver_id: str
+    origin: Origin
+    status: SessionStatus
+    authorized_at: float
+    price: float
+    request_id: str = ""
+    started_at: float | None = None
+    ended_at: float | None = None
+    kwh: float = 0.0
+    eur: float = 0.0
+    last_seq: int = 0
+    elapsed_s: float = 0.0
+    outcome: Outcome | None = None
+    reason: str = ""
+    max_kwh: float | None = None
+    max_eur: float | None = None
+    max_minutes: float | None = None
+
+    @property
+    def open(self) -> bool:
+        return self.status is not SessionStatus.ENDED
+
+    @property
+    def relayed(self) -> bool:
+        """Manual sessions (started at the CP) have no driver to tell."""
+        return self.origin is Origin.DRIVER
+
+
+def manual_driver_id(cp_id: str) -> str:
+    return f"manual@{cp_id}"

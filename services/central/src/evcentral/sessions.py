@@ -1,0 +1,369 @@
+"""Supply sessions: start, telemetry, tickets, start timeout and the abort grace period.
+
+Rules: telemetry counts only when its ``seq`` is above the last one seen
+(replays and reordering change nothing); a session gets exactly one ticket,
+the first one (the engine's, or the central's own after a timeout or a
+fault); anything arriving for an ended session is ignored and counted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from evproto.errors import InvalidField
+from evproto.kafka import Record
+from evproto.messages import (
+    DirectiveAction,
+    Outcome,
+    SessionPhase,
+    SupplyStarted,
+    Telemetry,
+    Ticket,
+)
+
+from evcentral.db import Database
+from evcentral.journal import Journal, LogKind
+from evcentral.metrics import CentralMetrics
+from evcentral.outbox import Outbox
+from evcentral.records import SessionRecord, SessionStatus
+from evcentral.registry import ChargingPoint, Registry
+
+__all__ = ["Cause", "SessionManager"]
+
+log = logging.getLogger("evcentral.sessions")
+
+
+@dataclass(frozen=True, slots=True)
+class Cause:
+    """Why a session ends early: the metrics label and the reason a person reads."""
+
+    label: str
+    reason: str
+
+
+class Causes:
+    FAULT = Cause("fault", "charging point fault")
+    ENGINE_UNREACHABLE = Cause("engine_lost", "the charging point's engine is unreachable")
+    LINK_LOST = Cause("engine_lost", "the connection to the charging point was lost")
+    OPERATOR_STOP = Cause("operator_stop", "stopped by the operator")
+    START_TIMEOUT = Cause("start_timeout", "the vehicle was not plugged in in time")
+    DRIVER_CANCEL = Cause("driver_cancel", "cancelled by the driver")
+
+
+class SessionManager:
+    def __init__(
+        self,
+        *,
+        db: Database,
+        registry: Registry,
+        outbox: Outbox,
+        journal: Journal,
+        metrics: CentralMetrics,
+        start_timeout: float,
+        abort_grace: float,
+        restore_grace: float = 30.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._db = db
+        self._registry = registry
+        self._outbox = outbox
+        self._journal = journal
+        self._metrics = metrics
+        self._start_timeout = start_timeout
+        self._abort_grace = abort_grace
+        self._restore_grace = restore_grace
+        self._clock = clock
+        self._start_timers: dict[str, asyncio.TimerHandle] = {}
+        self._grace: dict[str, tuple[Cause, asyncio.TimerHandle]] = {}
+        self._restore_timers: dict[str, asyncio.TimerHandle] = {}
+        self._progress: dict[str, SessionRecord] = {}  # telemetry not yet written
+
+    # --- opening ---------------------------------------------------------------------
+
+    def begin(self, session: SessionRecord) -> None:
+        """An authorized session (already stored): CP waits, engine gets START."""
+        cp = self._cp(session)
+        self._registry.attach_session(cp, session)
+        self._arm_start_timer(session, self._start_timeout)
+        self._outbox.directive(cp.cp_id, DirectiveAction.START, session=session)
+        self._metrics.sessions_started.labels(session.origin.value).inc()
+
+    def restore(self) -> int:
+        """Reattach the sessions open at the last stop; telemetry from Kafka reconciles them."""
+        now = self._clock()
+        restored = 0
+        for session in self._db.open_sessions():
+            cp = self._registry.get(session.cp_id)
+            if cp is None:
+                continue
+            self._registry.attach_session(cp, session)
+            if session.status is SessionStatus.AUTHORIZED:
+                remaining = self._start_timeout - (now - session.authorized_at)
+                self._arm_start_timer(session, max(1.0, remaining))
+            loop = asyncio.get_running_loop()
+            self._restore_timers[session.session_id] = loop.call_later(
+                self._restore_grace, self._check_restored, session.session_id
+            )
+            restored += 1
+        return restored
+
+    def _check_restored(self, session_id: str) -> None:
+        """A restored session whose CP never came back is treated as a lost link."""
+        self._restore_timers.pop(session_id, None)
+        session = self._registry.sessions.get(session_id)
+        if session is None:
+            return
+        cp = self._registry.get(session.cp_id)
+        if cp is not None and not cp.connected:
+            self.cp_fault(cp, Causes.LINK_LOST)
+
+    # --- engine messages (ev.supply.telemetry) -----------------------------------------
+
+    async def on_started(self, msg: SupplyStarted, _record: Record) -> None:
+        session = self._registry.sessions.get(msg.session_id)
+        if session is None:
+            self._metrics.ignored_messages.labels("late_started").inc()
+            return
+        self._check_origin(session, msg.cp_id, msg.driver_id, msg)
+        if session.status is SessionStatus.AUTHORIZED:
+            self._mark_started(session, msg.sent_at)
+            self._outbox.driver_update(session, SessionPhase.SUPPLYING)
+
+    async def on_telemetry(self, msg: Telemetry, _record: Record) -> None:
+        session = self._registry.sessions.get(msg.session_id)
+        if session is None:
+            self._metrics.ignored_messages.labels("late_telemetry").inc()
+            return
+        self._check_origin(session, msg.cp_id, msg.driver_id, msg)
+        if msg.seq <= session.last_seq:
+            self._metrics.ignored_messages.labels("duplicate_telemetry").inc()
+            return
+        session.last_seq = msg.seq
+        session.kwh = msg.kwh
+        session.eur = msg.eur
+        session.elapsed_s = msg.elapsed_s
+        if session.status is SessionStatus.AUTHORIZED:
+            # SupplyStarted was lost or reordered: the telemetry proves the supply runs
+            self._mark_started(session, msg.sent_at - msg.elapsed_s)
+        else:
+            self._progress[session.session_id] = session
+            self._registry.tile_changed(self._cp(session))
+        if session.session_id not in self._grace:  # after an error the driver waits for the ticket
+            self._outbox.driver_update(session, SessionPhase.SUPPLYING)
+
+    async def on_ticket(self, msg: Ticket, _record: Record) -> None:
+        session = self._registry.sessions.get(msg.session_id)
+        if session is None:
+            self._metrics.ignored_messages.labels("late_ticket").inc()
+            return
+        self._check_origin(session, msg.cp_id, msg.driver_id, msg)
+        self._finish(session, msg, self._abort_label(session, msg.outcome))
+
+    # --- events from the monitor link, the operator and the driver ----------------------
+
+    def cp_fault(self, cp: ChargingPoint, cause: Cause) -> None:
+        """The CP broke, lost its link or was stopped: tell the driver, wait for the ticket."""
+        session = cp.session
+        if session is None or session.session_id in self._grace:
+            return
+        self._outbox.driver_update(session, SessionPhase.ERROR, cause.reason)
+        self._journal.record(
+            LogKind.FAULT,
+            f"session at {cp.cp_id} interrupted: {cause.reason}",
+            cp_id=cp.cp_id,
+            driver_id=session.driver_id,
+            session_id=session.session_id,
+            level=logging.WARNING,
+        )
+        handle = asyncio.get_running_loop().call_later(
+            self._abort_grace, self._grace_expired, session.session_id
+        )
+        self._grace[session.session_id] = (cause, handle)
+
+    def driver_stop(self, session: SessionRecord) -> None:
+        cp_id = session.cp_id
+        if session.status is SessionStatus.AUTHORIZED:
+            self._outbox.directive(
+                cp_id, DirectiveAction.END_SUPPLY, session=session, reason="cancelled by the driver"
+            )
+            self._close(session, Outcome.CANCELLED, Causes.DRIVER_CANCEL)
+            return
+        self._outbox.directive(
+            cp_id, DirectiveAction.END_SUPPLY, session=session, reason="stopped by the driver"
+        )
+        self._journal.record(
+            LogKind.DIRECTIVE,
+            f"END_SUPPLY sent to {cp_id}: the driver asked to stop",
+            cp_id=cp_id,
+            driver_id=session.driver_id,
+            session_id=session.session_id,
+        )
+
+    # --- timers ---------------------------------------------------------------------------
+
+    def _arm_start_timer(self, session: SessionRecord, delay: float) -> None:
+        self._start_timers[session.session_id] = asyncio.get_running_loop().call_later(
+            delay, self._start_timed_out, session.session_id
+        )
+
+    def _start_timed_out(self, session_id: str) -> None:
+        self._start_timers.pop(session_id, None)
+        session = self._registry.sessions.get(session_id)
+        if session is None or session.status is not SessionStatus.AUTHORIZED:
+            return
+        self._outbox.directive(
+            session.cp_id,
+            DirectiveAction.END_SUPPLY,
+            session=session,
+            reason=Causes.START_TIMEOUT.reason,
+        )
+        self._close(session, Outcome.CANCELLED, Causes.START_TIMEOUT)
+
+    def _grace_expired(self, session_id: str) -> None:
+        cause, _handle = self._grace.pop(session_id, (None, None))
+        session = self._registry.sessions.get(session_id)
+        if cause is None or session is None:
+            return
+        started = session.status is SessionStatus.SUPPLYING
+        # make sure an engine that is still alive stops supplying what nobody will pay
+        self._outbox.directive(
+            session.cp_id, DirectiveAction.END_SUPPLY, session=session, reason=cause.reason
+        )
+        self._close(session, Outcome.ABORTED if started else Outcome.CANCELLED, cause)
+
+    # --- ending -----------------------------------------------------------------------------
+
+    def _close(self, session: SessionRecord, outcome: Outcome, cause: Cause) -> None:
+        """End a session with the central's own ticket, built from the last telemetry."""
+        ticket = Ticket(
+            session_id=session.session_id,
+            cp_id=session.cp_id,
+            driver_id=session.driver_id,
+            last_seq=session.last_seq,
+            kwh=session.kwh,
+            eur=session.eur,
+            price=session.price,
+            started_at=session.started_at or session.authorized_at,
+            ended_at=self._clock(),
+            outcome=outcome,
+            reason=cause.reason,
+        )
+        self._finish(session, ticket, cause.label)
+
+    def _finish(self, session: SessionRecord, ticket: Ticket, abort_label: str | None) -> None:
+        session.status = SessionStatus.ENDED
+        session.ended_at = ticket.ended_at
+        session.kwh = ticket.kwh
+        session.eur = ticket.eur
+        session.last_seq = max(session.last_seq, ticket.last_seq)
+        session.outcome = ticket.outcome
+        session.reason = ticket.reason
+        self._db.save_session(session)
+        self._forget(session.session_id)
+        self._registry.detach_session(session)
+        self._outbox.ticket(session, ticket)
+        self._count_ended(session, ticket, abort_label)
+        self._journal.record(
+            LogKind.TICKET,
+            f"ticket {ticket.outcome.value} at {session.cp_id}: {ticket.kwh:.3f} kWh, "
+            f"{ticket.eur:.2f} €" + (f" ({ticket.reason})" if ticket.reason else ""),
+            cp_id=session.cp_id,
+            driver_id=session.driver_id,
+            session_id=session.session_id,
+        )
+
+    def _count_ended(self, session: SessionRecord, ticket: Ticket, abort_label: str | None) -> None:
+        m = self._metrics
+        if ticket.outcome is Outcome.COMPLETED:
+            m.sessions_completed.inc()
+        else:
+            m.sessions_aborted.labels(abort_label or "fault").inc()
+        m.energy_delivered.inc(ticket.kwh)
+        m.revenue.inc(ticket.eur)
+        if session.started_at is not None:
+            m.session_duration.observe(max(0.0, ticket.ended_at - session.started_at))
+            m.session_energy.observe(ticket.kwh)
+
+    def _abort_label(self, session: SessionRecord, outcome: Outcome) -> str | None:
+        if outcome is Outcome.COMPLETED:
+            return None
+        pending = self._grace.get(session.session_id)
+        if pending is not None:
+            return pending[0].label
+        cp = self._registry.get(session.cp_id)
+        if cp is not None and cp.out_of_service:
+            return Causes.OPERATOR_STOP.label
+        if outcome is Outcome.CANCELLED:
+            return Causes.START_TIMEOUT.label
+        return Causes.FAULT.label
+
+    def _forget(self, session_id: str) -> None:
+        self._cancel_timers(session_id)
+        self._progress.pop(session_id, None)
+
+    def _cancel_timers(self, session_id: str) -> None:
+        for timers in (self._start_timers, self._restore_timers):
+            handle = timers.pop(session_id, None)
+            if handle is not None:
+                handle.cancel()
+        pending = self._grace.pop(session_id, None)
+        if pending is not None:
+            pending[1].cancel()
+
+    # --- helpers -------------------------------------------------------------------------------
+
+    def _mark_started(self, session: SessionRecord, started_at: float) -> None:
+        session.status = SessionStatus.SUPPLYING
+        session.started_at = started_at
+        handle = self._start_timers.pop(session.session_id, None)
+        if handle is not None:
+            handle.cancel()
+        self._db.save_session(session)
+        self._progress.pop(session.session_id, None)
+        self._registry.refresh(self._cp(session))
+        self._journal.record(
+            LogKind.STARTED,
+            f"supply started at {session.cp_id} for {session.driver_id}",
+            cp_id=session.cp_id,
+            driver_id=session.driver_id,
+            session_id=session.session_id,
+        )
+
+    def _cp(self, session: SessionRecord) -> ChargingPoint:
+        cp = self._registry.get(session.cp_id)
+        if cp is None:  # sessions are only opened for known CPs, which are never removed
+            raise LookupError(f"session {session.session_id} is at unknown CP {session.cp_id}")
+        return cp
+
+    @staticmethod
+    def _check_origin(
+        session: SessionRecord, cp_id: str, driver_id: str, msg: SupplyStarted | Telemetry | Ticket
+    ) -> None:
+        """A record naming another CP or driver than its session is poison: dead-letter it."""
+        if cp_id != session.cp_id:
+            raise InvalidField(msg.TYPE.value, "cp_id", f"session is at {session.cp_id}")
+        if driver_id != session.driver_id:
+            raise InvalidField(msg.TYPE.value, "driver_id", f"session is {session.driver_id}'s")
+
+    @property
+    def pending_aborts(self) -> int:
+        """Sessions waiting for the engine's ticket after a fault or an operator stop."""
+        return len(self._grace)
+
+    def flush(self) -> int:
+        """Write the telemetry progress kept in memory since the last flush (one transaction)."""
+        if not self._progress:
+            return 0
+        pending = list(self._progress.values())
+        self._progress.clear()
+        self._db.flush_progress(pending)
+        return len(pending)
+
+    def close(self) -> None:
+        """Stop the timers; open sessions stay open in the database for the next start."""
+        for session_id in list(self._registry.sessions):
+            self._cancel_timers(session_id)

@@ -1,0 +1,103 @@
+"""The central's settings: flags, ``EV_…`` variables or a YAML file (docs/interfaces.md)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from evproto.config import parse_hostport, setting
+from evproto.errors import ConfigError
+from evproto.kafka import KafkaSettings
+
+__all__ = ["CentralSettings"]
+
+_SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+_MAX_PRICE = 100.0
+
+
+@dataclass(frozen=True, slots=True)
+class CentralSettings:
+    kafka: str = setting("127.0.0.1:9092", help="Kafka bootstrap HOST:PORT", metavar="HOST:PORT")
+    db: str = setting("evcentral.db", help="SQLite database file (WAL)", metavar="PATH")
+    listen: str = setting("0.0.0.0:3440", help="TCP address for monitors", metavar="HOST:PORT")
+    http: str = setting(
+        "0.0.0.0:8080",
+        help="dashboard, REST API, /metrics, /healthz, /readyz",
+        metavar="HOST:PORT",
+    )
+    operator_token: str = setting(
+        "", help="Bearer token for operator actions (generated and logged if empty)", secret=True
+    )
+    registration_token: str = setting(
+        "",
+        help="token a monitor proves to register a CP (empty: registration refused)",
+        secret=True,
+    )
+    default_price: float = setting(
+        0.30, help="€/kWh for a newly registered CP that proposes none", metavar="EUR"
+    )
+    heartbeat_interval: float = setting(
+        1.0, help="seconds between monitor status reports", metavar="S"
+    )
+    missed_heartbeats: int = setting(
+        3, help="missed reports before a CP is DISCONNECTED", metavar="N"
+    )
+    start_timeout: float = setting(
+        60.0, help="seconds an authorized supply may wait for the plug", metavar="S"
+    )
+    abort_grace: float = setting(
+        3.0,
+        help="seconds to wait for the engine's ticket after a fault before closing the session",
+        metavar="S",
+    )
+    handshake_timeout: float = setting(
+        10.0, help="seconds a new monitor connection has to authenticate", metavar="S"
+    )
+    create_topics: bool = setting(True, help="create the Kafka topics at start")
+    tls_cert: str = setting("", help="certificate (PEM) to serve the monitor port over TLS")
+    tls_key: str = setting("", help="private key (PEM) of --tls-cert")
+    kafka_security_protocol: str = setting(
+        "PLAINTEXT", help="PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL"
+    )
+    kafka_sasl_mechanism: str = setting("SCRAM-SHA-512", help="SASL mechanism")
+    kafka_username: str = setting("", help="SASL user name")
+    kafka_password: str = setting("", help="SASL password", secret=True)
+    kafka_ca_file: str = setting("", help="CA certificate (PEM) of the brokers")
+    log_level: str = setting("INFO", help="DEBUG, INFO, WARNING or ERROR")
+
+    def __post_init__(self) -> None:
+        parse_hostport(self.kafka, what="--kafka")
+        parse_hostport(self.listen, what="--listen")
+        parse_hostport(self.http, what="--http")
+        if not 0 <= self.default_price <= _MAX_PRICE:
+            raise ConfigError(f"--default-price: {self.default_price} is not within 0-{_MAX_PRICE}")
+        for name in ("heartbeat_interval", "start_timeout", "abort_grace", "handshake_timeout"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"--{name.replace('_', '-')}: must be more than 0")
+        if self.missed_heartbeats < 1:
+            raise ConfigError("--missed-heartbeats: must be at least 1")
+        if bool(self.tls_cert) != bool(self.tls_key):
+            raise ConfigError("--tls-cert and --tls-key go together: give both or neither")
+        if self.kafka_security_protocol not in _SECURITY_PROTOCOLS:
+            raise ConfigError(
+                f"--kafka-security-protocol: {self.kafka_security_protocol!r} is not one of "
+                + ", ".join(_SECURITY_PROTOCOLS)
+            )
+        if not isinstance(logging.getLevelName(self.log_level.upper()), int):
+            raise ConfigError(f"--log-level: {self.log_level!r} is not a logging level")
+
+    @property
+    def idle_timeout(self) -> float:
+        """No status for this long and the CP is DISCONNECTED."""
+        return self.missed_heartbeats * self.heartbeat_interval
+
+    def kafka_settings(self) -> KafkaSettings:
+        return KafkaSettings(
+            self.kafka,
+            client_id="evcentral",
+            security_protocol=self.kafka_security_protocol,
+            sasl_mechanism=self.kafka_sasl_mechanism,
+            sasl_username=self.kafka_username,
+            sasl_password=self.kafka_password,
+            ssl_ca_file=self.kafka_ca_file,
+        )
