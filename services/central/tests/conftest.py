@@ -116,8 +116,8 @@ class CentralHarness:
         values.update(overrides)
         return CentralSettings(**values)
 
-    async def start(self, **overrides: Any) -> Central:
-        if not self._group_ready:
+    async def start(self, *, wait_consuming: bool = True, **overrides: Any) -> Central:
+        if wait_consuming and not self._group_ready:
             await asyncio.to_thread(_commit_at_end, self.kafka, self.group)
             self._group_ready = True
         central = Central(
@@ -127,7 +127,8 @@ class CentralHarness:
         )
         await central.start()
         self.running.append(central)
-        await eventually(lambda: central.kafka.consuming, 15, "the central to consume")
+        if wait_consuming:
+            await eventually(lambda: central.kafka.consuming, 15, "the central to consume")
         return central
 
     async def stop(self, central: Central) -> None:

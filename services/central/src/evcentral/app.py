@@ -115,6 +115,7 @@ class Central:
             push_price=self.monitors.push_price,
         )
         self.metrics.connected_monitors.set_function(lambda: self.registry.connected)
+        self.metrics.ready.set_function(lambda: 1 if self.readiness().ready else 0)
         self._publish_states = False  # until the topics exist; then every CP once
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[Any]] = []
@@ -221,7 +222,6 @@ class Central:
     async def _probe_forever(self) -> None:
         while not self._stop.is_set():
             await asyncio.to_thread(self.kafka.probe)
-            self.metrics.ready.set(1 if self.readiness().ready else 0)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), _PROBE_INTERVAL)
 

@@ -1,0 +1,199 @@
+"""The HTTP API: every endpoint, its errors (400/401/404), the OpenAPI document, SSE."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import aiohttp
+import pytest
+from evcentral.app import Central
+from evproto.states import CpState
+
+
+@pytest.fixture
+async def fleet(central: Central, monitors, new_id, wait_until) -> list[str]:
+    """Two registered CPs: one online, one whose monitor is gone (DISCONNECTED)."""
+    online, offline = sorted([new_id("CP"), new_id("CP")])
+    await monitors.online(central, online, location="North 1", price=0.4)
+    gone = monitors(offline, central.monitor_port)
+    assert (await gone.register(location="South 2")).accepted
+    await gone.close()
+    await wait_until(
+        lambda: (
+            central.registry.state_of(online) is CpState.ACTIVE
+            and central.registry.state_of(offline) is CpState.DISCONNECTED
+        ),
+        what="one CP online, one offline",
+    )
+    return [online, offline]
+
+
+async def test_list_and_get_cps(central: Central, fleet: list[str], http) -> None:
+    status, body = await http.call(central, "GET", "/api/cps", token=None)
+    assert status == 200
+    assert [cp["cp_id"] for cp in body["cps"]] == fleet
+    online = body["cps"][0]
+    assert online["state"] == "ACTIVE" and online["colour"] == "green"
+    assert (online["location"], online["price"], online["connected"]) == ("North 1", 0.4, True)
+    assert set(online) == {
+        "cp_id", "location", "price", "state", "colour", "label", "connected", "health",
+        "driver_id", "session_id", "kwh", "eur", "last_seen",
+    }  # fmt: skip
+    status, offline = await http.call(central, "GET", f"/api/cps/{fleet[1]}", token=None)
+    assert status == 200 and offline["state"] == "DISCONNECTED" and offline["colour"] == "grey"
+    status, body = await http.call(central, "GET", "/api/cps/CP-nowhere", token=None)
+    assert status == 404 and "CP-nowhere" in body["error"]
+
+
+async def test_operator_actions_need_the_token(central: Central, fleet: list[str], http) -> None:
+    path = f"/api/cps/{fleet[0]}/stop"
+    for token in (None, "wrong"):
+        status, body = await http.call(central, "POST", path, token=token)
+        assert status == 401 and body["error"]
+        status, _body = await http.call(central, "POST", "/api/cps/stop", token=token)
+        assert status == 401
+        status, _body = await http.call(
+            central, "PUT", f"/api/cps/{fleet[0]}/price", token=token, json={"price": 1}
+        )
+        assert status == 401
+    cp = central.registry.cps[fleet[0]]
+    assert not cp.out_of_service and cp.price == 0.4  # nothing changed
+
+
+async def test_stop_and_resume_one_and_all(central: Central, fleet: list[str], http) -> None:
+    status, body = await http.call(central, "POST", f"/api/cps/{fleet[0]}/stop")
+    assert status == 202 and body["state"] == "STOPPED" and body["colour"] == "orange"
+    status, body = await http.call(central, "POST", f"/api/cps/{fleet[0]}/resume")
+    assert status == 202 and body["state"] == "ACTIVE"
+    status, body = await http.call(central, "POST", "/api/cps/nope/stop")
+    assert status == 404
+    status, body = await http.call(central, "POST", "/api/cps/stop")
+    assert status == 202 and body == {"affected": 2}
+    assert all(cp.out_of_service for cp in central.registry)
+    status, body = await http.call(central, "POST", "/api/cps/resume")
+    assert status == 202 and body == {"affected": 2}
+    assert central.registry.state_of(fleet[0]) is CpState.ACTIVE
+
+
+@pytest.mark.parametrize(
+    ("body", "problem"),
+    [
+        (b"not json", "not JSON"),
+        (b"{}", "no price"),
+        (b'{"price": "cheap"}', "must be a number"),
+        (b'{"price": true}', "must be a number"),
+        (b'{"price": -1}', "between 0 and"),
+        (b'{"price": 1000}', "between 0 and"),
+    ],
+)
+async def test_bad_price_bodies_are_400(
+    central: Central, fleet: list[str], http, body: bytes, problem: str
+) -> None:
+    status, answer = await http.call(central, "PUT", f"/api/cps/{fleet[0]}/price", data=body)
+    assert status == 400 and problem in answer["error"]
+    assert central.registry.cps[fleet[0]].price == 0.4
+
+
+async def test_set_price(central: Central, fleet: list[str], http) -> None:
+    status, body = await http.call(
+        central, "PUT", f"/api/cps/{fleet[1]}/price", json={"price": 0.35}
+    )
+    assert status == 200 and body["price"] == 0.35
+    status, body = await http.call(central, "PUT", "/api/cps/nope/price", json={"price": 0.35})
+    assert status == 404
+
+
+async def test_sessions_query(central: Central, http) -> None:
+    status, body = await http.call(central, "GET", "/api/sessions?limit=5&driver_id=x", token=None)
+    assert status == 200 and body == {"sessions": []}
+    for bad in ("0", "many", "5000"):
+        status, body = await http.call(central, "GET", f"/api/sessions?limit={bad}", token=None)
+        assert status == 400 and "limit" in body["error"]
+
+
+async def test_probes_metrics_and_unknown_paths(central: Central, http, wait_until) -> None:
+    assert await http.call(central, "GET", "/healthz") == (200, {"status": "ok"})
+    await wait_until(lambda: central.kafka.broker_ok, what="the broker probe")
+    status, body = await http.call(central, "GET", "/readyz")
+    assert (status, body) == (
+        200,
+        {"ready": True, "database": True, "broker": True, "listener": True},
+    )
+    status, text = await http.call(central, "GET", "/metrics")
+    assert status == 200
+    for name in (
+        'evcharging_central_cps{state="ACTIVE"}',
+        'evcharging_central_authorizations_total{reason="unknown_cp",result="denied"}',
+        'evcharging_central_kafka_messages_consumed_total{topic="ev.supply.requests"}',
+        'evcharging_central_kafka_consumer_lag_messages{topic="ev.supply.telemetry"}',
+        'evcharging_central_http_requests_total{method="GET",status="200"}',
+        "evcharging_central_session_duration_seconds_bucket",
+        "evcharging_central_ready 1.0",
+    ):
+        assert name in text, name
+    status, body = await http.call(central, "GET", "/no/such/page")
+    assert status == 404 and "error" in body
+    status, body = await http.call(central, "DELETE", "/api/cps")
+    assert status == 405 and "error" in body
+
+
+async def test_readyz_says_when_the_broker_is_away(centrals, http) -> None:
+    central = await centrals.start(wait_consuming=False, kafka="127.0.0.1:9")
+    status, body = await http.call(central, "GET", "/readyz")
+    assert status == 503
+    assert body == {"ready": False, "database": True, "broker": False, "listener": True}
+    assert (await http.call(central, "GET", "/healthz"))[0] == 200
+
+
+async def test_the_openapi_document_lists_every_path(central: Central, http) -> None:
+    status, doc = await http.call(central, "GET", "/api/openapi.json")
+    assert status == 200 and doc["openapi"].startswith("3.1")
+    app_paths = {
+        info.get("path") or info.get("formatter")
+        for resource in central._runner.app.router.resources()  # type: ignore[union-attr]
+        if (info := resource.get_info())
+    }
+    app_paths -= {"/static/app.js", "/static/style.css"}  # the dashboard's own files
+    assert app_paths == set(doc["paths"])
+
+
+async def test_the_dashboard_page_is_served(central: Central, http) -> None:
+    status, html = await http.call(central, "GET", "/")
+    assert status == 200 and "<title>" in html and "/static/app.js" in html
+    status, js = await http.call(central, "GET", "/static/app.js")
+    assert status == 200 and "EventSource" in js
+
+
+async def test_events_stream_a_snapshot_then_changes(
+    central: Central, fleet: list[str], http
+) -> None:
+    url = f"http://127.0.0.1:{central.http_port}/api/events"
+    async with http.session.get(url) as response:
+        assert response.headers["Content-Type"].startswith("text/event-stream")
+        events = _sse(response.content)
+        snapshot = [await anext(events) for _ in range(2)]
+        assert [(kind, data["cp_id"]) for kind, data in snapshot] == [("cp", cp) for cp in fleet]
+        status, _body = await http.call(central, "POST", f"/api/cps/{fleet[0]}/stop")
+        assert status == 202
+        tile: dict = {}
+        log: dict = {}
+        async for kind, data in events:
+            if kind == "cp" and data["state"] == "STOPPED":
+                tile = data
+            elif kind == "log" and data["kind"] == "directive":
+                log = data
+            if tile and log:
+                break
+        assert tile["cp_id"] == fleet[0] and tile["label"] == "Out of Order"
+        assert log["message"] == f"STOP sent to {fleet[0]}" and log["cp_id"] == fleet[0]
+
+
+async def _sse(stream: aiohttp.StreamReader):  # type: ignore[no-untyped-def]
+    kind = ""
+    while True:
+        line = (await asyncio.wait_for(stream.readline(), 10)).decode().rstrip("\n")
+        if line.startswith("event: "):
+            kind = line[7:]
+        elif line.startswith("data: "):
+            yield kind, json.loads(line[6:])

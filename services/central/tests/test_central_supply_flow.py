@@ -1,0 +1,261 @@
+"""The supply flow end to end through the real broker: a fake monitor keeps the CP
+online, fake engines and drivers talk Kafka exactly as the real ones will."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import pytest
+from confluent_kafka import Producer
+from evcentral.app import Central
+from evproto.messages import (
+    CpStateUpdate,
+    DeadLetter,
+    Directive,
+    DirectiveAction,
+    DriverUpdate,
+    Origin,
+    Outcome,
+    SessionPhase,
+    SupplyRequest,
+    SupplyResponse,
+    SupplyStarted,
+    SupplyStop,
+    Telemetry,
+    Ticket,
+)
+from evproto.schema import new_id
+from evproto.states import CpState, Health
+from evproto.topics import Topic, partition_for
+
+
+@dataclass
+class Flow:
+    central: Central
+    cp_id: str
+    driver_id: str
+    monitor: object
+    engine: object
+    driver: object
+
+    async def request(self, cp_id: str | None = None, **kw: object) -> SupplyResponse:
+        request_id = new_id()
+        msg = SupplyRequest(
+            request_id=request_id,
+            requester_id=self.driver_id,
+            origin=Origin.DRIVER,
+            cp_id=cp_id or self.cp_id,
+            sent_at=time.time(),
+            **kw,  # type: ignore[arg-type]
+        )
+        await self.driver.publish(Topic.SUPPLY_REQUESTS, msg.cp_id or "any", msg)  # type: ignore[attr-defined]
+        return await self.driver.wait_for(SupplyResponse, request_id=request_id)  # type: ignore[attr-defined,no-any-return]
+
+    async def engine_says(self, msg: SupplyStarted | Telemetry | Ticket) -> None:
+        await self.engine.publish(Topic.TELEMETRY, self.cp_id, msg)  # type: ignore[attr-defined]
+
+    def telemetry(self, session_id: str, seq: int) -> Telemetry:
+        return Telemetry(
+            session_id=session_id,
+            cp_id=self.cp_id,
+            driver_id=self.driver_id,
+            seq=seq,
+            kwh=seq * 0.01,
+            eur=seq * 0.005,
+            power_kw=22.0,
+            elapsed_s=float(seq),
+            sent_at=time.time(),
+        )
+
+    def ticket(self, session_id: str, outcome: Outcome, reason: str = "", seq: int = 3) -> Ticket:
+        now = time.time()
+        return Ticket(
+            session_id=session_id,
+            cp_id=self.cp_id,
+            driver_id=self.driver_id,
+            last_seq=seq,
+            kwh=seq * 0.01,
+            eur=seq * 0.005,
+            price=0.5,
+            started_at=now - seq,
+            ended_at=now,
+            outcome=outcome,
+            reason=reason,
+        )
+
+    def state(self) -> CpState | None:
+        return self.central.registry.state_of(self.cp_id)
+
+
+@pytest.fixture
+async def flow(centrals, monitors, peers, new_id, wait_until) -> Flow:  # type: ignore[no-untyped-def]
+    central = await centrals.start(start_timeout=30.0)
+    cp_id, driver_id = new_id("CP"), new_id("driver")
+    monitor = await monitors.online(central, cp_id, price=0.5)
+    await wait_until(lambda: central.registry.state_of(cp_id) is CpState.ACTIVE, what="ACTIVE")
+    engine = await peers.engine(cp_id)
+    driver = await peers.driver(driver_id)
+    return Flow(central, cp_id, driver_id, monitor, engine, driver)
+
+
+async def test_a_supply_from_request_to_ticket(flow: Flow, peers, http, wait_until) -> None:
+    states = await peers.watcher(Topic.CP_STATE, frozenset({flow.cp_id}))
+    response = await flow.request(max_kwh=5.0)
+    assert response.authorized and response.price == 0.5 and response.cp_id == flow.cp_id
+    session_id = response.session_id
+    start = await flow.engine.wait_for(Directive, action=DirectiveAction.START)
+    assert (start.session_id, start.driver_id, start.price, start.max_kwh) == (
+        session_id,
+        flow.driver_id,
+        0.5,
+        5.0,
+    )
+    assert flow.state() is CpState.WAITING_FOR_SUPPLY
+
+    await flow.engine_says(
+        SupplyStarted(
+            session_id=session_id, cp_id=flow.cp_id, driver_id=flow.driver_id, sent_at=time.time()
+        )
+    )
+    await flow.driver.wait_for(DriverUpdate, phase=SessionPhase.SUPPLYING, seq=0)
+    for seq in (1, 2, 2, 3):  # a duplicate on the way
+        await flow.engine_says(flow.telemetry(session_id, seq))
+    await flow.driver.wait_for(DriverUpdate, seq=3)
+    assert [u.seq for u in flow.driver.of(DriverUpdate)] == [0, 1, 2, 3]
+    _status, tile = await http.call(flow.central, "GET", f"/api/cps/{flow.cp_id}")
+    assert tile["state"] == "SUPPLYING" and tile["driver_id"] == flow.driver_id
+    assert tile["kwh"] == pytest.approx(0.03)
+
+    ticket = flow.ticket(session_id, Outcome.COMPLETED)
+    await flow.engine_says(ticket)
+    assert await flow.driver.wait_for(Ticket) == ticket  # relayed unchanged
+    records = flow.driver.records
+    assert {r.partition for r in records} == {partition_for(flow.driver_id, 16)}
+    assert {r.key for r in records} == {flow.driver_id}
+    await wait_until(lambda: flow.state() is CpState.ACTIVE, what="ACTIVE after the ticket")
+    _status, body = await http.call(
+        flow.central, "GET", f"/api/sessions?driver_id={flow.driver_id}"
+    )
+    [listed] = body["sessions"]
+    assert (listed["status"], listed["outcome"], listed["last_seq"]) == ("ended", "completed", 3)
+    assert listed["kwh"] == pytest.approx(0.03) and listed["eur"] == pytest.approx(0.015)
+    expected = [CpState.WAITING_FOR_SUPPLY, CpState.SUPPLYING, CpState.ACTIVE]
+    await wait_until(
+        lambda: [u.state for u in states.of(CpStateUpdate)][-3:] == expected,
+        what="WAITING, SUPPLYING, ACTIVE on ev.cp.state",
+    )
+
+
+async def test_denials_say_why(flow: Flow, new_id) -> None:
+    unknown = await flow.request(new_id("CP"))
+    assert not unknown.authorized and "not a known charging point" in unknown.reason
+    first = await flow.request()
+    assert first.authorized
+    again = await flow.request()
+    assert not again.authorized
+    assert again.reason == f"driver {flow.driver_id} already has a session at {flow.cp_id}"
+    stale = await flow.request(new_id("CP"))
+    assert not stale.authorized
+
+
+async def test_a_replayed_request_is_answered_once(flow: Flow, wait_until) -> None:
+    msg = SupplyRequest(
+        request_id=new_id(),
+        requester_id=flow.driver_id,
+        origin=Origin.DRIVER,
+        cp_id=flow.cp_id,
+        sent_at=time.time(),
+    )
+    for _ in range(2):
+        await flow.driver.publish(Topic.SUPPLY_REQUESTS, flow.cp_id, msg)
+    await wait_until(lambda: len(flow.driver.of(SupplyResponse)) == 2, what="two answers")
+    first, second = flow.driver.of(SupplyResponse)
+    assert first == second and first.authorized  # the same decision, sent again
+    await flow.engine.wait_for(Directive, action=DirectiveAction.START)
+    assert len(flow.central.registry.sessions) == 1
+
+
+async def test_the_driver_stops_its_supply(flow: Flow) -> None:
+    session_id = (await flow.request()).session_id
+    await flow.engine_says(flow.telemetry(session_id, 1))
+    stop = SupplyStop(request_id=new_id(), requester_id=flow.driver_id, sent_at=time.time())
+    await flow.driver.publish(Topic.SUPPLY_REQUESTS, flow.cp_id, stop)
+    end = await flow.engine.wait_for(Directive, action=DirectiveAction.END_SUPPLY)
+    assert end.session_id == session_id
+
+
+async def test_operator_stop_sends_stop_and_the_engine_aborts(flow: Flow, http, wait_until):
+    session_id = (await flow.request()).session_id
+    await flow.engine_says(flow.telemetry(session_id, 1))
+    await flow.driver.wait_for(DriverUpdate, seq=1)
+    status, body = await http.call(flow.central, "POST", f"/api/cps/{flow.cp_id}/stop")
+    assert status == 202 and body["state"] == "STOPPED" and body["label"] == "Out of Order"
+    stop = await flow.engine.wait_for(Directive, action=DirectiveAction.STOP)
+    assert stop.reason == "stopped by the operator"
+    ticket = flow.ticket(session_id, Outcome.ABORTED, "stopped by the operator", seq=1)
+    await flow.engine_says(ticket)
+    assert (await flow.driver.wait_for(Ticket)).outcome is Outcome.ABORTED
+    await wait_until(lambda: not flow.central.registry.sessions, what="the session to end")
+    assert flow.state() is CpState.STOPPED
+    status, _body = await http.call(flow.central, "POST", f"/api/cps/{flow.cp_id}/resume")
+    assert status == 202
+    await flow.engine.wait_for(Directive, action=DirectiveAction.RESUME)
+    assert flow.state() is CpState.ACTIVE
+
+
+async def test_a_fault_during_a_supply_ends_it_with_a_partial_ticket(flow: Flow, wait_until):
+    session_id = (await flow.request()).session_id
+    for seq in (1, 2):
+        await flow.engine_says(flow.telemetry(session_id, seq))
+    await flow.driver.wait_for(DriverUpdate, seq=2)
+    flow.monitor.health = Health.KO  # type: ignore[attr-defined]
+    await flow.monitor.status(Health.KO, "engine says KO")  # type: ignore[attr-defined]
+    error = await flow.driver.wait_for(DriverUpdate, phase=SessionPhase.ERROR)
+    assert error.reason == "charging point fault"
+    ticket = await flow.driver.wait_for(Ticket)  # the engine sent none: the central's own
+    assert (ticket.outcome, ticket.last_seq) == (Outcome.ABORTED, 2)
+    assert ticket.kwh == pytest.approx(0.02) and ticket.reason == "charging point fault"
+    await flow.engine.wait_for(Directive, action=DirectiveAction.END_SUPPLY)
+    assert flow.state() is CpState.BROKEN_DOWN
+
+
+async def test_an_unplugged_authorization_times_out(centrals, monitors, peers, new_id, wait_until):
+    central = await centrals.start(start_timeout=1.0)
+    cp_id, driver_id = new_id("CP"), new_id("driver")
+    await monitors.online(central, cp_id)
+    await wait_until(lambda: central.registry.state_of(cp_id) is CpState.ACTIVE, what="ACTIVE")
+    engine, driver = await peers.engine(cp_id), await peers.driver(driver_id)
+    request = SupplyRequest(
+        request_id=new_id("request"),
+        requester_id=driver_id,
+        origin=Origin.DRIVER,
+        cp_id=cp_id,
+        sent_at=time.time(),
+    )
+    await driver.publish(Topic.SUPPLY_REQUESTS, cp_id, request)
+    ticket = await driver.wait_for(Ticket)
+    assert ticket.outcome is Outcome.CANCELLED
+    await engine.wait_for(Directive, action=DirectiveAction.END_SUPPLY)
+    assert central.registry.state_of(cp_id) is CpState.ACTIVE
+
+
+async def test_a_poison_record_goes_to_the_dead_letter_topic(
+    central: Central, peers, kafka_settings, new_id
+) -> None:
+    key = new_id("poison")
+    letters = await peers.watcher(Topic.DEAD_LETTER)
+    producer = Producer(kafka_settings.producer())
+    producer.produce(
+        Topic.SUPPLY_REQUESTS.value,
+        value=b'{"type": "supply_request", "request_id": 7}',
+        key=key.encode(),
+        partition=partition_for(key, Topic.SUPPLY_REQUESTS.partitions),
+    )
+    producer.flush(10)
+    letter = await letters.wait_for(DeadLetter, key=key)
+    assert letter.topic == Topic.SUPPLY_REQUESTS.value and "request_id" in letter.reason
+    value = central.metrics.registry.get_sample_value(
+        "evcharging_central_kafka_dead_letters_total", {"topic": Topic.SUPPLY_REQUESTS.value}
+    )
+    assert value == 1
