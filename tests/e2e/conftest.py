@@ -14,6 +14,7 @@ import tempfile
 from collections.abc import Generator, Iterator
 from pathlib import Path
 
+import pluggy
 import pytest
 
 # --import-mode=importlib puts no test folder on sys.path; the helper modules
@@ -29,9 +30,9 @@ _SYSTEM = pytest.StashKey[System]()
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
-) -> Generator[None, pytest.TestReport, None]:
+) -> Generator[None, pluggy.Result[pytest.TestReport], None]:
     outcome = yield
-    report: pytest.TestReport = outcome.get_result()  # type: ignore[attr-defined]
+    report = outcome.get_result()
     item.stash.setdefault(_REPORTS, {})[report.when] = report
     system = item.stash.get(_SYSTEM, None)
     if system is not None and report.failed:

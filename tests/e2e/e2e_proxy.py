@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Coroutine
+from typing import Any
 
 __all__ = ["LinkCutter"]
 
@@ -58,8 +60,8 @@ class LinkCutter:
 
     # --- on the proxy's loop ------------------------------------------------------------
 
-    def _call(self, coro: object) -> None:
-        asyncio.run_coroutine_threadsafe(coro, self._loop).result(10)  # type: ignore[arg-type]
+    def _call(self, coro: Coroutine[Any, Any, None]) -> None:
+        asyncio.run_coroutine_threadsafe(coro, self._loop).result(10)
 
     async def _set_open(self, is_open: bool) -> None:
         if is_open:

@@ -164,6 +164,12 @@ class System:
             return CtlAnswer(done.returncode, False, done.stderr.strip(), None)
         return CtlAnswer(done.returncode, body["ok"], body["message"], body["status"])
 
+    def engine_status(self, cp_id: str) -> dict[str, Any]:
+        """What ``evengine ctl status`` shows the person at the CP."""
+        answer = self.ctl(cp_id, "status")
+        assert answer.ok and answer.status is not None, answer
+        return answer.status
+
     def driver(self, driver_id: str, *args: str, state_dir: Path | None = None) -> DriverRun:
         """``evdriver --json ARGS`` as driver ``driver_id``, started."""
         process = self.stack.driver_process(driver_id, "--json", *args, state_dir=state_dir)
@@ -203,6 +209,16 @@ class System:
             return wait_until(shows, timeout, f"{cp_id} shows {fields} in /api/cps")
         except AssertionError as exc:
             raise AssertionError(f"{exc}; the tile: {seen[0]}") from None
+
+    def wait_supplying(self, cp_id: str, driver_id: str, timeout: float = 15) -> dict[str, Any]:
+        """The CP's tile once it shows ``driver_id`` supplying and some kWh delivered."""
+        self.wait_cp(cp_id, timeout, state="SUPPLYING", driver_id=driver_id)
+
+        def delivering() -> dict[str, Any] | None:
+            tile = self.api.cp(cp_id)
+            return tile if tile["kwh"] > 0 else None
+
+        return wait_until(delivering, 5, f"energy flows at {cp_id}")
 
     def wait_all_active(self, timeout: float) -> None:
         want = set(self.stack.cps)
@@ -258,12 +274,14 @@ class System:
             "completed": (m.value(f"{p}sessions_completed_total"), result.completed),
             "aborted or cancelled": (m.value(f"{p}sessions_aborted_total"), result.not_completed),
         }
-        for what, (metric, audited) in counted.items():
-            assert metric == audited, f"/metrics counts {metric} {what}, the topics {audited}"
-        for name, audited in (("energy_delivered_kwh", result.kwh), ("revenue_eur", result.eur)):
-            metric = m.value(f"{p}{name}_total")
-            assert abs(metric - audited) < 1e-6 * max(1, result.authorized), (
-                f"/metrics {name} {metric}, tickets {audited}"
+        for what, (counted_by_metric, audited) in counted.items():
+            assert counted_by_metric == audited, (
+                f"/metrics counts {counted_by_metric} {what}, the topics {audited}"
+            )
+        for name, billed in (("energy_delivered_kwh", result.kwh), ("revenue_eur", result.eur)):
+            summed = m.value(f"{p}{name}_total")
+            assert abs(summed - billed) < 1e-6 * max(1, result.authorized), (
+                f"/metrics {name} {summed}, tickets {billed}"
             )
 
     def log_tails(self, lines: int = 25) -> str:

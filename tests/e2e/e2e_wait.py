@@ -18,7 +18,7 @@ T = TypeVar("T")
 _POLL_S = 0.1
 
 
-def wait_until(condition: Callable[[], T], timeout: float, what: str) -> T:
+def wait_until(condition: Callable[[], T | None], timeout: float, what: str) -> T:
     """Return the condition's first truthy value; AssertionError at the deadline."""
     deadline = time.monotonic() + timeout
     last: object = None
@@ -26,7 +26,7 @@ def wait_until(condition: Callable[[], T], timeout: float, what: str) -> T:
         try:
             value = condition()
         except OSError as exc:
-            value, last = None, exc  # type: ignore[assignment]
+            last = exc
         else:
             if value:
                 return value

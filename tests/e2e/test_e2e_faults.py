@@ -5,20 +5,14 @@ from __future__ import annotations
 
 import pytest
 from e2e_system import System
-from e2e_wait import wait_until
 
 pytestmark = pytest.mark.e2e
-
-
-def _supplying(system: System, cp_id: str, driver_id: str) -> None:
-    system.wait_cp(cp_id, 15, state="SUPPLYING", driver_id=driver_id)
-    wait_until(lambda: system.api.cp(cp_id)["kwh"] > 0, 5, f"energy flows at {cp_id}")
 
 
 def test_engine_ko_ends_the_supply_with_a_partial_ticket_and_ok_clears_it(system: System) -> None:
     system.start(cps=1)
     alice = system.request("alice", "CP-0")
-    _supplying(system, "CP-0", "alice")
+    system.wait_supplying("CP-0", "alice")
 
     assert system.ctl("CP-0", "ko").ok
     system.wait_cp("CP-0", 3, state="BROKEN_DOWN", colour="red")  # R2: within 3 s
@@ -40,7 +34,7 @@ def test_engine_ko_ends_the_supply_with_a_partial_ticket_and_ok_clears_it(system
 def test_r2_a_killed_engine_breaks_the_cp_and_its_driver_is_told(system: System) -> None:
     system.start(cps=1)
     alice = system.request("alice", "CP-0")
-    _supplying(system, "CP-0", "alice")
+    system.wait_supplying("CP-0", "alice")
 
     system.kill(system.cp("CP-0").engine)
     system.wait_cp("CP-0", 3, state="BROKEN_DOWN", colour="red")
@@ -81,7 +75,7 @@ def test_a_cut_link_to_the_central_does_not_stop_a_running_supply(system: System
     system.start(cps=2, proxied=("CP-0",))
     proxy = system.proxies["CP-0"]
     alice = system.request("alice", "CP-0", max_kwh=0.08)  # about 13 s of supply
-    _supplying(system, "CP-0", "alice")
+    system.wait_supplying("CP-0", "alice")
 
     proxy.cut()
     # no heartbeat for 3 intervals: disconnected (3 s, plus the interval in flight)

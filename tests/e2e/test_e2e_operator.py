@@ -4,22 +4,16 @@ from __future__ import annotations
 
 import pytest
 from e2e_system import System
-from e2e_wait import wait_until
 
 pytestmark = pytest.mark.e2e
 
 OPERATOR_STOP = "stopped by the operator"
 
 
-def _supplying(system: System, cp_id: str, driver_id: str) -> None:
-    system.wait_cp(cp_id, 15, state="SUPPLYING", driver_id=driver_id)
-    wait_until(lambda: system.api.cp(cp_id)["kwh"] > 0, 5, f"energy flows at {cp_id}")
-
-
 def test_stop_during_a_supply_aborts_it_and_resume_brings_the_cp_back(system: System) -> None:
     system.start(cps=2)
     alice = system.request("alice", "CP-0")
-    _supplying(system, "CP-0", "alice")
+    system.wait_supplying("CP-0", "alice")
 
     for token in ("", "not-the-token"):
         refused = system.api.stop("CP-0", token=token)
@@ -50,8 +44,8 @@ def test_stop_during_a_supply_aborts_it_and_resume_brings_the_cp_back(system: Sy
 def test_stop_all_aborts_every_supply_and_resume_all_brings_all_back(system: System) -> None:
     system.start(cps=3)
     drivers = {"CP-0": system.request("alice", "CP-0"), "CP-1": system.request("bob", "CP-1")}
-    _supplying(system, "CP-0", "alice")
-    _supplying(system, "CP-1", "bob")
+    system.wait_supplying("CP-0", "alice")
+    system.wait_supplying("CP-1", "bob")
 
     stopped = system.api.stop()
     assert stopped.status == 202 and stopped.body == {"affected": 3}, stopped

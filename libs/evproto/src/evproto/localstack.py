@@ -19,10 +19,11 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypedDict, Unpack
 
 from evproto.broker import EmbeddedBroker, free_port
 
-__all__ = ["LocalStack", "ManagedProcess"]
+__all__ = ["CpOptions", "LocalStack", "ManagedProcess"]
 
 _BIN = Path(sys.executable).parent
 
@@ -116,6 +117,15 @@ class ChargingPoint:
     control_socket: Path
 
 
+class CpOptions(TypedDict, total=False):
+    """How :meth:`LocalStack.charging_point` may vary a CP from the default."""
+
+    location: str | None  # default "Bay <index>"
+    central: str | None  # the monitor's --central, e.g. a proxy between the two
+    engine_args: Sequence[str]  # appended, like the chart's extraArgs
+    monitor_args: Sequence[str]
+
+
 @dataclass
 class LocalStack:
     """Broker, central and charging points as processes under ``workdir``."""
@@ -191,22 +201,10 @@ class LocalStack:
     def start_central(self, *extra: str) -> ManagedProcess:
         return self.central_process(*extra).start()
 
-    def charging_point(
-        self,
-        index: int,
-        *,
-        location: str | None = None,
-        central: str | None = None,
-        engine_args: Sequence[str] = (),
-        monitor_args: Sequence[str] = (),
-    ) -> ChargingPoint:
-        """The engine and monitor of ``CP-<index>`` (not started).
-
-        ``central`` overrides the monitor's ``--central`` (e.g. a proxy between the
-        two); ``engine_args`` / ``monitor_args`` are appended like the chart's
-        ``extraArgs``.
-        """
+    def charging_point(self, index: int, **options: Unpack[CpOptions]) -> ChargingPoint:
+        """The engine and monitor of ``CP-<index>`` (not started); see :class:`CpOptions`."""
         cp_id = f"CP-{index}"
+        location = options.get("location")
         cp_dir = self.workdir / cp_id
         cp_dir.mkdir(parents=True, exist_ok=True)
         port = free_port(self.host)
@@ -227,7 +225,7 @@ class LocalStack:
                 str(control),
                 "--console",
                 "off",
-                *engine_args,
+                *options.get("engine_args", ()),
             ],
             self._common_env(),
             cp_dir / "engine.log",
@@ -241,10 +239,10 @@ class LocalStack:
                 "--engine",
                 f"{self.host}:{port}",
                 "--central",
-                central or self.central_address,
+                options.get("central") or self.central_address,
                 "--state-dir",
                 str(cp_dir),
-                *monitor_args,
+                *options.get("monitor_args", ()),
             ],
             {
                 **self._common_env(),
@@ -256,22 +254,8 @@ class LocalStack:
         self.cps[cp_id] = cp
         return cp
 
-    def start_cp(
-        self,
-        index: int,
-        *,
-        location: str | None = None,
-        central: str | None = None,
-        engine_args: Sequence[str] = (),
-        monitor_args: Sequence[str] = (),
-    ) -> ChargingPoint:
-        cp = self.charging_point(
-            index,
-            location=location,
-            central=central,
-            engine_args=engine_args,
-            monitor_args=monitor_args,
-        )
+    def start_cp(self, index: int, **options: Unpack[CpOptions]) -> ChargingPoint:
+        cp = self.charging_point(index, **options)
         cp.engine.start()
         cp.monitor.start()
         return cp
