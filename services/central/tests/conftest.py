@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -45,10 +46,13 @@ REGISTRATION_TOKEN = "reg-token"
 async def eventually(
     predicate: Callable[[], Any], timeout: float = 10.0, what: str = "a condition"
 ) -> Any:
-    """Poll ``predicate`` until it returns something truthy, or fail at the deadline."""
+    """Poll ``predicate`` (plain or async) until it returns something truthy, or fail
+    at the deadline."""
     deadline = time.monotonic() + timeout
     while True:
         result = predicate()
+        if inspect.isawaitable(result):
+            result = await result
         if result:
             return result
         if time.monotonic() > deadline:

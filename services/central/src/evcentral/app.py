@@ -229,6 +229,8 @@ class Central:
         self._stop.set()
         kafka_task, flush_task, probe_task = self._tasks
         flush_task.cancel()
+        if not self.kafka.consuming:
+            kafka_task.cancel()  # still waiting for the broker: nothing to commit
         # the consumer commits the batch in hand; the probe ends its round trip
         await asyncio.wait([kafka_task, probe_task], timeout=5.0)
         for task in (kafka_task, probe_task):

@@ -67,6 +67,7 @@ class KafkaIO:
         self.broker_ok = False
         self.consuming = False
         self._probing = False
+        self._assigning: asyncio.Future[None] | None = None
         self._lag: dict[str, int] = {}
 
     async def _dispatch(self, msg: Message, record: Record) -> None:
@@ -84,7 +85,10 @@ class KafkaIO:
         on_topics_ready()
         async for attempt in peer_retry("kafka (assign partitions)", cap=10.0, log=log):
             with attempt:
-                await self.consumer.assign()
+                # shielded: on shutdown the blocking call runs on in its thread, and
+                # close() must know it has not returned yet
+                self._assigning = asyncio.ensure_future(self.consumer.assign())
+                await asyncio.shield(self._assigning)
         self.consuming = True
         log.info("consuming %s", kv(topics=",".join(t.value for t in CONSUMED_TOPICS)))
         await self.consumer.run(stop)
@@ -125,6 +129,9 @@ class KafkaIO:
 
     async def close(self, timeout: float = 5.0) -> None:
         await self.publisher.close(timeout)
-        await self.consumer.close()
+        # A blocking call cancelled on its asyncio side still runs in its thread; closing
+        # the client under it would wait for its timeout. The process ends anyway.
+        if self._assigning is None or self._assigning.done():
+            await self.consumer.close()
         if not self._probing:  # never close it under a probe still running in its thread
             await asyncio.to_thread(self._lag_reader.close)
