@@ -46,10 +46,11 @@ def main(argv: list[str] | None = None) -> int:
         default=DEFAULT_STEPS,
         help="CPs per step, comma-separated (default 1000,2000,5000,10000)",
     )
-    parser.add_argument("--session-s", type=float, default=20.0, help="supply length, seconds")
-    parser.add_argument("--heartbeat-window", type=float, default=15.0)
-    parser.add_argument("--duration", type=float, default=30.0, help="session window, seconds")
-    parser.add_argument("--bare-window", type=float, default=10.0)
+    d = BenchOptions()
+    parser.add_argument("--session-s", type=float, default=d.session_s, help="supply seconds")
+    parser.add_argument("--heartbeat-window", type=float, default=d.heartbeat_window)
+    parser.add_argument("--duration", type=float, default=d.session_window, help="seconds")
+    parser.add_argument("--bare-window", type=float, default=d.bare_window)
     parser.add_argument("--no-profile", action="store_true", help="skip py-spy on the central")
     parser.add_argument(
         "--render", action="store_true", help="only rewrite OUT.md from an existing OUT.json"

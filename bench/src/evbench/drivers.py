@@ -61,13 +61,17 @@ class ReadTally:
         return sum(self.by_partition.values())
 
     def per_meant(self, driver_ids: list[str]) -> dict[str, float | int | None]:
-        """Mean reads per message meant for the driver, over drivers that got any."""
+        """Reads per message meant for the driver, over every driver that got any.
+
+        All drivers' reads over all their messages (not a mean of ratios, which a
+        driver that got one message would dominate).
+        """
         served = [d for d in driver_ids if self.meant.get(d)]
         if not served:
             return {"drivers": 0, "ours": None, "seed": None}
-        everything = self.reads_everything()
-        ours = sum(self.reads_one_partition(d) / self.meant[d] for d in served) / len(served)
-        seed = sum(everything / self.meant[d] for d in served) / len(served)
+        meant = sum(self.meant[d] for d in served)
+        ours = sum(self.reads_one_partition(d) for d in served) / meant
+        seed = self.reads_everything() * len(served) / meant
         return {"drivers": len(served), "ours": ours, "seed": seed}
 
 

@@ -152,12 +152,17 @@ class _SessionRig:
             await asyncio.sleep(1.0)
             self.supplying_samples.append((time.time(), self.engines.supplying))
 
-    async def drain(self, timeout: float = 30.0) -> None:
+    async def drain(self, quiet: float = 15.0, cap: float = 60.0) -> None:
+        """No new requests; every supply unplugged; wait for the answers and tickets.
+
+        Waits while they keep arriving: it gives up after ``quiet`` seconds without
+        progress or ``cap`` seconds in all, and what is still open then is reported.
+        """
         await self.scheduler.stop()
-        await _until(lambda: self.drivers.unanswered == 0, timeout / 2)
+        await _while_progressing(lambda: self.drivers.unanswered, quiet, cap)
         self.engines.unplug_all()
-        await self.engines.wait_idle(timeout / 3)
-        await _until(lambda: self.drivers.ledger.open_sessions() == 0, timeout / 2)
+        await self.engines.wait_idle(quiet)
+        await _while_progressing(self.drivers.ledger.open_sessions, quiet, cap)
 
     async def close(self) -> None:
         self._stop.set()
@@ -209,6 +214,14 @@ class _SessionRig:
         }
 
 
+def _probe_ids(cp_ids: list[str], count: int) -> set[str]:
+    """Sample CPs spread over the fleet, from its first: they connect early in a ramp."""
+    if count <= 0:
+        return set()
+    stride = max(1, len(cp_ids) // count)
+    return set(cp_ids[::stride][:count])
+
+
 async def _report_ramp(fleet: MonitorFleet, cps: int, progress: Callable[[str], None]) -> None:
     while True:
         await asyncio.sleep(10.0)
@@ -219,13 +232,19 @@ def _mean(values: list[int]) -> float | None:
     return sum(values) / len(values) if values else None
 
 
-async def _until(condition: Callable[[], bool], timeout: float) -> bool:
+async def _while_progressing(remaining: Callable[[], int], quiet: float, cap: float) -> bool:
+    """Wait until ``remaining()`` is 0; False after ``quiet`` s without progress or ``cap`` s."""
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        if loop.time() > deadline:
+    start = last_change = loop.time()
+    last = remaining()
+    while last:
+        now = loop.time()
+        if now - last_change > quiet or now - start > cap:
             return False
         await asyncio.sleep(0.1)
+        current = remaining()
+        if current != last:
+            last, last_change = current, loop.time()
     return True
 
 
@@ -265,7 +284,7 @@ async def run_load(
             rtt_every=max(1, int(plan.cps * seconds_total / plan.interval / _RTT_SAMPLES)),
         )
     )
-    probe_ids = set(cp_ids[-plan.probes :]) if plan.http and plan.probes else set()
+    probe_ids = _probe_ids(cp_ids, plan.probes) if plan.http else set()
     rig: _SessionRig | None = None
     if plan.kafka and plan.drivers and plan.rate > 0:
         rig = _SessionRig(plan, [c for c in cp_ids if c not in probe_ids])
@@ -295,6 +314,8 @@ async def run_load(
         result["ramp_s"] = time.time() - ramp_start
         progress(f"{fleet.auth.connected} CPs connected in {result['ramp_s']:.1f}s")
         await asyncio.sleep(plan.settle)
+        if rig is not None:
+            rig.scheduler.offer_cps([c for c in fleet.links if c not in probe_ids])
         if watcher is not None and probe_ids:
             probe_links = [fleet.links[c] for c in sorted(probe_ids) if c in fleet.links]
             probes = ProbeRunner(watcher, probe_links)

@@ -54,9 +54,9 @@ def steps_for(cps_steps: tuple[int, ...], session_s: float) -> list[Step]:
 class BenchOptions:
     steps: tuple[int, ...] = DEFAULT_STEPS
     session_s: float = 20.0
-    heartbeat_window: float = 15.0
+    heartbeat_window: float = 12.0
     session_window: float = 30.0
-    bare_window: float = 10.0
+    bare_window: float = 8.0
     probes: int = 20
     idle_window: float = 5.0
     profile: bool = True  # py-spy on the central during the largest step's session window

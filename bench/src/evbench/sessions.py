@@ -41,6 +41,10 @@ class RequestScheduler:
     def busy(self) -> int:
         return self.drivers - len(self._idle_drivers)
 
+    def offer_cps(self, cp_ids: list[str]) -> None:
+        """CPs that may be requested from now on (connected and authenticated)."""
+        self._free_cps.extend(cp_ids)
+
     def release(self, driver_id: str, cp_id: str) -> None:
         self._idle_drivers.append(driver_id)
         asyncio.get_running_loop().call_later(self.cooldown, self._free_cps.append, cp_id)
