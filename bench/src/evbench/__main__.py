@@ -26,6 +26,13 @@ def _steps(text: str) -> tuple[int, ...]:
     return steps
 
 
+def _findings(path: Path) -> str:
+    try:
+        return path.read_text()
+    except OSError:
+        return ""
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m evbench", description=__doc__)
     parser.add_argument(
@@ -53,13 +60,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bare-window", type=float, default=d.bare_window)
     parser.add_argument("--no-profile", action="store_true", help="skip py-spy on the central")
     parser.add_argument(
+        "--findings",
+        type=Path,
+        default=Path("bench/findings.md"),
+        help="hand-written analysis put into the report when the file exists",
+    )
+    parser.add_argument(
         "--render", action="store_true", help="only rewrite OUT.md from an existing OUT.json"
     )
     args = parser.parse_args(argv)
     json_path, md_path = args.out.with_suffix(".json"), args.out.with_suffix(".md")
     if args.render:
         summary = json.loads(json_path.read_text())
-        md_path.write_text(render_markdown(summary))
+        md_path.write_text(render_markdown(summary, _findings(args.findings)))
         return 0
     options = BenchOptions(
         steps=args.steps,
@@ -77,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     summary = summarize_run(raw, Path.cwd())
     json_path.parent.mkdir(parents=True, exist_ok=True)
     json_path.write_text(json.dumps(summary, indent=1) + "\n")
-    md_path.write_text(render_markdown(summary))
+    md_path.write_text(render_markdown(summary, _findings(args.findings)))
     print(f"evbench: wrote {md_path} and {json_path}", file=sys.stderr)
     return 0
 
