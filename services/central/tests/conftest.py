@@ -31,8 +31,14 @@ from evproto.messages import (
     AuthResult,
     Challenge,
     ChallengeResponse,
+    Origin,
+    Outcome,
     Register,
     Status,
+    SupplyRequest,
+    SupplyStarted,
+    Telemetry,
+    Ticket,
 )
 from evproto.schema import Message
 from evproto.states import Health
@@ -72,6 +78,79 @@ def unique(prefix: str) -> str:
 @pytest.fixture
 def new_id() -> Callable[[str], str]:
     return unique
+
+
+# --- messages as drivers and engines send them --------------------------------------
+
+
+class SupplyMessages:
+    """Builders for the Kafka messages of a supply; energy grows ``kwh_per_seq`` a second."""
+
+    def __init__(self, kwh_per_seq: float = 0.01, price: float = 0.5) -> None:
+        self.kwh_per_seq = kwh_per_seq
+        self.price = price
+
+    def request(self, driver_id: str, cp_id: str | None, **fields: Any) -> SupplyRequest:
+        values: dict[str, Any] = {
+            "request_id": unique("request"),
+            "requester_id": driver_id,
+            "origin": Origin.DRIVER,
+            "cp_id": cp_id,
+            "sent_at": time.time(),
+        }
+        values.update(fields)
+        return SupplyRequest(**values)
+
+    def started(self, session_id: str, cp_id: str, driver_id: str) -> SupplyStarted:
+        return SupplyStarted(
+            session_id=session_id, cp_id=cp_id, driver_id=driver_id, sent_at=time.time()
+        )
+
+    def telemetry(self, session_id: str, cp_id: str, driver_id: str, seq: int) -> Telemetry:
+        kwh = seq * self.kwh_per_seq
+        return Telemetry(
+            session_id=session_id,
+            cp_id=cp_id,
+            driver_id=driver_id,
+            seq=seq,
+            kwh=kwh,
+            eur=kwh * self.price,
+            power_kw=22.0,
+            elapsed_s=float(seq),
+            sent_at=time.time(),
+        )
+
+    def ticket(
+        self,
+        session_id: str,
+        cp_id: str,
+        driver_id: str,
+        *,
+        seq: int,
+        outcome: Outcome = Outcome.COMPLETED,
+        reason: str = "",
+        kwh: float | None = None,
+    ) -> Ticket:
+        now = time.time()
+        kwh = seq * self.kwh_per_seq if kwh is None else kwh
+        return Ticket(
+            session_id=session_id,
+            cp_id=cp_id,
+            driver_id=driver_id,
+            last_seq=seq,
+            kwh=kwh,
+            eur=kwh * self.price,
+            price=self.price,
+            started_at=now - seq,
+            ended_at=now,
+            outcome=outcome,
+            reason=reason,
+        )
+
+
+@pytest.fixture
+def messages() -> Callable[..., SupplyMessages]:
+    return SupplyMessages
 
 
 # --- the central -------------------------------------------------------------------

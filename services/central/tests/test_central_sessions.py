@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from evcentral.core import Core
 from evcentral.db import Database
 from evcentral.journal import Journal
 from evcentral.metrics import CentralMetrics
@@ -25,11 +26,8 @@ from evproto.messages import (
     Origin,
     Outcome,
     SessionPhase,
-    SupplyRequest,
     SupplyResponse,
-    SupplyStarted,
     SupplyStop,
-    Telemetry,
     Ticket,
 )
 from evproto.schema import Message
@@ -68,31 +66,18 @@ class Link:
 
 
 class World:
-    def __init__(self, tmp_path: Path, start_timeout: float = 60.0, grace: float = 0.2) -> None:
+    def __init__(
+        self, tmp_path: Path, build: Any, start_timeout: float = 60.0, grace: float = 0.2
+    ) -> None:
         self.db = Database(tmp_path / "c.db")
         self.db.migrate()
         self.metrics = CentralMetrics(CollectorRegistry())
         self.registry = Registry()
         self.wire = RecordingPublisher()
-        outbox = Outbox(self.wire)  # type: ignore[arg-type]
-        journal = Journal()
-        self.sessions = SessionManager(
-            db=self.db,
-            registry=self.registry,
-            outbox=outbox,
-            journal=journal,
-            metrics=self.metrics,
-            start_timeout=start_timeout,
-            abort_grace=grace,
-        )
-        self.desk = SupplyDesk(
-            db=self.db,
-            registry=self.registry,
-            sessions=self.sessions,
-            outbox=outbox,
-            journal=journal,
-            metrics=self.metrics,
-        )
+        core = Core(self.db, self.registry, Outbox(self.wire), Journal(), self.metrics)  # type: ignore[arg-type]
+        self.sessions = SessionManager(core, start_timeout=start_timeout, abort_grace=grace)
+        self.desk = SupplyDesk(core, self.sessions)
+        self.build = build(kwh_per_seq=0.1, price=0.5)
         row = CpRow("CP-1", "Bay 1", 0.5, False, "k", 0.0)
         self.db.insert_cp(row)
         self.cp = ChargingPoint.from_row(row)
@@ -106,49 +91,27 @@ class World:
     async def request(
         self, request_id: str = "r1", driver: str = "D1", origin: Origin = Origin.DRIVER
     ) -> SupplyResponse:
-        msg = SupplyRequest(
-            request_id=request_id,
-            requester_id=driver,
-            origin=origin,
-            cp_id="CP-1",
-            sent_at=time.time(),
-        )
+        msg = self.build.request(driver, "CP-1", request_id=request_id, origin=origin)
         await self.desk.on_request(msg, RECORD)
         return self.wire.of(SupplyResponse, request_id=request_id)[-1]  # type: ignore[no-any-return]
 
     async def telemetry(self, session_id: str, seq: int, driver: str = "D1") -> None:
-        msg = Telemetry(
-            session_id=session_id,
-            cp_id="CP-1",
-            driver_id=driver,
-            seq=seq,
-            kwh=seq * 0.1,
-            eur=seq * 0.05,
-            power_kw=22.0,
-            elapsed_s=float(seq),
-            sent_at=time.time(),
+        await self.sessions.on_telemetry(
+            self.build.telemetry(session_id, "CP-1", driver, seq), RECORD
         )
-        await self.sessions.on_telemetry(msg, RECORD)
 
-    def ticket(self, session_id: str, outcome: Outcome = Outcome.COMPLETED, kwh: float = 1.0):
-        now = time.time()
-        return Ticket(
-            session_id=session_id,
-            cp_id="CP-1",
-            driver_id="D1",
-            last_seq=3,
-            kwh=kwh,
-            eur=kwh * 0.5,
-            price=0.5,
-            started_at=now - 3,
-            ended_at=now,
-            outcome=outcome,
-        )
+    def ticket(
+        self, session_id: str, outcome: Outcome = Outcome.COMPLETED, kwh: float = 1.0
+    ) -> Ticket:
+        return self.build.ticket(session_id, "CP-1", "D1", seq=3, outcome=outcome, kwh=kwh)  # type: ignore[no-any-return]
+
+    def tickets(self) -> list[Ticket]:
+        return [m for _t, _k, m in self.wire.sent if isinstance(m, Ticket)]
 
 
 @pytest.fixture
-def world(tmp_path: Path) -> World:
-    return World(tmp_path)
+def world(tmp_path: Path, messages: Any) -> World:
+    return World(tmp_path, messages)
 
 
 async def test_authorization_opens_a_session_and_sends_start(world: World) -> None:
@@ -192,16 +155,12 @@ async def test_telemetry_counts_only_new_sequence_numbers(world: World) -> None:
 
 async def test_exactly_one_ticket_per_session(world: World) -> None:
     session_id = (await world.request()).session_id
-    await world.sessions.on_started(
-        SupplyStarted(session_id=session_id, cp_id="CP-1", driver_id="D1", sent_at=time.time()),
-        RECORD,
-    )
+    await world.sessions.on_started(world.build.started(session_id, "CP-1", "D1"), RECORD)
     first = world.ticket(session_id, kwh=1.0)
     await world.sessions.on_ticket(first, RECORD)
     await world.sessions.on_ticket(world.ticket(session_id, kwh=5.0), RECORD)
     await world.telemetry(session_id, 9)
-    relayed = [m for t, k, m in world.wire.sent if isinstance(m, Ticket)]
-    assert relayed == [first]
+    assert world.tickets() == [first]
     [stored] = world.db.list_sessions()
     assert (stored.status, stored.kwh, stored.outcome) == (
         SessionStatus.ENDED,
@@ -215,8 +174,8 @@ async def test_exactly_one_ticket_per_session(world: World) -> None:
     assert world.metric("evcharging_central_energy_delivered_kwh_total") == 1.0
 
 
-async def test_start_timeout_cancels_with_a_ticket(tmp_path: Path) -> None:
-    world = World(tmp_path, start_timeout=0.1)
+async def test_start_timeout_cancels_with_a_ticket(tmp_path: Path, messages: Any) -> None:
+    world = World(tmp_path, messages, start_timeout=0.1)
     session_id = (await world.request()).session_id
     ticket = await _wait_for_ticket(world)
     assert (ticket.session_id, ticket.outcome) == (session_id, Outcome.CANCELLED)
@@ -238,7 +197,7 @@ async def test_a_fault_tells_the_driver_and_closes_with_a_partial_ticket(world: 
     assert ticket.kwh == pytest.approx(0.3) and ticket.reason == "charging point fault"
     assert len(world.wire.of(DriverUpdate, phase=SessionPhase.SUPPLYING)) == 2
     await world.sessions.on_ticket(world.ticket(session_id, Outcome.ABORTED), RECORD)
-    assert len([m for _t, _k, m in world.wire.sent if isinstance(m, Ticket)]) == 1
+    assert len(world.tickets()) == 1
     assert world.metric("evcharging_central_sessions_aborted_total", reason="fault") == 1
 
 
@@ -249,8 +208,7 @@ async def test_the_engines_ticket_within_the_grace_period_wins(world: World) -> 
     engine_ticket = world.ticket(session_id, Outcome.ABORTED)
     await world.sessions.on_ticket(engine_ticket, RECORD)
     assert world.sessions.pending_aborts == 0  # the central will not add a ticket of its own
-    tickets = [m for _t, _k, m in world.wire.sent if isinstance(m, Ticket)]
-    assert tickets == [engine_ticket]
+    assert world.tickets() == [engine_ticket]
     assert world.metric("evcharging_central_sessions_aborted_total", reason="operator_stop") == 1
 
 
@@ -258,7 +216,7 @@ async def test_a_driver_stop_before_the_plug_cancels(world: World) -> None:
     session_id = (await world.request()).session_id
     stop = SupplyStop(request_id="stop1", requester_id="D1", sent_at=time.time())
     await world.desk.on_stop(stop, RECORD)
-    [ticket] = [m for _t, _k, m in world.wire.sent if isinstance(m, Ticket)]
+    [ticket] = world.tickets()
     assert (ticket.session_id, ticket.outcome) == (session_id, Outcome.CANCELLED)
     assert world.wire.of(Directive, action=DirectiveAction.END_SUPPLY)
 
@@ -287,9 +245,7 @@ async def test_manual_sessions_get_no_driver_messages(world: World) -> None:
 
 async def _wait_for_ticket(world: World) -> Ticket:
     deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        tickets = [m for _t, _k, m in world.wire.sent if isinstance(m, Ticket)]
-        if tickets:
-            return tickets[0]
+    while not world.tickets():
+        assert time.monotonic() < deadline, "no ticket within 5 s"
         await asyncio.sleep(0.02)
-    raise AssertionError("no ticket within 5 s")
+    return world.tickets()[0]

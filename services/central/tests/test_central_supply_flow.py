@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 from confluent_kafka import Producer
@@ -15,17 +16,14 @@ from evproto.messages import (
     Directive,
     DirectiveAction,
     DriverUpdate,
-    Origin,
     Outcome,
     SessionPhase,
-    SupplyRequest,
     SupplyResponse,
     SupplyStarted,
     SupplyStop,
     Telemetry,
     Ticket,
 )
-from evproto.schema import new_id
 from evproto.states import CpState, Health
 from evproto.topics import Topic, partition_for
 
@@ -35,53 +33,28 @@ class Flow:
     central: Central
     cp_id: str
     driver_id: str
-    monitor: object
-    engine: object
-    driver: object
+    monitor: Any
+    engine: Any
+    driver: Any
+    build: Any
 
-    async def request(self, cp_id: str | None = None, **kw: object) -> SupplyResponse:
-        request_id = new_id()
-        msg = SupplyRequest(
-            request_id=request_id,
-            requester_id=self.driver_id,
-            origin=Origin.DRIVER,
-            cp_id=cp_id or self.cp_id,
-            sent_at=time.time(),
-            **kw,  # type: ignore[arg-type]
-        )
-        await self.driver.publish(Topic.SUPPLY_REQUESTS, msg.cp_id or "any", msg)  # type: ignore[attr-defined]
-        return await self.driver.wait_for(SupplyResponse, request_id=request_id)  # type: ignore[attr-defined,no-any-return]
+    async def request(self, cp_id: str | None = None, **fields: Any) -> SupplyResponse:
+        msg = self.build.request(self.driver_id, cp_id or self.cp_id, **fields)
+        await self.driver.publish(Topic.SUPPLY_REQUESTS, msg.cp_id or "any", msg)
+        return await self.driver.wait_for(SupplyResponse, request_id=msg.request_id)  # type: ignore[no-any-return]
 
     async def engine_says(self, msg: SupplyStarted | Telemetry | Ticket) -> None:
-        await self.engine.publish(Topic.TELEMETRY, self.cp_id, msg)  # type: ignore[attr-defined]
+        await self.engine.publish(Topic.TELEMETRY, self.cp_id, msg)
+
+    def started(self, session_id: str) -> SupplyStarted:
+        return self.build.started(session_id, self.cp_id, self.driver_id)  # type: ignore[no-any-return]
 
     def telemetry(self, session_id: str, seq: int) -> Telemetry:
-        return Telemetry(
-            session_id=session_id,
-            cp_id=self.cp_id,
-            driver_id=self.driver_id,
-            seq=seq,
-            kwh=seq * 0.01,
-            eur=seq * 0.005,
-            power_kw=22.0,
-            elapsed_s=float(seq),
-            sent_at=time.time(),
-        )
+        return self.build.telemetry(session_id, self.cp_id, self.driver_id, seq)  # type: ignore[no-any-return]
 
     def ticket(self, session_id: str, outcome: Outcome, reason: str = "", seq: int = 3) -> Ticket:
-        now = time.time()
-        return Ticket(
-            session_id=session_id,
-            cp_id=self.cp_id,
-            driver_id=self.driver_id,
-            last_seq=seq,
-            kwh=seq * 0.01,
-            eur=seq * 0.005,
-            price=0.5,
-            started_at=now - seq,
-            ended_at=now,
-            outcome=outcome,
-            reason=reason,
+        return self.build.ticket(  # type: ignore[no-any-return]
+            session_id, self.cp_id, self.driver_id, seq=seq, outcome=outcome, reason=reason
         )
 
     def state(self) -> CpState | None:
@@ -89,14 +62,14 @@ class Flow:
 
 
 @pytest.fixture
-async def flow(centrals, monitors, peers, new_id, wait_until) -> Flow:  # type: ignore[no-untyped-def]
+async def flow(centrals, monitors, peers, *, new_id, wait_until, messages) -> Flow:  # type: ignore[no-untyped-def]
     central = await centrals.start(start_timeout=30.0)
     cp_id, driver_id = new_id("CP"), new_id("driver")
     monitor = await monitors.online(central, cp_id, price=0.5)
     await wait_until(lambda: central.registry.state_of(cp_id) is CpState.ACTIVE, what="ACTIVE")
     engine = await peers.engine(cp_id)
     driver = await peers.driver(driver_id)
-    return Flow(central, cp_id, driver_id, monitor, engine, driver)
+    return Flow(central, cp_id, driver_id, monitor, engine, driver, messages())
 
 
 async def test_a_supply_from_request_to_ticket(flow: Flow, peers, http, wait_until) -> None:
@@ -113,11 +86,7 @@ async def test_a_supply_from_request_to_ticket(flow: Flow, peers, http, wait_unt
     )
     assert flow.state() is CpState.WAITING_FOR_SUPPLY
 
-    await flow.engine_says(
-        SupplyStarted(
-            session_id=session_id, cp_id=flow.cp_id, driver_id=flow.driver_id, sent_at=time.time()
-        )
-    )
+    await flow.engine_says(flow.started(session_id))
     await flow.driver.wait_for(DriverUpdate, phase=SessionPhase.SUPPLYING, seq=0)
     for seq in (1, 2, 2, 3):  # a duplicate on the way
         await flow.engine_says(flow.telemetry(session_id, seq))
@@ -147,7 +116,7 @@ async def test_a_supply_from_request_to_ticket(flow: Flow, peers, http, wait_unt
     )
 
 
-async def test_denials_say_why(flow: Flow, new_id) -> None:
+async def test_denials_say_why(flow: Flow, new_id) -> None:  # type: ignore[no-untyped-def]
     unknown = await flow.request(new_id("CP"))
     assert not unknown.authorized and "not a known charging point" in unknown.reason
     first = await flow.request()
@@ -160,13 +129,7 @@ async def test_denials_say_why(flow: Flow, new_id) -> None:
 
 
 async def test_a_replayed_request_is_answered_once(flow: Flow, wait_until) -> None:
-    msg = SupplyRequest(
-        request_id=new_id(),
-        requester_id=flow.driver_id,
-        origin=Origin.DRIVER,
-        cp_id=flow.cp_id,
-        sent_at=time.time(),
-    )
+    msg = flow.build.request(flow.driver_id, flow.cp_id)
     for _ in range(2):
         await flow.driver.publish(Topic.SUPPLY_REQUESTS, flow.cp_id, msg)
     await wait_until(lambda: len(flow.driver.of(SupplyResponse)) == 2, what="two answers")
@@ -176,10 +139,10 @@ async def test_a_replayed_request_is_answered_once(flow: Flow, wait_until) -> No
     assert len(flow.central.registry.sessions) == 1
 
 
-async def test_the_driver_stops_its_supply(flow: Flow) -> None:
+async def test_the_driver_stops_its_supply(flow: Flow, new_id) -> None:  # type: ignore[no-untyped-def]
     session_id = (await flow.request()).session_id
     await flow.engine_says(flow.telemetry(session_id, 1))
-    stop = SupplyStop(request_id=new_id(), requester_id=flow.driver_id, sent_at=time.time())
+    stop = SupplyStop(request_id=new_id("stop"), requester_id=flow.driver_id, sent_at=time.time())
     await flow.driver.publish(Topic.SUPPLY_REQUESTS, flow.cp_id, stop)
     end = await flow.engine.wait_for(Directive, action=DirectiveAction.END_SUPPLY)
     assert end.session_id == session_id
@@ -220,20 +183,15 @@ async def test_a_fault_during_a_supply_ends_it_with_a_partial_ticket(flow: Flow,
     assert flow.state() is CpState.BROKEN_DOWN
 
 
-async def test_an_unplugged_authorization_times_out(centrals, monitors, peers, new_id, wait_until):
+async def test_an_unplugged_authorization_times_out(
+    centrals, monitors, peers, *, new_id, wait_until, messages
+):
     central = await centrals.start(start_timeout=1.0)
     cp_id, driver_id = new_id("CP"), new_id("driver")
     await monitors.online(central, cp_id)
     await wait_until(lambda: central.registry.state_of(cp_id) is CpState.ACTIVE, what="ACTIVE")
     engine, driver = await peers.engine(cp_id), await peers.driver(driver_id)
-    request = SupplyRequest(
-        request_id=new_id("request"),
-        requester_id=driver_id,
-        origin=Origin.DRIVER,
-        cp_id=cp_id,
-        sent_at=time.time(),
-    )
-    await driver.publish(Topic.SUPPLY_REQUESTS, cp_id, request)
+    await driver.publish(Topic.SUPPLY_REQUESTS, cp_id, messages().request(driver_id, cp_id))
     ticket = await driver.wait_for(Ticket)
     assert ticket.outcome is Outcome.CANCELLED
     await engine.wait_for(Directive, action=DirectiveAction.END_SUPPLY)

@@ -24,6 +24,7 @@ from evproto.schema import MsgType
 from evproto.states import CpState
 from prometheus_client import REGISTRY, CollectorRegistry
 
+from evcentral.core import Core
 from evcentral.credentials import Authenticator
 from evcentral.db import Database
 from evcentral.http.api import HttpDeps, Readiness, build_app
@@ -70,50 +71,30 @@ class Central:
             create=settings.create_topics,
         )
         self.outbox = Outbox(self.kafka.publisher)
+        core = Core(self.db, self.registry, self.outbox, self.journal, self.metrics)
         self.sessions = SessionManager(
-            db=self.db,
-            registry=self.registry,
-            outbox=self.outbox,
-            journal=self.journal,
-            metrics=self.metrics,
-            start_timeout=settings.start_timeout,
-            abort_grace=settings.abort_grace,
+            core, start_timeout=settings.start_timeout, abort_grace=settings.abort_grace
         )
-        self.desk = SupplyDesk(
-            db=self.db,
-            registry=self.registry,
-            sessions=self.sessions,
-            outbox=self.outbox,
-            journal=self.journal,
-            metrics=self.metrics,
-        )
+        self.desk = SupplyDesk(core, self.sessions)
         router.on(MsgType.SUPPLY_REQUEST)(self.desk.on_request)
         router.on(MsgType.SUPPLY_STOP)(self.desk.on_stop)
         router.on(MsgType.SUPPLY_STARTED)(self.sessions.on_started)
         router.on(MsgType.TELEMETRY)(self.sessions.on_telemetry)
         router.on(MsgType.TICKET)(self.sessions.on_ticket)
+        authenticator = Authenticator(
+            self.db,
+            self.registry,
+            registration_token=settings.registration_token,
+            default_price=settings.default_price,
+        )
         self.monitors = MonitorServer(
-            registry=self.registry,
-            authenticator=Authenticator(
-                db=self.db,
-                registry=self.registry,
-                registration_token=settings.registration_token,
-                default_price=settings.default_price,
-            ),
-            sessions=self.sessions,
-            journal=self.journal,
-            metrics=self.metrics,
+            core,
+            authenticator,
+            self.sessions,
             idle_timeout=settings.idle_timeout,
             handshake_timeout=settings.handshake_timeout,
         )
-        self.operator = OperatorActions(
-            db=self.db,
-            registry=self.registry,
-            sessions=self.sessions,
-            outbox=self.outbox,
-            journal=self.journal,
-            push_price=self.monitors.push_price,
-        )
+        self.operator = OperatorActions(core, self.sessions, self.monitors.push_price)
         self.metrics.connected_monitors.set_function(lambda: self.registry.connected)
         self.metrics.ready.set_function(lambda: 1 if self.readiness().ready else 0)
         self._publish_states = False  # until the topics exist; then every CP once

@@ -30,9 +30,9 @@ __all__ = ["Authenticator"]
 class Authenticator:
     def __init__(
         self,
-        *,
         db: Database,
         registry: Registry,
+        *,
         registration_token: str,
         default_price: float,
         clock: Callable[[], float] = time.time,

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 from evproto.logs import kv
 
+from evcentral.records import SessionRecord
+
 __all__ = ["Journal", "LogEntry", "LogKind"]
 
 log = logging.getLogger("evcentral.events")
@@ -78,3 +80,16 @@ class Journal:
         for callback in self._subscribers:
             callback(entry)
         return entry
+
+    def about(
+        self, session: SessionRecord, kind: LogKind, message: str, level: int = logging.INFO
+    ) -> LogEntry:
+        """An event of one session, with its CP, driver and session ids."""
+        return self.record(
+            kind,
+            message,
+            cp_id=session.cp_id,
+            driver_id=session.driver_id,
+            session_id=session.session_id,
+            level=level,
+        )

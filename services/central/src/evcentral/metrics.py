@@ -47,7 +47,13 @@ PROTOCOL_ERROR_KINDS = (
     "auth_failed",
     "unexpected_message",
 )
-IGNORED_KINDS = ("duplicate_telemetry", "late_telemetry", "late_ticket", "late_started", "stop")
+IGNORED_KINDS = (
+    "duplicate_telemetry",
+    "late_telemetry",
+    "late_ticket",
+    "late_supply_started",
+    "stop",
+)
 CP_STATE_VALUES = {
     CpState.ACTIVE: 0,
     CpState.SUPPLYING: 1,

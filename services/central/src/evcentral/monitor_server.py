@@ -34,10 +34,11 @@ from evproto.routing import Router
 from evproto.schema import Message, MsgType
 from evproto.states import Health
 
+from evcentral.core import Core
 from evcentral.credentials import Authenticator
-from evcentral.journal import Journal, LogKind
+from evcentral.journal import LogKind
 from evcentral.metrics import CentralMetrics
-from evcentral.registry import ChargingPoint, Registry
+from evcentral.registry import ChargingPoint
 from evcentral.sessions import Causes, SessionManager
 
 __all__ = ["MonitorLink", "MonitorServer"]
@@ -98,21 +99,19 @@ class MonitorLink:
 class MonitorServer:
     def __init__(
         self,
-        *,
-        registry: Registry,
+        core: Core,
         authenticator: Authenticator,
         sessions: SessionManager,
-        journal: Journal,
-        metrics: CentralMetrics,
+        *,
         idle_timeout: float,
         handshake_timeout: float,
     ) -> None:
-        self._registry = registry
+        self._registry = core.registry
+        self._journal = core.journal
+        self._metrics = core.metrics
         self._auth = authenticator
         self._sessions = sessions
-        self._journal = journal
-        self._metrics = metrics
-        self._observer = _LinkMetrics(metrics)
+        self._observer = _LinkMetrics(core.metrics)
         self._idle_timeout = idle_timeout
         self._handshake_timeout = handshake_timeout
         self._server: asyncio.Server | None = None

@@ -6,10 +6,9 @@ from collections.abc import Callable
 
 from evproto.messages import DirectiveAction
 
-from evcentral.db import Database
-from evcentral.journal import Journal, LogKind
-from evcentral.outbox import Outbox
-from evcentral.registry import ChargingPoint, Registry
+from evcentral.core import Core
+from evcentral.journal import LogKind
+from evcentral.registry import ChargingPoint
 from evcentral.sessions import Causes, SessionManager
 
 __all__ = ["OperatorActions"]
@@ -18,19 +17,15 @@ __all__ = ["OperatorActions"]
 class OperatorActions:
     def __init__(
         self,
-        *,
-        db: Database,
-        registry: Registry,
+        core: Core,
         sessions: SessionManager,
-        outbox: Outbox,
-        journal: Journal,
         push_price: Callable[[ChargingPoint], None],
     ) -> None:
-        self._db = db
-        self._registry = registry
+        self._db = core.db
+        self._registry = core.registry
+        self._outbox = core.outbox
+        self._journal = core.journal
         self._sessions = sessions
-        self._outbox = outbox
-        self._journal = journal
         self._push_price = push_price
 
     def stop(self, cp: ChargingPoint) -> None:

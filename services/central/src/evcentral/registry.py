@@ -6,6 +6,7 @@ touches one CP, never a scan over all of them.
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -48,14 +49,9 @@ def derive_state(
 
 
 @dataclass(slots=True, eq=False)
-class ChargingPoint:
-    cp_id: str
-    location: str
-    price: float
-    out_of_service: bool
-    stored_key: str
-    registered_at: float
-    last_seen: float | None = None
+class ChargingPoint(CpRow):
+    """A CP: what is stored (``CpRow``) and what only lives while the central runs."""
+
     link: MonitorLink | None = None
     health: Health | None = None
     session: SessionRecord | None = None
@@ -65,15 +61,7 @@ class ChargingPoint:
 
     @classmethod
     def from_row(cls, row: CpRow) -> ChargingPoint:
-        return cls(
-            cp_id=row.cp_id,
-            location=row.location,
-            price=row.price,
-            out_of_service=row.out_of_service,
-            stored_key=row.stored_key,
-            registered_at=row.registered_at,
-            last_seen=row.last_seen,
-        )
+        return cls(**{f.name: getattr(row, f.name) for f in dataclasses.fields(CpRow)})
 
     @property
     def connected(self) -> bool:

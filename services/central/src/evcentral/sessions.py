@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from evproto.errors import InvalidField
@@ -25,12 +23,10 @@ from evproto.messages import (
     Ticket,
 )
 
-from evcentral.db import Database
-from evcentral.journal import Journal, LogKind
-from evcentral.metrics import CentralMetrics
-from evcentral.outbox import Outbox
+from evcentral.core import Core
+from evcentral.journal import LogKind
 from evcentral.records import SessionRecord, SessionStatus
-from evcentral.registry import ChargingPoint, Registry
+from evcentral.registry import ChargingPoint
 
 __all__ = ["Cause", "SessionManager"]
 
@@ -57,26 +53,21 @@ class Causes:
 class SessionManager:
     def __init__(
         self,
+        core: Core,
         *,
-        db: Database,
-        registry: Registry,
-        outbox: Outbox,
-        journal: Journal,
-        metrics: CentralMetrics,
         start_timeout: float,
         abort_grace: float,
         restore_grace: float = 30.0,
-        clock: Callable[[], float] = time.time,
     ) -> None:
-        self._db = db
-        self._registry = registry
-        self._outbox = outbox
-        self._journal = journal
-        self._metrics = metrics
+        self._db = core.db
+        self._registry = core.registry
+        self._outbox = core.outbox
+        self._journal = core.journal
+        self._metrics = core.metrics
+        self._clock = core.clock
         self._start_timeout = start_timeout
         self._abort_grace = abort_grace
         self._restore_grace = restore_grace
-        self._clock = clock
         self._start_timers: dict[str, asyncio.TimerHandle] = {}
         self._grace: dict[str, tuple[Cause, asyncio.TimerHandle]] = {}
         self._restore_timers: dict[str, asyncio.TimerHandle] = {}
@@ -123,22 +114,31 @@ class SessionManager:
 
     # --- engine messages (ev.supply.telemetry) -----------------------------------------
 
-    async def on_started(self, msg: SupplyStarted, _record: Record) -> None:
+    def _open_session(self, msg: SupplyStarted | Telemetry | Ticket) -> SessionRecord | None:
+        """The open session a record is about; None (counted) when it ended or never was.
+
+        A record naming another CP or driver than its session is poison: dead-lettered.
+        """
         session = self._registry.sessions.get(msg.session_id)
         if session is None:
-            self._metrics.ignored_messages.labels("late_started").inc()
-            return
-        self._check_origin(session, msg.cp_id, msg.driver_id, msg)
-        if session.status is SessionStatus.AUTHORIZED:
+            self._metrics.ignored_messages.labels(f"late_{msg.TYPE.value}").inc()
+            return None
+        if msg.cp_id != session.cp_id:
+            raise InvalidField(msg.TYPE.value, "cp_id", f"session is at {session.cp_id}")
+        if msg.driver_id != session.driver_id:
+            raise InvalidField(msg.TYPE.value, "driver_id", f"session is {session.driver_id}'s")
+        return session
+
+    async def on_started(self, msg: SupplyStarted, _record: Record) -> None:
+        session = self._open_session(msg)
+        if session is not None and session.status is SessionStatus.AUTHORIZED:
             self._mark_started(session, msg.sent_at)
             self._outbox.driver_update(session, SessionPhase.SUPPLYING)
 
     async def on_telemetry(self, msg: Telemetry, _record: Record) -> None:
-        session = self._registry.sessions.get(msg.session_id)
+        session = self._open_session(msg)
         if session is None:
-            self._metrics.ignored_messages.labels("late_telemetry").inc()
             return
-        self._check_origin(session, msg.cp_id, msg.driver_id, msg)
         if msg.seq <= session.last_seq:
             self._metrics.ignored_messages.labels("duplicate_telemetry").inc()
             return
@@ -156,12 +156,9 @@ class SessionManager:
             self._outbox.driver_update(session, SessionPhase.SUPPLYING)
 
     async def on_ticket(self, msg: Ticket, _record: Record) -> None:
-        session = self._registry.sessions.get(msg.session_id)
-        if session is None:
-            self._metrics.ignored_messages.labels("late_ticket").inc()
-            return
-        self._check_origin(session, msg.cp_id, msg.driver_id, msg)
-        self._finish(session, msg, self._abort_label(session, msg.outcome))
+        session = self._open_session(msg)
+        if session is not None:
+            self._finish(session, msg, self._abort_label(session, msg.outcome))
 
     # --- events from the monitor link, the operator and the driver ----------------------
 
@@ -171,12 +168,10 @@ class SessionManager:
         if session is None or session.session_id in self._grace:
             return
         self._outbox.driver_update(session, SessionPhase.ERROR, cause.reason)
-        self._journal.record(
+        self._journal.about(
+            session,
             LogKind.FAULT,
             f"session at {cp.cp_id} interrupted: {cause.reason}",
-            cp_id=cp.cp_id,
-            driver_id=session.driver_id,
-            session_id=session.session_id,
             level=logging.WARNING,
         )
         handle = asyncio.get_running_loop().call_later(
@@ -195,12 +190,10 @@ class SessionManager:
         self._outbox.directive(
             cp_id, DirectiveAction.END_SUPPLY, session=session, reason="stopped by the driver"
         )
-        self._journal.record(
+        self._journal.about(
+            session,
             LogKind.DIRECTIVE,
             f"END_SUPPLY sent to {cp_id}: the driver asked to stop",
-            cp_id=cp_id,
-            driver_id=session.driver_id,
-            session_id=session.session_id,
         )
 
     # --- timers ---------------------------------------------------------------------------
@@ -267,13 +260,11 @@ class SessionManager:
         self._registry.detach_session(session)
         self._outbox.ticket(session, ticket)
         self._count_ended(session, ticket, abort_label)
-        self._journal.record(
+        self._journal.about(
+            session,
             LogKind.TICKET,
             f"ticket {ticket.outcome.value} at {session.cp_id}: {ticket.kwh:.3f} kWh, "
             f"{ticket.eur:.2f} €" + (f" ({ticket.reason})" if ticket.reason else ""),
-            cp_id=session.cp_id,
-            driver_id=session.driver_id,
-            session_id=session.session_id,
         )
 
     def _count_ended(self, session: SessionRecord, ticket: Ticket, abort_label: str | None) -> None:
@@ -325,12 +316,10 @@ class SessionManager:
         self._db.save_session(session)
         self._progress.pop(session.session_id, None)
         self._registry.refresh(self._cp(session))
-        self._journal.record(
+        self._journal.about(
+            session,
             LogKind.STARTED,
             f"supply started at {session.cp_id} for {session.driver_id}",
-            cp_id=session.cp_id,
-            driver_id=session.driver_id,
-            session_id=session.session_id,
         )
 
     def _cp(self, session: SessionRecord) -> ChargingPoint:
@@ -338,16 +327,6 @@ class SessionManager:
         if cp is None:  # sessions are only opened for known CPs, which are never removed
             raise LookupError(f"session {session.session_id} is at unknown CP {session.cp_id}")
         return cp
-
-    @staticmethod
-    def _check_origin(
-        session: SessionRecord, cp_id: str, driver_id: str, msg: SupplyStarted | Telemetry | Ticket
-    ) -> None:
-        """A record naming another CP or driver than its session is poison: dead-letter it."""
-        if cp_id != session.cp_id:
-            raise InvalidField(msg.TYPE.value, "cp_id", f"session is at {session.cp_id}")
-        if driver_id != session.driver_id:
-            raise InvalidField(msg.TYPE.value, "driver_id", f"session is {session.driver_id}'s")
 
     @property
     def pending_aborts(self) -> int:

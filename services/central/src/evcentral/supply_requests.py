@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
-from collections.abc import Callable
 
 from evproto.kafka import Record
 from evproto.logs import kv
@@ -18,12 +16,9 @@ from evproto.messages import Origin, SupplyRequest, SupplyResponse, SupplyStop
 from evproto.schema import new_id
 
 from evcentral.authorization import Decision, decide
-from evcentral.db import Database
-from evcentral.journal import Journal, LogKind
-from evcentral.metrics import CentralMetrics
-from evcentral.outbox import Outbox
+from evcentral.core import Core
+from evcentral.journal import LogKind
 from evcentral.records import SessionRecord, SessionStatus
-from evcentral.registry import Registry
 from evcentral.sessions import SessionManager
 
 __all__ = ["SupplyDesk"]
@@ -32,24 +27,14 @@ log = logging.getLogger("evcentral.requests")
 
 
 class SupplyDesk:
-    def __init__(
-        self,
-        *,
-        db: Database,
-        registry: Registry,
-        sessions: SessionManager,
-        outbox: Outbox,
-        journal: Journal,
-        metrics: CentralMetrics,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self._db = db
-        self._registry = registry
+    def __init__(self, core: Core, sessions: SessionManager) -> None:
+        self._db = core.db
+        self._registry = core.registry
+        self._outbox = core.outbox
+        self._journal = core.journal
+        self._metrics = core.metrics
+        self._clock = core.clock
         self._sessions = sessions
-        self._outbox = outbox
-        self._journal = journal
-        self._metrics = metrics
-        self._clock = clock
 
     async def on_request(self, msg: SupplyRequest, _record: Record) -> None:
         seen, stored = self._db.processed(msg.request_id)
