@@ -201,6 +201,7 @@ class System:
         seen: list[dict[str, Any] | None] = [None]
 
         def shows() -> dict[str, Any] | None:
+            self.assert_running()
             seen[0] = self.api.cps().get(cp_id)
             tile = seen[0]
             return tile if tile and all(tile.get(k) == v for k, v in fields.items()) else None
@@ -224,12 +225,18 @@ class System:
         want = set(self.stack.cps)
 
         def all_active() -> bool:
+            self.assert_running()
             cps = self.api.cps()
             return want <= cps.keys() and all(cps[c]["state"] == "ACTIVE" for c in want)
 
         wait_until(all_active, timeout, f"{len(want)} charging points ACTIVE")
 
     # --- checks ------------------------------------------------------------------------
+
+    def assert_running(self) -> None:
+        """Fail at once, not at a deadline, when a service process has died."""
+        dead = self.unexpected_exits()
+        assert not dead, "; ".join(dead)
 
     def unexpected_exits(self) -> list[str]:
         """Service processes that ended without the scenario taking them down."""

@@ -62,6 +62,17 @@ def test_each_unavailable_charging_point_is_denied_with_its_reason(system: Syste
     system.wait_cp("CP-2", 5, state="BROKEN_DOWN", colour="red")
     system.wait_cp("CP-3", 5, state="DISCONNECTED", colour="grey")
 
+    listed = system.driver("zoe", "list").wait(30)
+    assert listed.exit_code == 0, listed
+    available = {cp["cp_id"]: cp["available"] for cp in listed.of("cp")}
+    assert available == {
+        "CP-0": False,
+        "CP-1": False,
+        "CP-2": False,
+        "CP-3": False,
+        "CP-4": True,
+    }, listed
+
     # (driver, CP, what the denial says, the central's metric label)
     cases = [
         ("bob", "CP-0", "supplying", "cp_supplying"),
@@ -114,6 +125,18 @@ def test_a_manual_supply_at_the_charging_point_ends_with_its_ticket(system: Syst
     assert session["outcome"] == "completed"
     assert session["kwh"] > 0
     system.wait_cp("CP-0", 5, state="ACTIVE", driver_id=None)
+    system.check_conservation()
+
+
+def test_a_vehicle_never_plugged_in_is_cancelled_at_the_start_timeout(system: System) -> None:
+    system.start(cps=1, central_args=("--start-timeout", "2"), engine_args=("--plug-delay", "-1"))
+    result = system.request("kim", "CP-0").wait(30)
+    assert result.exit_code == 4, result
+    assert result.ticket["outcome"] == "cancelled"
+    assert "plugged" in result.ticket["reason"]
+    assert result.ticket["kwh"] == 0
+    system.wait_cp("CP-0", 5, state="ACTIVE", driver_id=None)
+    assert system.engine_status("CP-0")["session_id"] is None  # the engine dropped it too
     system.check_conservation()
 
 
