@@ -28,7 +28,10 @@ def _step(cps: int, rss_mb: float, auth_p99: float) -> dict[str, Any]:
             "monitors": {"ack_rtt": _latency(1.0, 3.0), "late": 0},
             "windows": {"heartbeat": window, "sessions": window},
         },
-        "heartbeat_window": {"cores": cps / 20_000, "us_per_heartbeat": 50.0, "rss_mb": rss_mb},
+        "heartbeat_window": {
+            "cores": cps / 20_000, "us_per_heartbeat": 50.0, "rss_mb": rss_mb,
+            "heartbeats_per_s": float(cps),
+        },
         "sessions_window": {"cores": cps / 15_000},
         "peak_rss_mb": rss_mb,
     }  # fmt: skip
@@ -62,6 +65,13 @@ def test_verdicts_say_which_targets_are_met_and_by_how_much_one_is_missed() -> N
     assert (missed["met"], missed["value"]) == (False, 150.0)
     assert missed["by"] == 0.5
     assert verdicts["nothing_lost_or_duplicated"]["met"]
+
+
+def test_a_step_the_central_could_not_keep_up_with_is_left_out_of_the_cost_ratio() -> None:
+    saturated = _step(10_000, 250.0, 50.0)
+    saturated["central"]["heartbeat_window"].update(us_per_heartbeat=400.0, heartbeats_per_s=6e3)
+    raw = _raw(_step(1_000, 70.0, 50.0), saturated)
+    assert summarize_run(raw, Path.cwd())["verdicts"]["heartbeat_cost_ratio"]["value"] == 1.25
 
 
 def test_growth_per_1000_cps_comes_from_the_steps() -> None:

@@ -71,7 +71,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     json_path, md_path = args.out.with_suffix(".json"), args.out.with_suffix(".md")
     if args.render:
-        summary = json.loads(json_path.read_text())
+        stored = json.loads(json_path.read_text())
+        summary = {**summarize_run(stored["raw"], Path.cwd()), "machine": stored["machine"]}
+        json_path.write_text(json.dumps(summary, indent=1) + "\n")
         md_path.write_text(render_markdown(summary, _findings(args.findings)))
         return 0
     options = BenchOptions(

@@ -178,6 +178,12 @@ def _step_row(step: dict[str, Any], idle_rss: float) -> dict[str, Any]:
     }
 
 
+def _kept_up(row: dict[str, Any]) -> bool:
+    """The central ACKed (nearly) every heartbeat: its cost compares with the bare server's."""
+    rate = row.get("heartbeats_per_s")
+    return bool(rate and row["held"] and rate >= 0.95 * row["held"])
+
+
 def _verdict(value: float | None, target: float, *, at_most: bool) -> dict[str, Any]:
     if value is None:
         return {"value": None, "target": target, "met": False, "by": None}
@@ -228,7 +234,16 @@ def summarize_run(raw: dict[str, Any], repo: Path) -> dict[str, Any]:
             worst("central_peak_rss_mb"), TARGETS["central_rss_mb"], at_most=True
         ),
         "heartbeat_cost_ratio": _verdict(
-            worst("heartbeat_cost_ratio"), TARGETS["heartbeat_cost_ratio"], at_most=True
+            max(
+                (
+                    r["heartbeat_cost_ratio"]
+                    for r in rows
+                    if r["heartbeat_cost_ratio"] is not None and _kept_up(r)
+                ),
+                default=None,
+            ),
+            TARGETS["heartbeat_cost_ratio"],
+            at_most=True,
         ),
         "memory_per_cp_flat": {
             "value": increments,
@@ -289,7 +304,11 @@ _VERDICT_LABELS = {
     "telemetry_p99_ms": ("telemetry end-to-end p99, worst step", " ms", 1),
     "central_cores": ("central CPU, worst window", " cores", 2),
     "central_rss_mb": ("central resident memory, peak", " MB", 0),
-    "heartbeat_cost_ratio": ("central CPU per heartbeat ÷ bare server's, worst step", "×", 2),
+    "heartbeat_cost_ratio": (
+        "central CPU per heartbeat ÷ bare server's, worst step it kept up with",
+        "×",
+        2,
+    ),
 }
 
 
@@ -337,6 +356,13 @@ def _profile_lines(profile: dict[str, Any]) -> list[str]:
         for name, inclusive in summary["inclusive"][:12]:
             lines.append(f"| {inclusive * 100:.1f} % | `{name}` |")
     return lines
+
+
+def _per_core(us_per_heartbeat: float | None) -> str:
+    """How many CPs reporting once a second one fully busy core could serve at this cost."""
+    if not us_per_heartbeat:
+        return "–"
+    return f"{round(1e6 / us_per_heartbeat, -2):,.0f}"
 
 
 def _dirty(paths: Any) -> str:
@@ -406,19 +432,24 @@ def render_markdown(summary: dict[str, Any], findings: str = "") -> str:
         "The bare server (`evbench.bare`) only decodes frames, checks the LRC, parses the "
         "JSON and ACKs. The FramedConnection server is the same with evproto's link code "
         "(`accept_link`, reader task, `recv`, schema validation) and nothing else. The same "
-        "monitor fleet ran against both just before the central, status reports only.",
+        "monitor fleet ran against both just before the central, status reports only. The "
+        "costs compare at the same load only where the central ACKed every heartbeat "
+        "(heartbeats/s ≈ CPs); a saturated step's figure is the cost at the rate it managed.",
         "",
         "| CPs | heartbeats/s | bare µs/heartbeat | FramedConnection server µs/heartbeat | "
-        "central µs/heartbeat | ratio to bare | central KB per CP | ACK round trip p50 / p99 | "
-        "late heartbeats |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "central µs/heartbeat | ratio to bare | CPs at 1 Hz per core (central / bare) | "
+        "central KB per CP | ACK round trip p50 / p99 | late heartbeats |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         out.append(
             f"| {r['cps']:,} | {_f(r['heartbeats_per_s'], 0)} | "
             f"{_f(r['bare_us_per_heartbeat'])} | {_f(r['framed_us_per_heartbeat'])} | "
             f"{_f(r['central_us_per_heartbeat'])} | "
-            f"{_f(r['heartbeat_cost_ratio'], 2, '×')} | {_f(r['central_kb_per_cp'])} | "
+            f"{_f(r['heartbeat_cost_ratio'], 2, '×')} | "
+            f"{_per_core(r['central_us_per_heartbeat'])} / "
+            f"{_per_core(r['bare_us_per_heartbeat'])} | "
+            f"{_f(r['central_kb_per_cp'])} | "
             f"{_pair(r['heartbeat_ack'] or {})} | {_f(r['heartbeats_late'])} |"
         )
     out += [
