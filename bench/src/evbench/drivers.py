@@ -12,6 +12,7 @@ beside it for the same sample driver as a direct measurement.
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -35,6 +36,7 @@ from evbench.ledger import SessionLedger
 __all__ = ["DRIVER_TOPICS", "DriverCounters", "DriverFleet", "ReadTally", "SampleReader"]
 
 DRIVER_TOPICS = (Topic.SUPPLY_RESPONSES, Topic.DRIVER_UPDATES)
+_DIGITS = re.compile(r"\d+")
 
 
 class ReadTally:
@@ -181,7 +183,8 @@ class DriverFleet:
             self.ledger.authorized(msg.session_id, driver_id, cp_id)
         else:
             denied = self.counters.denied
-            denied[msg.reason] = denied.get(msg.reason, 0) + 1
+            reason = _DIGITS.sub("N", msg.reason)  # "expired (31 s old)" and "(32 s old)" alike
+            denied[reason] = denied.get(reason, 0) + 1
             self._release(driver_id, cp_id)
 
     def _on_update(self, msg: DriverUpdate) -> None:
