@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 from evbench.bare import BareCounters, start_bare_server, start_framed_server
 from evproto.framing import Control, encode_frame
 
 ACK, NACK = Control.ACK.byte, Control.NACK.byte
+
+
+Until = Callable[..., Awaitable[None]]  # the `until` fixture of conftest.py
 
 
 @pytest.fixture(params=[start_bare_server, start_framed_server], ids=["bare", "framed"])
@@ -21,14 +24,6 @@ async def bare(request: pytest.FixtureRequest) -> AsyncIterator[tuple[int, BareC
     await server.wait_closed()
 
 
-async def _until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        assert loop.time() < deadline, "condition not met before the deadline"
-        await asyncio.sleep(0.01)
-
-
 async def _link(port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     writer.write(Control.ENQ.byte)
@@ -36,12 +31,12 @@ async def _link(port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
     return reader, writer
 
 
-async def test_a_frame_is_acked_and_counted(bare: tuple[int, BareCounters]) -> None:
+async def test_a_frame_is_acked_and_counted(bare: tuple[int, BareCounters], until: Until) -> None:
     port, counters = bare
     reader, writer = await _link(port)
     writer.write(encode_frame(b'{"type":"status","cp_id":"CP-1","health":"OK"}'))
     assert await asyncio.wait_for(reader.readexactly(1), 5) == ACK
-    await _until(lambda: counters.frames == 1)
+    await until(lambda: counters.frames == 1)
     assert counters.connections == 1
     writer.close()
 
@@ -58,7 +53,7 @@ async def test_a_bad_lrc_is_nacked(bare: tuple[int, BareCounters]) -> None:
 
 
 async def test_frames_split_and_joined_across_writes_are_each_acked(
-    bare: tuple[int, BareCounters],
+    bare: tuple[int, BareCounters], until: Until
 ) -> None:
     port, counters = bare
     reader, writer = await _link(port)
@@ -68,16 +63,18 @@ async def test_frames_split_and_joined_across_writes_are_each_acked(
     await writer.drain()
     writer.write(stream[5:] + encode_frame(status % 3))
     assert await asyncio.wait_for(reader.readexactly(3), 5) == ACK * 3
-    await _until(lambda: counters.frames == 3)
+    await until(lambda: counters.frames == 3)
     writer.close()
 
 
-async def test_a_framed_non_message_is_acked_but_counted(bare: tuple[int, BareCounters]) -> None:
+async def test_a_framed_non_message_is_acked_but_counted(
+    bare: tuple[int, BareCounters], until: Until
+) -> None:
     port, counters = bare
     reader, writer = await _link(port)
     writer.write(encode_frame(b"[1, 2]"))
     assert await asyncio.wait_for(reader.readexactly(1), 5) == ACK
-    await _until(lambda: counters.bad_json == 1)
+    await until(lambda: counters.bad_json == 1)
     writer.close()
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 from evbench.bare import BareCounters, start_bare_server
@@ -11,13 +11,7 @@ from evbench.link import LinkCounters, MonitorLink
 from evbench.monitors import FleetConfig, MonitorFleet, cp_id_for
 from evproto.framing import Control, Frame, FrameDecoder
 
-
-async def _until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        assert loop.time() < deadline, "condition not met before the deadline"
-        await asyncio.sleep(0.01)
+Until = Callable[..., Awaitable[None]]  # the `until` fixture of conftest.py
 
 
 @pytest.fixture
@@ -29,7 +23,7 @@ async def bare() -> AsyncIterator[tuple[int, BareCounters]]:
 
 
 async def test_every_cp_connects_and_reports_every_interval(
-    bare: tuple[int, BareCounters],
+    bare: tuple[int, BareCounters], until: Until
 ) -> None:
     port, counters = bare
     cp_ids = [cp_id_for(i) for i in range(20)]
@@ -42,7 +36,7 @@ async def test_every_cp_connects_and_reports_every_interval(
     fleet.start_heartbeats()
     await fleet.connect_all()
     assert fleet.held == 20
-    await _until(lambda: fleet.counters.acked >= 60)
+    await until(lambda: fleet.counters.acked >= 60)
     await fleet.close()
     assert counters.connections == 20
     assert counters.frames >= 60
@@ -72,7 +66,7 @@ class _NackOnce(asyncio.Protocol):
                 self.transport.write(Control.NACK.byte if first else Control.ACK.byte)
 
 
-async def test_a_nacked_status_is_resent_and_then_acked() -> None:
+async def test_a_nacked_status_is_resent_and_then_acked(until: Until) -> None:
     loop = asyncio.get_running_loop()
     server = await loop.create_server(_NackOnce, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
@@ -81,7 +75,7 @@ async def test_a_nacked_status_is_resent_and_then_acked() -> None:
     await loop.create_connection(lambda: link, "127.0.0.1", port)
     await link.handshake(5.0)
     assert link.send_status()
-    await _until(lambda: counters.acked == 1)
+    await until(lambda: counters.acked == 1)
     assert counters.nacked == 1
     assert counters.send_failed == 0
     link.close()
