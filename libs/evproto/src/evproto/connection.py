@@ -189,9 +189,10 @@ class FramedConnection:
                     self._inbox_space.clear()
                     await self._inbox_space.wait()
                 try:
-                    chunk = await asyncio.wait_for(
-                        self._reader.read(_READ_CHUNK), self.idle_timeout
-                    )
+                    # asyncio.timeout, not wait_for: no task per read (this runs for every
+                    # frame of every link), and a cancellation is never swallowed
+                    async with asyncio.timeout(self.idle_timeout):
+                        chunk = await self._reader.read(_READ_CHUNK)
                 except TimeoutError:
                     reason = f"idle for more than {self.idle_timeout}s"
                     self._observer.protocol_error("idle_timeout")
@@ -288,7 +289,8 @@ class FramedConnection:
         """
         wait = self.timeout if timeout is None else timeout
         try:
-            item = await asyncio.wait_for(self._inbox.get(), wait)
+            async with asyncio.timeout(wait):  # no task per call, unlike wait_for
+                item = await self._inbox.get()
         except TimeoutError:
             raise LinkTimeout(f"nothing from {self.peer} within {wait}s") from None
         if self._inbox.qsize() < _INBOX_HIGH_WATER // 2:
