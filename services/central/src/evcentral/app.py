@@ -204,7 +204,8 @@ class Central:
         while not self._stop.is_set():
             await asyncio.to_thread(self.kafka.probe)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), _PROBE_INTERVAL)
+                async with asyncio.timeout(_PROBE_INTERVAL):
+                    await self._stop.wait()
 
     async def stop(self) -> None:
         self._stop.set()

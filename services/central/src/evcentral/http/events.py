@@ -62,7 +62,8 @@ class _Client:
         """What is pending (a keep-alive comment after ``timeout``), or None once closed."""
         if not self.pending and not self.closed:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.wake.wait(), timeout)
+                async with asyncio.timeout(timeout):
+                    await self.wake.wait()
         self.wake.clear()
         if self.closed:
             return None
