@@ -119,16 +119,28 @@ def start_release(
     def start(chart: Rendered) -> LocalRelease:
         create_topics_like_strimzi(chart, broker.bootstrap)
         cluster = LocalCluster(chart, pods_dir, broker.port)
-        pods = [cluster.pod("StatefulSet", f"evcharging-{c}") for c in ("central", "cp", "driver")]
-        started.extend(p for pod in pods for p in cluster.processes(pod))
-        for process in started:
-            process.start()
-        probes = [probe for pod in pods for probe in cluster.probe_urls(pod)]
-        for name, url in probes:
-            eventually(f"{name} {url} answers 200", answers_200(url), STARTUP_DEADLINE_S, started)
-        readyz = next(url for name, url in probes if url.endswith("/readyz"))
-        release = LocalRelease(cluster, started, readyz.removesuffix("/readyz"))
-        release.wait("CP-0 is ACTIVE", state_is(release, "CP-0", "ACTIVE"), STARTUP_DEADLINE_S)
+        # Drivers start once CP-0 is ACTIVE: a batch's first request must meet a
+        # registered CP, as it does when a user adds a batch to a running release.
+        stages = (("central", "cp"), ("driver",))
+        release: LocalRelease | None = None
+        for stage in stages:
+            pods = [cluster.pod("StatefulSet", f"evcharging-{c}") for c in stage]
+            processes = [p for pod in pods for p in cluster.processes(pod)]
+            started.extend(processes)
+            for process in processes:
+                process.start()
+            probes = [probe for pod in pods for probe in cluster.probe_urls(pod)]
+            for name, url in probes:
+                eventually(
+                    f"{name} {url} answers 200", answers_200(url), STARTUP_DEADLINE_S, started
+                )
+            if release is None:
+                readyz = next(url for name, url in probes if url.endswith("/readyz"))
+                release = LocalRelease(cluster, started, readyz.removesuffix("/readyz"))
+                release.wait(
+                    "CP-0 is ACTIVE", state_is(release, "CP-0", "ACTIVE"), STARTUP_DEADLINE_S
+                )
+        assert release is not None
         return release
 
     yield start
