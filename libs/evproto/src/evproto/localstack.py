@@ -139,14 +139,24 @@ class LocalStack:
     broker: EmbeddedBroker | None = None
     central: ManagedProcess | None = None
     cps: dict[str, ChargingPoint] = field(default_factory=dict)
+    # every port handed out: processes bind theirs only when they start, so a
+    # fresh free_port() could otherwise return one promised to another process
+    _ports: set[int] = field(default_factory=set, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
-        self.kafka_port = self.kafka_port or free_port(self.host)
-        self.listen_port = self.listen_port or free_port(self.host)
-        self.http_port = self.http_port or free_port(self.host)
+        self._ports.update(p for p in (self.kafka_port, self.listen_port, self.http_port) if p)
+        self.kafka_port = self.kafka_port or self._free_port()
+        self.listen_port = self.listen_port or self._free_port()
+        self.http_port = self.http_port or self._free_port()
         self.operator_token = self._token("operator-token")
         self.registration_token = self._token("registration-token")
+
+    def _free_port(self) -> int:
+        while (port := free_port(self.host)) in self._ports:
+            pass
+        self._ports.add(port)
+        return port
 
     def _token(self, name: str) -> str:
         path = self.workdir / name
@@ -207,7 +217,7 @@ class LocalStack:
         location = options.get("location")
         cp_dir = self.workdir / cp_id
         cp_dir.mkdir(parents=True, exist_ok=True)
-        port = free_port(self.host)
+        port = self._free_port()
         control = cp_dir / "engine.sock"
         engine = ManagedProcess(
             f"{cp_id}/engine",
