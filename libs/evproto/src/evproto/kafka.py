@@ -92,6 +92,10 @@ class KafkaSettings:
             **self.common(),
             "enable.idempotence": True,
             "acks": "all",
+            # Topics are made with their partition counts (create_topics, or Strimzi).
+            # A producer asking for a missing one must not have the broker create it
+            # with its default count: partition_for would then point past its end.
+            "allow.auto.create.topics": False,
             "linger.ms": 2,
             # Keep retrying through a broker outage for up to 10 minutes; a record
             # that still fails is reported to the caller, who keeps it.
@@ -209,7 +213,15 @@ class Publisher:
 
     async def _poll_forever(self) -> None:
         while True:
-            await asyncio.to_thread(self._producer.poll, 0.1)
+            try:
+                await asyncio.to_thread(self._producer.poll, 0.1)
+            except KafkaException as exc:
+                # A fatal error leaves the producer unusable for good (an idempotent
+                # producer whose sequence a broker restarted empty cannot follow).
+                log.warning("kafka producer failed fatally; replacing it %s", kv(error=exc))
+                await self._replace_producer()
+                await asyncio.sleep(0.5)  # never a tight loop of new producers
+                continue
             if self._pending:
                 await self._recover_if_stalled()
 
@@ -227,10 +239,16 @@ class Publisher:
             "kafka producer stalled while the broker answers; replacing it %s",
             kv(pending=len(self._pending), oldest_s=f"{now - oldest.since:.0f}"),
         )
+        await self._replace_producer()
+
+    async def _replace_producer(self) -> None:
+        """A new producer sends every record not yet confirmed again."""
+        now = time.monotonic()
         old, self._producer = self._producer, self._new_producer()
         self._generation += 1  # the old producer's purge reports are ignored
-        await asyncio.to_thread(old.purge)
-        await asyncio.to_thread(old.flush, 0)
+        with contextlib.suppress(KafkaException):  # a fatally failed one may refuse
+            await asyncio.to_thread(old.purge)
+            await asyncio.to_thread(old.flush, 0)
         for record_id, pending in list(self._pending.items()):
             pending.since = now
             self._produce(record_id, pending)
