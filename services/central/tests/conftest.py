@@ -349,7 +349,11 @@ class KafkaPeer:
     """Reads the partitions of its keys, keeps what arrives, publishes like a real peer."""
 
     def __init__(
-        self, settings: KafkaSettings, topics: list[Topic], keys: frozenset[str] | None
+        self,
+        settings: KafkaSettings,
+        topics: list[Topic],
+        keys: frozenset[str] | None,
+        start: str = "latest",
     ) -> None:
         self.settings = settings
         self.received: list[Message] = []
@@ -365,7 +369,7 @@ class KafkaPeer:
             partitions=parts,
             handler=self._on,
             dead_letters=None,
-            start="latest",
+            start=start,
             keys=keys,
         )
         self._stop = asyncio.Event()
@@ -410,8 +414,10 @@ class PeerFactory:
         self.settings = settings
         self.made: list[KafkaPeer] = []
 
-    async def _make(self, topics: list[Topic], keys: frozenset[str] | None) -> KafkaPeer:
-        peer = KafkaPeer(self.settings, topics, keys)
+    async def _make(
+        self, topics: list[Topic], keys: frozenset[str] | None, start: str = "latest"
+    ) -> KafkaPeer:
+        peer = KafkaPeer(self.settings, topics, keys, start)
         self.made.append(peer)
         return await peer.start()
 
@@ -424,8 +430,10 @@ class PeerFactory:
         """Reads its directives and the answers to its manual requests (keyed by CP id)."""
         return await self._make([Topic.DIRECTIVES, Topic.SUPPLY_RESPONSES], frozenset({cp_id}))
 
-    async def watcher(self, topic: Topic, keys: frozenset[str] | None = None) -> KafkaPeer:
-        return await self._make([topic], keys)
+    async def watcher(
+        self, topic: Topic, keys: frozenset[str] | None = None, start: str = "latest"
+    ) -> KafkaPeer:
+        return await self._make([topic], keys, start)
 
 
 @pytest.fixture

@@ -249,3 +249,24 @@ async def _wait_for_ticket(world: World) -> Ticket:
         assert time.monotonic() < deadline, "no ticket within 5 s"
         await asyncio.sleep(0.02)
     return world.tickets()[0]
+
+
+async def test_a_lost_link_is_a_fault_only_once_the_engine_falls_silent(
+    tmp_path: Path, messages: Any
+) -> None:
+    world = World(tmp_path, messages, grace=0.2)
+    session_id = (await world.request()).session_id
+    await world.telemetry(session_id, 1)
+    world.registry.detach_link(world.cp, world.cp.link)  # type: ignore[arg-type]
+    world.sessions.link_lost(world.cp)
+    for seq in (2, 3, 4):  # the engine goes on supplying over Kafka
+        await asyncio.sleep(0.1)
+        await world.telemetry(session_id, seq)
+    assert not world.wire.of(DriverUpdate, phase=SessionPhase.ERROR)
+    assert world.registry.sessions[session_id].open
+    # then it falls silent: the driver is told, and a partial ticket closes the session
+    ticket = await _wait_for_ticket(world)
+    [error] = world.wire.of(DriverUpdate, phase=SessionPhase.ERROR)
+    assert "stopped reporting" in error.reason
+    assert (ticket.outcome, ticket.last_seq) == (Outcome.ABORTED, 4)
+    assert world.metric("evcharging_central_sessions_aborted_total", reason="engine_lost") == 1

@@ -217,3 +217,31 @@ async def test_a_poison_record_goes_to_the_dead_letter_topic(
         "evcharging_central_kafka_dead_letters_total", {"topic": Topic.SUPPLY_REQUESTS.value}
     )
     assert value == 1
+
+
+async def test_a_lost_monitor_link_does_not_stop_a_supply_the_engine_goes_on_with(
+    flow: Flow, wait_until
+) -> None:
+    session_id = (await flow.request()).session_id
+    await flow.engine_says(flow.telemetry(session_id, 1))
+    await flow.monitor.close()  # the monitor is gone; the engine still talks Kafka
+    await wait_until(lambda: flow.state() is CpState.DISCONNECTED, what="DISCONNECTED")
+    for seq in range(2, 8):
+        await flow.engine_says(flow.telemetry(session_id, seq))
+        await flow.driver.wait_for(DriverUpdate, seq=seq)  # about the engine's cadence
+    await flow.engine_says(flow.ticket(session_id, Outcome.COMPLETED, seq=7))
+    ticket = await flow.driver.wait_for(Ticket)
+    assert ticket.outcome is Outcome.COMPLETED and ticket.last_seq == 7
+    assert not flow.driver.of(DriverUpdate, phase=SessionPhase.ERROR)
+
+
+async def test_a_lost_monitor_link_and_a_silent_engine_abort_the_supply(flow: Flow) -> None:
+    session_id = (await flow.request()).session_id
+    for seq in (1, 2):
+        await flow.engine_says(flow.telemetry(session_id, seq))
+    await flow.driver.wait_for(DriverUpdate, seq=2)
+    await flow.monitor.close()
+    error = await flow.driver.wait_for(DriverUpdate, phase=SessionPhase.ERROR)
+    assert "stopped reporting" in error.reason
+    ticket = await flow.driver.wait_for(Ticket)
+    assert (ticket.outcome, ticket.last_seq) == (Outcome.ABORTED, 2)

@@ -73,7 +73,10 @@ class Central:
         self.outbox = Outbox(self.kafka.publisher)
         core = Core(self.db, self.registry, self.outbox, self.journal, self.metrics)
         self.sessions = SessionManager(
-            core, start_timeout=settings.start_timeout, abort_grace=settings.abort_grace
+            core,
+            start_timeout=settings.start_timeout,
+            abort_grace=settings.abort_grace,
+            broker_ok=lambda: self.kafka.broker_ok,
         )
         self.desk = SupplyDesk(core, self.sessions)
         router.on(MsgType.SUPPLY_REQUEST)(self.desk.on_request)
@@ -203,6 +206,9 @@ class Central:
     async def _probe_forever(self) -> None:
         while not self._stop.is_set():
             await asyncio.to_thread(self.kafka.probe)
+            if self.kafka.topics_recreated:  # the broker lost them: every CP state again
+                self.kafka.topics_recreated = False
+                self._topics_ready()
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(_PROBE_INTERVAL):
                     await self._stop.wait()

@@ -13,6 +13,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
+from typing import Any
 
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient
@@ -66,6 +67,8 @@ class KafkaIO:
         ]
         self.broker_ok = False
         self.consuming = False
+        self.topics_recreated = False
+        self._told_misshapen: set[Topic] = set()
         self._probing = False
         self._assigning: asyncio.Future[None] | None = None
         self._lag: dict[str, int] = {}
@@ -94,15 +97,31 @@ class KafkaIO:
         await self.consumer.run(stop)
 
     def probe(self) -> bool:
-        """A metadata round trip (blocking: call it in a thread), and the consumer lag."""
+        """A metadata round trip (blocking: call it in a thread), and the consumer lag.
+
+        The broker is usable when it answers and every topic exists. Topics that are
+        gone (a broker that restarted empty) are created again when ``--create-topics``
+        is on, and ``topics_recreated`` is set so the caller republishes what they held.
+        """
         self._probing = True
         try:
             try:
-                self._admin.list_topics(timeout=2.0)
-            except KafkaException:
+                metadata = self._admin.list_topics(timeout=2.0)
+                missing = [t for t in Topic if t.value not in metadata.topics]
+                misshapen = self._misshapen(metadata.topics)
+                if missing and self._create and self.consuming:
+                    log.warning(
+                        "topics missing, creating them again %s",
+                        kv(topics=",".join(t.value for t in missing)),
+                    )
+                    create_topics(self.settings, missing)
+                    self.topics_recreated = True
+                    missing = []
+            except KafkaException as exc:
+                log.debug("broker probe failed %s", kv(error=exc))
                 self.broker_ok = False
                 return False
-            self.broker_ok = True
+            self.broker_ok = not missing and not misshapen
             if self.consuming:
                 try:
                     self._lag = self._read_lag()
@@ -111,6 +130,23 @@ class KafkaIO:
             return True
         finally:
             self._probing = False
+
+    def _misshapen(self, topics: dict[str, Any]) -> list[Topic]:
+        """Topics with another partition count than ours (made by someone else): the
+        partitioner would address partitions that are not there. Told once each."""
+        wrong = [
+            topic
+            for topic in Topic
+            if topic.value in topics and len(topics[topic.value].partitions) != topic.partitions
+        ]
+        for topic in set(wrong) - self._told_misshapen:
+            found = len(topics[topic.value].partitions)
+            log.error(
+                "topic has the wrong partition count; delete it and restart %s",
+                kv(topic=topic.value, partitions=found, want=topic.partitions),
+            )
+        self._told_misshapen.update(wrong)
+        return wrong
 
     def _read_lag(self) -> dict[str, int]:
         """Records between the group's committed offsets and the high watermarks, per topic."""
@@ -128,7 +164,10 @@ class KafkaIO:
         return self._lag
 
     async def close(self, timeout: float = 5.0) -> None:
-        await self.publisher.close(timeout)
+        try:
+            await self.publisher.close(timeout)
+        except KafkaException as exc:  # a producer failed for good: what it held is lost
+            log.error("kafka producer closed with an error %s", kv(error=exc))
         # A blocking call cancelled on its asyncio side still runs in its thread; closing
         # the client under it would wait for its timeout. The process ends anyway.
         if self._assigning is None or self._assigning.done():

@@ -290,7 +290,7 @@ class MonitorServer:
             level=logging.WARNING,
         )
         if not self._stopping:
-            self._sessions.cp_fault(cp, Causes.LINK_LOST)
+            self._sessions.link_lost(cp)
 
     # --- messages on an authenticated link ----------------------------------------
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from evproto.errors import InvalidField
@@ -44,7 +45,7 @@ class Cause:
 class Causes:
     FAULT = Cause("fault", "charging point fault")
     ENGINE_UNREACHABLE = Cause("engine_lost", "the charging point's engine is unreachable")
-    LINK_LOST = Cause("engine_lost", "the connection to the charging point was lost")
+    LINK_LOST = Cause("engine_lost", "the charging point is disconnected and has stopped reporting")
     OPERATOR_STOP = Cause("operator_stop", "stopped by the operator")
     START_TIMEOUT = Cause("start_timeout", "the vehicle was not plugged in in time")
     DRIVER_CANCEL = Cause("driver_cancel", "cancelled by the driver")
@@ -58,6 +59,7 @@ class SessionManager:
         start_timeout: float,
         abort_grace: float,
         restore_grace: float = 30.0,
+        broker_ok: Callable[[], bool] = lambda: True,
     ) -> None:
         self._db = core.db
         self._registry = core.registry
@@ -68,9 +70,10 @@ class SessionManager:
         self._start_timeout = start_timeout
         self._abort_grace = abort_grace
         self._restore_grace = restore_grace
+        self._broker_ok = broker_ok
         self._start_timers: dict[str, asyncio.TimerHandle] = {}
         self._grace: dict[str, tuple[Cause, asyncio.TimerHandle]] = {}
-        self._restore_timers: dict[str, asyncio.TimerHandle] = {}
+        self._watchdogs: dict[str, asyncio.TimerHandle] = {}  # engines of unlinked CPs
         self._progress: dict[str, SessionRecord] = {}  # telemetry not yet written
 
     # --- opening ---------------------------------------------------------------------
@@ -95,22 +98,46 @@ class SessionManager:
             if session.status is SessionStatus.AUTHORIZED:
                 remaining = self._start_timeout - (now - session.authorized_at)
                 self._arm_start_timer(session, max(1.0, remaining))
-            loop = asyncio.get_running_loop()
-            self._restore_timers[session.session_id] = loop.call_later(
-                self._restore_grace, self._check_restored, session.session_id
-            )
+            else:  # its monitor has to come back, or its engine to go on reporting
+                self._watch_engine(session, self._restore_grace)
             restored += 1
         return restored
 
-    def _check_restored(self, session_id: str) -> None:
-        """A restored session whose CP never came back is treated as a lost link."""
-        self._restore_timers.pop(session_id, None)
+    # --- a CP whose monitor link is gone ------------------------------------------------
+
+    def link_lost(self, cp: ChargingPoint) -> None:
+        """The monitor's link is gone, but the engine talks Kafka and may still supply.
+
+        The supply goes on while its telemetry does; when that stops too, the engine
+        is lost: a fault (the driver is told, the session closes with a partial
+        ticket). A supply not started yet is bounded by the start timeout.
+        """
+        session = cp.session
+        if session is not None and session.status is SessionStatus.SUPPLYING:
+            self._watch_engine(session, self._abort_grace)
+
+    def _watch_engine(self, session: SessionRecord, delay: float) -> None:
+        handle = asyncio.get_running_loop().call_later(
+            delay, self._check_engine, session.session_id, session.last_seq
+        )
+        old = self._watchdogs.pop(session.session_id, None)
+        if old is not None:
+            old.cancel()
+        self._watchdogs[session.session_id] = handle
+
+    def _check_engine(self, session_id: str, seq_then: int) -> None:
+        self._watchdogs.pop(session_id, None)
         session = self._registry.sessions.get(session_id)
         if session is None:
             return
-        cp = self._registry.get(session.cp_id)
-        if cp is not None and not cp.connected:
-            self.cp_fault(cp, Causes.LINK_LOST)
+        cp = self._cp(session)
+        if cp.connected:
+            return  # the monitor is back: its status reports say how the CP is
+        if session.last_seq > seq_then or not self._broker_ok():
+            # still supplying, or the broker is away and silence proves nothing
+            self._watch_engine(session, self._abort_grace)
+            return
+        self.cp_fault(cp, Causes.LINK_LOST)
 
     # --- engine messages (ev.supply.telemetry) -----------------------------------------
 
@@ -297,7 +324,7 @@ class SessionManager:
         self._progress.pop(session_id, None)
 
     def _cancel_timers(self, session_id: str) -> None:
-        for timers in (self._start_timers, self._restore_timers):
+        for timers in (self._start_timers, self._watchdogs):
             handle = timers.pop(session_id, None)
             if handle is not None:
                 handle.cancel()
