@@ -5,7 +5,8 @@ Modules, one concern each:
 - ``settings``: flags, ``EV_…`` variables, YAML (docs/interfaces.md)
 - ``db`` / ``records``: SQLite (WAL) with versioned migrations, and what it keeps
 - ``registry``: CPs and open sessions in memory, and the derived CP state
-- ``credentials`` / ``monitor_server``: CP authentication and the monitor port (TCP)
+- ``credentials`` / ``monitor_server`` / ``monitor_link``: CP authentication, the monitor
+  port (TCP) and one authenticated link
 - ``authorization``: the decision on a supply request (pure)
 - ``supply_requests`` / ``sessions``: requests and stops; start, telemetry, tickets, timeouts
 - ``operator_actions``: STOP / RESUME / price

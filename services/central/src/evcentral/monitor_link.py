@@ -1,0 +1,64 @@
+"""One authenticated monitor connection, and the hooks that count its traffic."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from evproto.connection import FramedConnection
+from evproto.errors import EvError
+from evproto.logs import kv
+from evproto.schema import Message
+
+from evcentral.metrics import CentralMetrics
+
+__all__ = ["LinkMetrics", "MonitorLink"]
+
+log = logging.getLogger("evcentral.monitors")
+
+
+class LinkMetrics:
+    """evproto's LinkObserver, feeding the central's metrics."""
+
+    def __init__(self, metrics: CentralMetrics) -> None:
+        self._in = metrics.frames_received
+        self._out = metrics.frames_sent
+        self._errors = metrics
+
+    def frame_in(self) -> None:
+        self._in.inc()
+
+    def frame_out(self) -> None:
+        self._out.inc()
+
+    def protocol_error(self, kind: str) -> None:
+        self._errors.protocol_error(kind)
+
+
+class MonitorLink:
+    """An authenticated connection of one CP's monitor."""
+
+    __slots__ = ("_tasks", "conn", "cp_id")
+
+    def __init__(self, cp_id: str, conn: FramedConnection) -> None:
+        self.cp_id = cp_id
+        self.conn = conn
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def push(self, msg: Message) -> None:
+        """Send without waiting (the caller is not the link's task)."""
+        self._spawn(self._send(msg))
+
+    def close_soon(self, reason: str) -> None:
+        self._spawn(self.conn.close(reason))
+
+    def _spawn(self, coro: object) -> None:
+        task: asyncio.Task[None] = asyncio.ensure_future(coro)  # type: ignore[call-overload]
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _send(self, msg: Message) -> None:
+        try:
+            await self.conn.send(msg)
+        except EvError as exc:
+            log.warning("push to monitor failed %s", kv(cp=self.cp_id, error=exc.message))
