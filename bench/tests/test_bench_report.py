@@ -85,4 +85,6 @@ def test_a_failed_step_is_reported_and_the_page_still_renders() -> None:
     page = render_markdown(summary)
     assert "The 5,000-CP step failed" in page
     assert "| 1,000 | 1,000 |" in page
+    for section in ("## Targets", "### Where the Kafka latencies go", "## Cost of a heartbeat"):
+        assert section in page
     assert summary["verdicts"]["connected_cps"]["met"] is False

@@ -178,6 +178,15 @@ def _step_row(step: dict[str, Any], idle_rss: float) -> dict[str, Any]:
     }
 
 
+def _rss_increments(rows: list[dict[str, Any]]) -> list[float]:
+    """The central's resident memory added per 1,000 more CPs, from each step to the next."""
+    return [
+        (b["central_rss_mb"] - a["central_rss_mb"]) / (b["held"] - a["held"]) * 1000
+        for a, b in itertools.pairwise(rows)
+        if a["central_rss_mb"] and b["central_rss_mb"] and b["held"] > a["held"]
+    ]
+
+
 def _kept_up(row: dict[str, Any]) -> bool:
     """The central ACKed (nearly) every heartbeat: its cost compares with the bare server's."""
     rate = row.get("heartbeats_per_s")
@@ -201,11 +210,9 @@ def summarize_run(raw: dict[str, Any], repo: Path) -> dict[str, Any]:
     cpu_points = [
         (r["held"], r["central_cores_heartbeat"]) for r in rows if r["central_cores_heartbeat"]
     ]
-    increments = [
-        (b["central_rss_mb"] - a["central_rss_mb"]) / (b["held"] - a["held"]) * 1000
-        for a, b in itertools.pairwise(rows)
-        if a["central_rss_mb"] and b["central_rss_mb"] and b["held"] > a["held"]
-    ]
+    increments = _rss_increments(rows)
+    # a saturated central's memory also holds its backlog: judge flatness without it
+    kept_up_increments = _rss_increments([r for r in rows if _kept_up(r)])
     last = rows[-1] if rows else {}
 
     def worst(key: str, sub: str | None = None) -> float | None:
@@ -260,9 +267,11 @@ def summarize_run(raw: dict[str, Any], repo: Path) -> dict[str, Any]:
             at_most=True,
         ),
         "memory_per_cp_flat": {
-            "value": increments,
-            "target": "each step's MB per 1,000 more CPs within 2x of the others",
-            "met": bool(increments) and max(increments) <= 2 * max(min(increments), 0.5),
+            "value": kept_up_increments,
+            "all_steps": increments,
+            "target": "MB per 1,000 more CPs, step to step, within 2x of each other",
+            "met": bool(kept_up_increments)
+            and max(kept_up_increments) <= 2 * max(min(kept_up_increments), 0.5),
             "by": None,
         },
         "nothing_lost_or_duplicated": {
@@ -341,8 +350,10 @@ def _verdict_rows(verdicts: dict[str, Any]) -> list[str]:
         lines.append(f"| {label} | {goal} | {_f(v['value'], digits, unit)} | {mark} |")
     flat = verdicts["memory_per_cp_flat"]
     incs = ", ".join(_f(i, 1, " MB") for i in flat["value"]) or "–"
+    every = ", ".join(_f(i, 1) for i in flat.get("all_steps", []))
     lines.append(
-        f"| memory per CP flat | {flat['target']} | {incs} | {'yes' if flat['met'] else '**no**'} |"
+        f"| memory per CP flat, over the steps the central kept up with | {flat['target']} | "
+        f"{incs} (every step: {every}) | {'yes' if flat['met'] else '**no**'} |"
     )
     clean = verdicts["nothing_lost_or_duplicated"]
     lines.append(
@@ -373,6 +384,20 @@ def _profile_lines(profile: dict[str, Any]) -> list[str]:
         for name, inclusive in summary["inclusive"][:12]:
             lines.append(f"| {inclusive * 100:.1f} % | `{name}` |")
     return lines
+
+
+def _split_row(row: dict[str, Any]) -> str:
+    split = row["split_at_central"]
+    cells = (
+        _pair(split.get(k, {}))
+        for k in (
+            "authorization_until",
+            "authorization_after",
+            "telemetry_until",
+            "telemetry_after",
+        )
+    )
+    return f"| {row['cps']:,} | " + " | ".join(cells) + " |"
 
 
 def _per_core(us_per_heartbeat: float | None) -> str:
@@ -443,6 +468,17 @@ def render_markdown(summary: dict[str, Any], findings: str = "") -> str:
         f"{_f(base.get('central_idle_rss_mb'), 0)} MB. "
         f"Growth per 1,000 more CPs: {_f(g['central_rss_mb'], 1)} MB resident, "
         f"{_f(g['central_cores'], 3)} cores (least-squares over the steps).",
+        "",
+        "### Where the Kafka latencies go",
+        "",
+        "Each latency split at the instant the central stamped on what it published "
+        "(`sent_at` of its `SupplyResponse` / `DriverUpdate`): *until* covers the producer, "
+        "the broker and the central's consumer and handling; *after* covers the central's "
+        "producer, the broker and the driver's read. p50 / p99 ms.",
+        "",
+        "| CPs | authorization until | authorization after | telemetry until | telemetry after |",
+        "|---|---|---|---|---|",
+        *(_split_row(r) for r in rows),
         "",
         "## Cost of a heartbeat: central vs the bare frame server",
         "",
