@@ -55,9 +55,9 @@ def test_the_import_walker_sees_both_import_forms(tmp_path: Path) -> None:
 
 
 EVPROTO_MODULES = [
-    "auth", "broker", "config", "connection", "errors", "framing", "kafka", "lifecycle",
-    "localstack", "logs", "messages", "metrics", "retry", "routing", "schema", "states",
-    "testing", "topics",
+    "auth", "broker", "config", "connection", "errors", "framing", "kafka", "kafka_options",
+    "lifecycle", "localstack", "logs", "messages", "metrics", "retry", "routing", "schema",
+    "states", "testing", "topics",
 ]  # fmt: skip
 
 

@@ -8,16 +8,15 @@ from dataclasses import dataclass
 from evproto.config import parse_hostport, setting
 from evproto.errors import ConfigError
 from evproto.kafka import KafkaSettings
+from evproto.kafka_options import KafkaOptions
 
 __all__ = ["CentralSettings"]
 
-_SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
 _MAX_PRICE = 100.0
 
 
 @dataclass(frozen=True, slots=True)
-class CentralSettings:
-    kafka: str = setting("127.0.0.1:9092", help="Kafka bootstrap HOST:PORT", metavar="HOST:PORT")
+class CentralSettings(KafkaOptions):
     db: str = setting("evcentral.db", help="SQLite database file (WAL)", metavar="PATH")
     listen: str = setting("0.0.0.0:3440", help="TCP address for monitors", metavar="HOST:PORT")
     http: str = setting(
@@ -56,17 +55,10 @@ class CentralSettings:
     create_topics: bool = setting(True, help="create the Kafka topics at start")
     tls_cert: str = setting("", help="certificate (PEM) to serve the monitor port over TLS")
     tls_key: str = setting("", help="private key (PEM) of --tls-cert")
-    kafka_security_protocol: str = setting(
-        "PLAINTEXT", help="PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL"
-    )
-    kafka_sasl_mechanism: str = setting("SCRAM-SHA-512", help="SASL mechanism")
-    kafka_username: str = setting("", help="SASL user name")
-    kafka_password: str = setting("", help="SASL password", secret=True)
-    kafka_ca_file: str = setting("", help="CA certificate (PEM) of the brokers")
     log_level: str = setting("INFO", help="DEBUG, INFO, WARNING or ERROR")
 
     def __post_init__(self) -> None:
-        parse_hostport(self.kafka, what="--kafka")
+        KafkaOptions.__post_init__(self)  # zero-argument super() fails in slotted dataclasses
         parse_hostport(self.listen, what="--listen")
         parse_hostport(self.http, what="--http")
         if not 0 <= self.default_price <= _MAX_PRICE:
@@ -78,11 +70,6 @@ class CentralSettings:
             raise ConfigError("--missed-heartbeats: must be at least 1")
         if bool(self.tls_cert) != bool(self.tls_key):
             raise ConfigError("--tls-cert and --tls-key go together: give both or neither")
-        if self.kafka_security_protocol not in _SECURITY_PROTOCOLS:
-            raise ConfigError(
-                f"--kafka-security-protocol: {self.kafka_security_protocol!r} is not one of "
-                + ", ".join(_SECURITY_PROTOCOLS)
-            )
         if not isinstance(logging.getLevelName(self.log_level.upper()), int):
             raise ConfigError(f"--log-level: {self.log_level!r} is not a logging level")
 
@@ -92,12 +79,4 @@ class CentralSettings:
         return self.missed_heartbeats * self.heartbeat_interval
 
     def kafka_settings(self) -> KafkaSettings:
-        return KafkaSettings(
-            self.kafka,
-            client_id="evcentral",
-            security_protocol=self.kafka_security_protocol,
-            sasl_mechanism=self.kafka_sasl_mechanism,
-            sasl_username=self.kafka_username,
-            sasl_password=self.kafka_password,
-            ssl_ca_file=self.kafka_ca_file,
-        )
+        return self.kafka_settings_for("evcentral")

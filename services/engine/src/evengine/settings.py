@@ -10,13 +10,13 @@ from dataclasses import dataclass
 from evproto.config import parse_hostport, setting
 from evproto.errors import ConfigError
 from evproto.kafka import KafkaSettings
+from evproto.kafka_options import KafkaOptions
 
 __all__ = ["MAX_PRICE", "ConsoleMode", "EngineSettings"]
 
 MAX_PRICE = 100.0  # €/kWh, the same bound as the messages
 _CP_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,63}\Z")
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
-_KAFKA_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
 
 
 class ConsoleMode(enum.StrEnum):
@@ -26,9 +26,8 @@ class ConsoleMode(enum.StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
-class EngineSettings:
+class EngineSettings(KafkaOptions):
     cp_id: str = setting("", help="the CP id (required), e.g. CP-0", metavar="ID")
-    kafka: str = setting("127.0.0.1:9092", help="Kafka bootstrap HOST:PORT", metavar="HOST:PORT")
     listen: str = setting(
         "0.0.0.0:5500", help="TCP port its monitor connects to", metavar="HOST:PORT"
     )
@@ -54,15 +53,9 @@ class EngineSettings:
     console: str = setting("auto", help="keyboard console: auto (stdin is a TTY), on, off")
     metrics: str = setting("", help="HOST:PORT serving /metrics; empty = off", metavar="HOST:PORT")
     log_level: str = setting("INFO", help="DEBUG, INFO, WARNING or ERROR", metavar="LEVEL")
-    kafka_security_protocol: str = setting(
-        "PLAINTEXT", help="PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL", metavar="PROTOCOL"
-    )
-    kafka_sasl_mechanism: str = setting("SCRAM-SHA-512", help="SASL mechanism", metavar="MECH")
-    kafka_username: str = setting("", help="SASL user name", metavar="USER")
-    kafka_password: str = setting("", help="SASL password", secret=True, metavar="PASSWORD")
-    kafka_ca_file: str = setting("", help="CA bundle that signs the broker's TLS", metavar="FILE")
 
     def __post_init__(self) -> None:
+        KafkaOptions.__post_init__(self)  # zero-argument super() fails in slotted dataclasses
         if not self.cp_id:
             raise ConfigError("--cp-id is required (e.g. --cp-id CP-0 or EV_CP_ID=CP-0)")
         if not _CP_ID.match(self.cp_id):
@@ -70,7 +63,6 @@ class EngineSettings:
         if not self.location or len(self.location) > 120:
             raise ConfigError("--location must be 1-120 characters")
         parse_hostport(self.listen, what="--listen")
-        parse_hostport(self.kafka, what="--kafka")
         if self.metrics:
             parse_hostport(self.metrics, what="--metrics")
         _ = self.proposed_price  # validates
@@ -82,11 +74,6 @@ class EngineSettings:
             raise ConfigError(f"--manual-timeout {self.manual_timeout}: use 1-3600 seconds")
         if self.console not in {m.value for m in ConsoleMode}:
             raise ConfigError(f"--console {self.console!r}: use auto, on or off")
-        if self.kafka_security_protocol not in _KAFKA_PROTOCOLS:
-            raise ConfigError(
-                f"--kafka-security-protocol {self.kafka_security_protocol!r}: "
-                f"use one of {', '.join(_KAFKA_PROTOCOLS)}"
-            )
         if self.log_level.upper() not in _LOG_LEVELS:
             raise ConfigError(
                 f"--log-level {self.log_level!r}: use one of {', '.join(_LOG_LEVELS)}"
@@ -115,12 +102,4 @@ class EngineSettings:
         return ConsoleMode(self.console)
 
     def kafka_settings(self) -> KafkaSettings:
-        return KafkaSettings(
-            self.kafka,
-            client_id=f"evengine-{self.cp_id}",
-            security_protocol=self.kafka_security_protocol,
-            sasl_mechanism=self.kafka_sasl_mechanism,
-            sasl_username=self.kafka_username,
-            sasl_password=self.kafka_password,
-            ssl_ca_file=self.kafka_ca_file,
-        )
+        return self.kafka_settings_for(f"evengine-{self.cp_id}")
