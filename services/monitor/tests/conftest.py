@@ -41,6 +41,7 @@ from evproto.messages import (
 )
 from evproto.schema import Message, MsgType
 from evproto.states import Health
+from evproto.testing import eventually as _eventually
 
 CP_ID = "CP-0"
 TOKEN = "registration-token-for-tests"
@@ -50,13 +51,8 @@ HOST = "127.0.0.1"
 async def eventually(
     condition: Callable[[], bool], timeout: float = 5.0, what: str = "condition"
 ) -> None:
-    """Poll ``condition`` until it holds; fail with ``what`` at the deadline."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        if loop.time() > deadline:
-            raise AssertionError(f"not within {timeout}s: {what}")
-        await asyncio.sleep(0.02)
+    """evproto's deadline wait, with this suite's shorter default timeout."""
+    await _eventually(condition, timeout, what)
 
 
 class _Server:
