@@ -82,6 +82,10 @@ class FramedConnection:
         self._reply: asyncio.Future[Control] | None = None
         self._reader_task: asyncio.Task[None] | None = None
         self._leftover: list[Frame | Control] = []
+        self._loop = asyncio.get_running_loop()
+        self._last_read = 0.0
+        self._idle_timer: asyncio.TimerHandle | None = None
+        self._idle_expired = False
         self._closed = False
         self.close_reason = ""
         peer = writer.get_extra_info("peername")
@@ -169,6 +173,24 @@ class FramedConnection:
 
     def _start(self) -> None:
         self._reader_task = asyncio.create_task(self._read_loop(), name=f"link-{self.peer}")
+        if self.idle_timeout is not None:
+            self._last_read = self._loop.time()
+            self._idle_timer = self._loop.call_at(
+                self._last_read + self.idle_timeout, self._check_idle
+            )
+
+    def _check_idle(self) -> None:
+        """One timer per link, re-armed only when it fires: far cheaper than a timeout
+        around every read, which runs for every frame of every link."""
+        assert self.idle_timeout is not None
+        due = self._last_read + self.idle_timeout
+        if self._closed:
+            return
+        if self._loop.time() < due:
+            self._idle_timer = self._loop.call_at(due, self._check_idle)
+            return
+        self._idle_expired = True
+        self._reader.feed_eof()  # the read loop ends and says why
 
     # --- the reader task ----------------------------------------------------------
 
@@ -188,17 +210,13 @@ class FramedConnection:
                     # flooding frames fills its own TCP window, not our memory.
                     self._inbox_space.clear()
                     await self._inbox_space.wait()
-                try:
-                    # asyncio.timeout, not wait_for: no task per read (this runs for every
-                    # frame of every link), and a cancellation is never swallowed
-                    async with asyncio.timeout(self.idle_timeout):
-                        chunk = await self._reader.read(_READ_CHUNK)
-                except TimeoutError:
-                    reason = f"idle for more than {self.idle_timeout}s"
-                    self._observer.protocol_error("idle_timeout")
-                    return
+                chunk = await self._reader.read(_READ_CHUNK)
                 if not chunk:
+                    if self._idle_expired:
+                        reason = f"idle for more than {self.idle_timeout}s"
+                        self._observer.protocol_error("idle_timeout")
                     return
+                self._last_read = self._loop.time()
                 dropped_before = self._decoder.dropped_bytes
                 try:
                     items = self._decoder.feed(chunk)
@@ -215,6 +233,8 @@ class FramedConnection:
             reason = f"connection error: {exc}"
         finally:
             self._closed = True
+            if self._idle_timer is not None:
+                self._idle_timer.cancel()
             self.close_reason = self.close_reason or reason
             if self._reply is not None and not self._reply.done():
                 self._reply.set_exception(LinkClosed(f"{self.peer}: {self.close_reason}"))

@@ -106,9 +106,9 @@ class Message:
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"type": self.TYPE.value, "v": SCHEMA_VERSION}
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
-            out[f.name] = value.value if isinstance(value, enum.Enum) else value
+        for name in _field_names(type(self)):
+            value = getattr(self, name)
+            out[name] = value.value if isinstance(value, enum.Enum) else value
         return out
 
     @classmethod
@@ -127,6 +127,17 @@ class Message:
 
 M = TypeVar("M", bound=Message)
 _REGISTRY: dict[str, type[Message]] = {}
+_FIELD_NAMES: dict[type[Message], tuple[str, ...]] = {}
+
+
+def _field_names(cls: type[Message]) -> tuple[str, ...]:
+    """Cached: ``dataclasses.fields`` is too slow for every encoded message."""
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = _FIELD_NAMES[cls] = tuple(f.name for f in dataclasses.fields(cls))
+    return names
+
+
 _CHECKERS: dict[type[Message], dict[str, Callable[[Any], Any]]] = {}
 _MISSING: Any = object()
 
