@@ -68,13 +68,6 @@ def test_r5_a_broker_outage_is_reported_crashes_nothing_and_all_resume(system: S
     system.check_conservation(since=back_at)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="evcentral (--create-topics, on by default): topics are created only at start; "
-    "after the embedded broker restarts empty nothing creates them again, yet /readyz "
-    "says ready (200, broker true); the next driver exits 6 'Failed to get watermark "
-    "offsets: Local: Unknown partition'",
-)
 def test_r5_an_empty_broker_gets_its_topics_back_from_the_services(system: System) -> None:
     back_at = _broker_outage(system, create_topics=False)
     _ready_again(system)
