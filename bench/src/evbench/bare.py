@@ -7,7 +7,7 @@ no state, no validation beyond JSON. The same monitor-fleet load run against it
 and against the central gives the central's CPU per heartbeat as a ratio.
 
 With ``--framed`` it serves through :class:`evproto.connection.FramedConnection`
-instead (reader task, ``recv`` and schema validation, no state): the cost of the
+instead (schema validation, delivery to a callback, no state): the cost of the
 shared link code alone, to tell it apart from the central's own work.
 
 ``python -m evbench.bare --listen 127.0.0.1:3441 [--framed]`` runs it until SIGTERM.
@@ -23,8 +23,8 @@ import sys
 from dataclasses import asdict, dataclass
 
 from evproto.config import parse_hostport
-from evproto.connection import FramedConnection
-from evproto.errors import ConfigError, EvError, FrameTooLarge, LinkTimeout, MessageError
+from evproto.connection import FramedConnection, Received
+from evproto.errors import ConfigError, FrameTooLarge, MessageError
 from evproto.framing import Control, Frame, FrameDecoder
 from evproto.lifecycle import run_until_stopped
 from evproto.logs import kv, setup_logging
@@ -128,35 +128,29 @@ class _CountingObserver:
 async def start_framed_server(
     host: str, port: int, counters: BareCounters | None = None
 ) -> tuple[asyncio.Server, BareCounters]:
-    """The same, through FramedConnection: accept_link, then recv() until the link ends."""
+    """The same, through FramedConnection, delivering to a callback as the central does."""
     counters = counters or BareCounters()
-    accept = CHANNELS["central<-monitor"]
-    observer = _CountingObserver(counters)
 
-    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        counters.connections += 1
-        try:
-            # an idle bound, as the central sets one (missed heartbeats x interval)
-            conn = await FramedConnection.accept_link(
-                reader, writer, accept=accept, observer=observer, idle_timeout=_IDLE_TIMEOUT
-            )
-        except (EvError, OSError):
-            writer.close()
-            return
-        while not conn.closed:
-            try:
-                await conn.recv(timeout=_IDLE_TIMEOUT + 5.0)
-            except MessageError:
-                counters.bad_json += 1
-                continue
-            except LinkTimeout:
-                continue
-            except (EvError, OSError):
-                break
+    def count(received: Received) -> None:
+        if isinstance(received, MessageError):
+            counters.bad_json += 1
+        else:
             counters.frames += 1
-        await conn.abort()
 
-    server = await asyncio.start_server(serve, host, port, backlog=4096, reuse_address=True)
+    async def on_link(conn: FramedConnection) -> None:
+        counters.connections += 1
+        conn.deliver_to(count)
+
+    server = await FramedConnection.serve(
+        on_link,
+        host,
+        port,
+        accept=CHANNELS["central<-monitor"],
+        observer=_CountingObserver(counters),
+        # an idle bound, as the central sets one (missed heartbeats x interval)
+        idle_timeout=_IDLE_TIMEOUT,
+        backlog=4096,
+    )
     return server, counters
 
 

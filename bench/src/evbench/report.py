@@ -484,7 +484,8 @@ def render_markdown(summary: dict[str, Any], findings: str = "") -> str:
         "",
         "The bare server (`evbench.bare`) only decodes frames, checks the LRC, parses the "
         "JSON and ACKs. The FramedConnection server is the same with evproto's link code "
-        "(`accept_link`, reader task, `recv`, schema validation) and nothing else. The same "
+        "(`FramedConnection.serve`, schema validation, delivery to a callback) and nothing "
+        "else. The same "
         "monitor fleet ran against both just before the central, status reports only. The "
         "costs compare at the same load only where the central ACKed every heartbeat "
         "(heartbeats/s ≈ CPs); a saturated step's figure is the cost at the rate it managed.",

@@ -63,13 +63,18 @@ class RawPeer:
 
 
 class Loopback:
-    """A listening socket on 127.0.0.1 handing out the accepted streams."""
+    """Two listening sockets on 127.0.0.1: a raw one that hands out the accepted
+    streams (the peer of a client link) and ``FramedConnection.serve`` (the links it
+    opens, for a raw client or a FramedConnection to talk to)."""
 
     def __init__(self) -> None:
         self.port = 0
         self._accepted: asyncio.Queue[RawPeer] = asyncio.Queue()
+        self._links: asyncio.Queue[FramedConnection] = asyncio.Queue()
         self._writers: list[asyncio.StreamWriter] = []
         self._server: asyncio.Server | None = None
+        self._link_server: asyncio.Server | None = None
+        self.link_port = 0
 
     async def start(self) -> None:
         self._server = await asyncio.start_server(self._on_client, HOST, 0)
@@ -82,27 +87,47 @@ class Loopback:
     async def accepted(self) -> RawPeer:
         return await asyncio.wait_for(self._accepted.get(), DEADLINE)
 
+    async def serve(self, **kwargs: Any) -> None:
+        """Start the framed server; its links take ``kwargs``."""
+
+        async def on_link(conn: FramedConnection) -> None:
+            await self._links.put(conn)
+
+        self._link_server = await FramedConnection.serve(
+            on_link, HOST, 0, accept=ENGINE_ACCEPTS, **kwargs
+        )
+        self.link_port = self._link_server.sockets[0].getsockname()[1]
+
     async def raw_client(self) -> RawPeer:
-        reader, writer = await asyncio.open_connection(HOST, self.port)
+        """A raw client of the framed server (started with defaults if not yet)."""
+        if self._link_server is None:
+            await self.serve()
+        reader, writer = await asyncio.open_connection(HOST, self.link_port)
         self._writers.append(writer)
         return RawPeer(reader, writer)
 
-    async def accept_link(self, **kwargs: Any) -> FramedConnection:
-        peer = await self.accepted()
-        return await FramedConnection.accept_link(
-            peer.reader, peer.writer, accept=ENGINE_ACCEPTS, **kwargs
-        )
+    async def accept_link(self) -> FramedConnection:
+        """The next link the framed server opened."""
+        return await asyncio.wait_for(self._links.get(), DEADLINE)
 
     async def connect(self, **kwargs: Any) -> FramedConnection:
         kwargs.setdefault("timeout", DEADLINE)
         return await FramedConnection.connect(HOST, self.port, accept=MONITOR_ACCEPTS, **kwargs)
 
+    async def connect_to_server(self) -> FramedConnection:
+        if self._link_server is None:
+            await self.serve()
+        return await FramedConnection.connect(
+            HOST, self.link_port, accept=MONITOR_ACCEPTS, timeout=DEADLINE
+        )
+
     async def close(self) -> None:
         for writer in self._writers:
             writer.close()
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
+        for server in (self._server, self._link_server):
+            if server is not None:
+                server.close()
+                await server.wait_closed()
 
 
 @pytest.fixture
@@ -116,7 +141,8 @@ async def loopback() -> AsyncIterator[Loopback]:
 @pytest.fixture
 async def link(loopback: Loopback) -> AsyncIterator[tuple[FramedConnection, FramedConnection]]:
     """(monitor side, engine side) of one real link."""
-    client, server = await asyncio.gather(loopback.connect(), loopback.accept_link())
+    client = await loopback.connect_to_server()
+    server = await loopback.accept_link()
     yield client, server
     await client.abort()
     await server.abort()
@@ -224,9 +250,10 @@ async def _open_with_raw_peer(
 async def _accept_from_raw_peer(
     loopback: Loopback, **kwargs: Any
 ) -> tuple[FramedConnection, RawPeer]:
+    await loopback.serve(**kwargs)
     peer = await loopback.raw_client()
     peer.write(Control.ENQ.byte)
-    conn = await loopback.accept_link(**kwargs)
+    conn = await loopback.accept_link()
     assert await peer.next_item() is Control.ACK
     return conn, peer
 
@@ -357,9 +384,10 @@ async def test_the_peer_vanishing_is_link_closed(loopback: Loopback) -> None:
 
 async def test_an_idle_link_is_closed_after_idle_timeout(loopback: Loopback) -> None:
     observer = Recorder()
+    await loopback.serve(idle_timeout=0.3, observer=observer)
     peer = await loopback.raw_client()
     peer.write(Control.ENQ.byte)
-    conn = await loopback.accept_link(idle_timeout=0.3, observer=observer)
+    conn = await loopback.accept_link()
 
     with pytest.raises(LinkClosed, match=r"idle for more than 0\.3s"):
         await conn.recv(timeout=DEADLINE)
@@ -425,35 +453,127 @@ async def test_close_is_idempotent(link: tuple[FramedConnection, FramedConnectio
     assert monitor.closed
 
 
-async def test_a_flooding_peer_is_throttled_not_buffered() -> None:
-    """The reader stops reading while recv() is behind: the inbox stays bounded."""
+async def test_a_flooding_peer_is_throttled_not_buffered(loopback: Loopback) -> None:
+    """The link stops reading while recv() is behind: what it holds stays bounded."""
     from evproto.connection import _INBOX_HIGH_WATER
 
-    accepted: asyncio.Future[FramedConnection] = asyncio.get_running_loop().create_future()
-
-    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        accepted.set_result(
-            await FramedConnection.accept_link(reader, writer, accept=CHANNELS["engine<-monitor"])
-        )
-
-    server = await asyncio.start_server(serve, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    writer.write(b"\x05")
-    await reader.readexactly(1)
-    link = await asyncio.wait_for(accepted, 5)
+    peer = await loopback.raw_client()
+    peer.write(Control.ENQ.byte)
+    link = await loopback.accept_link()
+    assert await peer.next_item() is Control.ACK
+    flood = _INBOX_HIGH_WATER * 100
     frame = encode_frame(encode_message(HealthRequest(seq=1)))
-    writer.write(frame * (_INBOX_HIGH_WATER * 4))
+    peer.write(frame * flood)
     acks = 0
     while True:  # the peer gets ACKs for what was read, then no more until recv() runs
         try:
-            acks += len(await asyncio.wait_for(reader.read(65536), 0.5))
+            acks += len(await asyncio.wait_for(peer.reader.read(65536), 0.5))
         except TimeoutError:
             break
-    assert _INBOX_HIGH_WATER <= link._inbox.qsize() < _INBOX_HIGH_WATER * 4
-    assert acks == link._inbox.qsize()
-    for _ in range(_INBOX_HIGH_WATER * 4):
-        assert await link.recv(5) == HealthRequest(seq=1)
+    held = len(link._inbox)
+    assert _INBOX_HIGH_WATER <= held < flood  # at most one socket read past the mark
+    assert acks == held
+    for _ in range(flood):
+        assert await link.recv(DEADLINE) == HealthRequest(seq=1)
     await link.close()
-    writer.close()
-    server.close()
+
+
+# --- callback delivery (servers holding many links) --------------------------------------
+
+
+async def test_deliver_to_hands_over_queued_then_new_messages_in_order(
+    loopback: Loopback,
+) -> None:
+    conn, peer = await _accept_from_raw_peer(loopback)
+    peer.write(encode_frame(encode_message(HealthRequest(seq=1))))
+    assert await peer.next_item() is Control.ACK  # queued before the handler is set
+    got: list[object] = []
+    everything = asyncio.Event()
+
+    def handler(item: object) -> None:
+        got.append(item)
+        if len(got) == 3:
+            everything.set()
+
+    conn.deliver_to(handler)
+    peer.write(encode_frame(b"{not json") + encode_frame(encode_message(HealthRequest(seq=2))))
+    await asyncio.wait_for(everything.wait(), DEADLINE)
+
+    assert got[0] == HealthRequest(seq=1)
+    assert isinstance(got[1], MalformedMessage)  # answerable by the handler; link stays up
+    assert got[2] == HealthRequest(seq=2)
+    assert not conn.closed
+    await conn.close()
+
+
+async def test_a_failing_handler_is_logged_and_the_link_goes_on(
+    loopback: Loopback, caplog: pytest.LogCaptureFixture
+) -> None:
+    conn, peer = await _accept_from_raw_peer(loopback)
+    seen: asyncio.Queue[object] = asyncio.Queue()
+
+    def handler(item: object) -> None:
+        seen.put_nowait(item)
+        if item == HealthRequest(seq=1):
+            raise RuntimeError("handler bug")
+
+    conn.deliver_to(handler)
+    peer.write(encode_frame(encode_message(HealthRequest(seq=1))))
+    peer.write(encode_frame(encode_message(HealthRequest(seq=2))))
+
+    assert await asyncio.wait_for(seen.get(), DEADLINE) == HealthRequest(seq=1)
+    assert await asyncio.wait_for(seen.get(), DEADLINE) == HealthRequest(seq=2)
+    assert "message handler failed" in caplog.text
+    await conn.close()
+
+
+async def test_on_close_runs_once_the_peer_is_gone_and_after_the_fact(
+    loopback: Loopback,
+) -> None:
+    conn, peer = await _accept_from_raw_peer(loopback)
+    gone = asyncio.Event()
+    conn.on_close(gone.set)
+
+    peer.write(Control.EOT.byte)
+    await asyncio.wait_for(gone.wait(), DEADLINE)
+    assert conn.close_reason == "peer sent EOT"
+
+    late = asyncio.Event()
+    conn.on_close(late.set)
+    await asyncio.wait_for(late.wait(), DEADLINE)
+
+
+# --- serving --------------------------------------------------------------------------
+
+
+async def test_a_client_that_never_sends_enq_is_dropped_and_counted(loopback: Loopback) -> None:
+    observer = Recorder()
+    await loopback.serve(handshake_timeout=0.3, observer=observer)
+    peer = await loopback.raw_client()
+
+    assert await peer.closed_by_other_side()
+    assert observer.errors == ["handshake_timeout"]
+
+
+async def test_a_client_that_opens_with_something_else_is_dropped_and_counted(
+    loopback: Loopback,
+) -> None:
+    observer = Recorder()
+    await loopback.serve(observer=observer)
+    peer = await loopback.raw_client()
+    peer.write(encode_frame(encode_message(HealthRequest(seq=1))))
+
+    assert await peer.closed_by_other_side()
+    assert observer.errors == ["handshake"]
+
+
+async def test_a_port_probe_is_not_an_error(loopback: Loopback) -> None:
+    observer = Recorder()
+    await loopback.serve(observer=observer)
+    peer = await loopback.raw_client()
+    peer.writer.close()
+    await peer.writer.wait_closed()
+    probe_after = await loopback.raw_client()  # the server still serves
+    probe_after.write(Control.ENQ.byte)
+    assert await probe_after.next_item() is Control.ACK
+    assert observer.errors == []

@@ -58,12 +58,14 @@ async def eventually(
 class _Server:
     """A TCP server on a fixed port that can be killed (connections cut) and restarted."""
 
+    accepts: frozenset[MsgType] = frozenset(MsgType)
+
     def __init__(self) -> None:
         self.port = 0
         self.ssl_context: ssl.SSLContext | None = None
         self._server: asyncio.Server | None = None
-        self.links: list[FramedConnection] = []
-        self.writers: list[asyncio.StreamWriter] = []
+        self.conns: list[FramedConnection] = []  # every link opened
+        self.links: list[FramedConnection] = []  # the ones serving (after any login)
         self.close_reasons: list[str] = []
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -72,25 +74,25 @@ class _Server:
         return f"{HOST}:{self.port}"
 
     async def start(self) -> None:
-        self._server = await asyncio.start_server(
-            self._on_client, HOST, self.port, ssl=self.ssl_context
+        self._server = await FramedConnection.serve(
+            self._on_link, HOST, self.port, accept=self.accepts, ssl_context=self.ssl_context
         )
         self.port = self._server.sockets[0].getsockname()[1]
 
-    async def _on_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _on_link(self, conn: FramedConnection) -> None:
         task = asyncio.current_task()
         assert task is not None
         self._tasks.add(task)
-        self.writers.append(writer)
+        self.conns.append(conn)
         try:
-            await self.serve(reader, writer)
-        except (LinkError, OSError):
+            await self.serve(conn)
+        except LinkError:
             pass
         finally:
             self._tasks.discard(task)
-            writer.close()
+            await conn.abort()
 
-    async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def serve(self, conn: FramedConnection) -> None:
         raise NotImplementedError
 
     async def messages(self, conn: FramedConnection) -> AsyncIterator[Message]:
@@ -108,15 +110,18 @@ class _Server:
 
     def send_raw(self, data: bytes) -> None:
         """Bytes straight onto the newest connection, past the framing."""
-        self.writers[-1].write(data)
+        transport = self.conns[-1].transport
+        assert transport is not None
+        transport.write(data)
 
     async def kill(self) -> None:
         """Like a crash: stop listening and cut every connection without EOT."""
         if self._server is not None:
             self._server.close()
             self._server = None
-        for writer in self.writers:
-            writer.transport.abort()
+        for conn in self.conns:
+            if conn.transport is not None:
+                conn.transport.abort()
         await asyncio.wait_for(asyncio.gather(*self._tasks, return_exceptions=True), 5)
 
 
@@ -128,16 +133,31 @@ class SilentServer(_Server):
         super().__init__()
         self.handshake = handshake
         self.accepted = 0
+        self._writers: list[asyncio.StreamWriter] = []
 
-    async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.accepted += 1
-        if not self.handshake:
-            await reader.read()  # until the monitor gives up
+    async def start(self) -> None:
+        if self.handshake:
+            await super().start()
             return
-        conn = await FramedConnection.accept_link(reader, writer, accept=frozenset(MsgType))
-        with contextlib.suppress(LinkError):
-            while True:
-                await conn.recv(timeout=60)
+        self._server = await asyncio.start_server(self._mute, HOST, self.port)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def _mute(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.accepted += 1
+        self._writers.append(writer)
+        with contextlib.suppress(OSError):
+            await reader.read()  # until the monitor gives up
+        writer.close()
+
+    async def serve(self, conn: FramedConnection) -> None:
+        self.accepted += 1
+        while True:
+            await conn.recv(timeout=60)
+
+    async def kill(self) -> None:
+        for writer in self._writers:
+            writer.transport.abort()
+        await super().kill()
 
 
 class EngineMode(enum.Enum):
@@ -159,10 +179,9 @@ class FakeEngine(_Server):
     def notices(self, kind: type[Message]) -> list[Message]:
         return [m for m in self.received if isinstance(m, kind)]
 
-    async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        conn = await FramedConnection.accept_link(
-            reader, writer, accept=CHANNELS["engine<-monitor"]
-        )
+    accepts = CHANNELS["engine<-monitor"]
+
+    async def serve(self, conn: FramedConnection) -> None:
         self.links.append(conn)
         async for msg in self.messages(conn):
             self.received.append(msg)
@@ -195,10 +214,9 @@ class FakeCentral(_Server):
     def last_health(self) -> Health | None:
         return self.statuses[-1].health if self.statuses else None
 
-    async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        conn = await FramedConnection.accept_link(
-            reader, writer, accept=CHANNELS["central<-monitor"]
-        )
+    accepts = CHANNELS["central<-monitor"]
+
+    async def serve(self, conn: FramedConnection) -> None:
         hello = await conn.recv()
         assert isinstance(hello, Authenticate)
         cp_id, nonce = hello.cp_id, auth.new_nonce()

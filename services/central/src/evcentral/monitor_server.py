@@ -1,23 +1,28 @@
-"""The TCP server monitors connect to (framed, optionally TLS), one task per connection.
+"""The TCP server monitors connect to (framed, optionally TLS).
 
 A connection first authenticates (Authenticate -> Challenge -> ChallengeResponse
-or Register -> AuthResult) within the handshake timeout; then the monitor
-reports its CP's health with ``Status``. Silence for ``idle_timeout`` closes
-the link (the CP becomes DISCONNECTED). Bad input is answered with an
-``ErrorReply``, counted, and never ends more than its own connection.
+or Register -> AuthResult) within the handshake timeout, in a task of its own;
+then the task ends and the monitor's ``Status`` reports are handled as they are
+decoded (:meth:`FramedConnection.deliver_to`): a heartbeat costs one callback,
+not a task wake-up, which is what lets one event loop hold 10,000 CPs.
+Silence for ``idle_timeout`` closes the link (the CP becomes DISCONNECTED).
+Bad input is answered with an ``ErrorReply``, counted, and never ends more
+than its own connection.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import ssl
 import time
+from collections.abc import Callable
+from functools import partial
+from typing import Any
 
 from evproto.auth import new_nonce
-from evproto.connection import FramedConnection
-from evproto.errors import EvError, FrameTooLarge, LinkClosed, LinkTimeout, MessageError
+from evproto.connection import FramedConnection, Received
+from evproto.errors import EvError, LinkTimeout, MessageError
 from evproto.logs import kv
 from evproto.messages import (
     CHANNELS,
@@ -30,7 +35,6 @@ from evproto.messages import (
     Register,
     Status,
 )
-from evproto.routing import Router
 from evproto.schema import Message, MsgType
 from evproto.states import Health
 
@@ -71,22 +75,29 @@ class MonitorServer:
         self._handlers: set[asyncio.Task[None]] = set()
         self._stopping = False
         self.seen: set[str] = set()  # CPs whose last_seen changed since the last flush
-        self._router = Router()
-        self._router.on(MsgType.STATUS)(self._on_status)
-        for kind in (MsgType.AUTHENTICATE, MsgType.CHALLENGE_RESPONSE, MsgType.REGISTER):
-            self._router.on(kind)(self._on_late_auth)
-        self._router.on(MsgType.ERROR)(self._on_error_reply)
+        # handlers for an authenticated link, called synchronously as frames are decoded
+        self._handlers_by_type: dict[MsgType, Callable[[Any, MonitorLink], None]] = {
+            MsgType.STATUS: self._on_status,
+            MsgType.AUTHENTICATE: self._on_late_auth,
+            MsgType.CHALLENGE_RESPONSE: self._on_late_auth,
+            MsgType.REGISTER: self._on_late_auth,
+            MsgType.ERROR: self._on_error_reply,
+        }
 
     # --- lifecycle ----------------------------------------------------------------
 
     async def start(self, host: str, port: int, ssl_context: ssl.SSLContext | None) -> None:
-        self._server = await asyncio.start_server(
-            self._serve,
+        self._server = await FramedConnection.serve(
+            self._on_link,
             host,
             port,
-            ssl=ssl_context,
+            accept=CHANNELS["central<-monitor"],
+            timeout=_ACK_TIMEOUT,
+            handshake_timeout=self._handshake_timeout,
+            idle_timeout=self._idle_timeout,
+            observer=self._observer,
+            ssl_context=ssl_context,
             backlog=_BACKLOG,
-            ssl_handshake_timeout=self._handshake_timeout if ssl_context else None,
         )
         log.info("monitor port open %s", kv(address=f"{host}:{self.port}", tls=bool(ssl_context)))
 
@@ -105,54 +116,40 @@ class MonitorServer:
         self._stopping = True
         if self._server is not None:
             self._server.close()
-        for cp in self._registry:
-            if isinstance(cp.link, MonitorLink):
-                cp.link.close_soon("central shutting down")
-        handlers = list(self._handlers)
-        if handlers:
-            _done, pending = await asyncio.wait(handlers, timeout=3.0)
-            for task in pending:
-                task.cancel()
-            await asyncio.gather(*pending, return_exceptions=True)
+        for task in self._handlers:  # links still authenticating
+            task.cancel()
+        closing = [
+            cp.link.conn.close("central shutting down")
+            for cp in self._registry
+            if isinstance(cp.link, MonitorLink)
+        ]
+        await asyncio.gather(*closing, *self._handlers, return_exceptions=True)
         if self._server is not None:
             await self._server.wait_closed()
 
     # --- one connection ------------------------------------------------------------
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _on_link(self, conn: FramedConnection) -> None:
+        """Authenticate a new link, then hand its messages to the handlers as they come."""
         task = asyncio.current_task()
         assert task is not None
         self._handlers.add(task)
-        conn: FramedConnection | None = None
         link: MonitorLink | None = None
         try:
-            try:
-                async with asyncio.timeout(self._handshake_timeout):
-                    conn = await FramedConnection.accept_link(
-                        reader,
-                        writer,
-                        accept=CHANNELS["central<-monitor"],
-                        timeout=_ACK_TIMEOUT,
-                        idle_timeout=self._idle_timeout,
-                        observer=self._observer,
-                    )
-                    link = await self._authenticate(conn)
-            except (TimeoutError, LinkTimeout):
-                self._metrics.protocol_error("handshake_timeout")
-                log.info("monitor did not authenticate in time %s", kv(peer=_peer(writer)))
-                return
-            if link is not None:
-                await self._run(link)
-        except (EvError, OSError) as exc:
-            log.info("monitor connection ended %s", kv(peer=_peer(writer), error=str(exc)))
+            async with asyncio.timeout(self._handshake_timeout):
+                link = await self._authenticate(conn)
+        except (TimeoutError, LinkTimeout):
+            self._metrics.protocol_error("handshake_timeout")
+            log.info("monitor did not authenticate in time %s", kv(peer=conn.peer))
+        except EvError as exc:
+            log.info("monitor connection ended %s", kv(peer=conn.peer, error=str(exc)))
         finally:
-            if link is not None:
-                self._lost(link)
-            if conn is not None:
-                await conn.close("closed by the central")
-            else:
-                writer.close()
             self._handlers.discard(task)
+        if link is None:
+            await conn.close("closed by the central")
+            return
+        conn.on_close(partial(self._lost, link))
+        conn.deliver_to(partial(self._on_message, link))
 
     async def _authenticate(self, conn: FramedConnection) -> MonitorLink | None:
         hello = await self._recv(conn)
@@ -216,20 +213,11 @@ class MonitorServer:
         )
         await conn.close("not authenticated")
 
-    async def _run(self, link: MonitorLink) -> None:
-        conn = link.conn
-        while not conn.closed:
-            try:
-                # the reader task closes an idle link; this bound is only a backstop
-                msg = await conn.recv(timeout=self._idle_timeout + _ACK_TIMEOUT)
-            except LinkTimeout:
-                continue
-            except (LinkClosed, FrameTooLarge):
-                return
-            except MessageError as exc:
-                await conn.send(ErrorReply(code=exc.code, message=exc.message[:512]))
-                continue
-            await self._router.dispatch(msg, link)
+    def _on_message(self, link: MonitorLink, received: Received) -> None:
+        if isinstance(received, MessageError):  # counted by the link's observer
+            link.push(ErrorReply(code=received.code, message=received.message[:512]))
+            return
+        self._handlers_by_type[received.TYPE](received, link)
 
     def _lost(self, link: MonitorLink) -> None:
         cp = self._registry.get(link.cp_id)
@@ -247,10 +235,10 @@ class MonitorServer:
 
     # --- messages on an authenticated link ----------------------------------------
 
-    async def _on_status(self, msg: Status, link: MonitorLink) -> None:
+    def _on_status(self, msg: Status, link: MonitorLink) -> None:
         if msg.cp_id != link.cp_id:
             self._metrics.protocol_error("unexpected_message")
-            await link.conn.send(
+            link.push(
                 ErrorReply(code="wrong_cp", message=f"this link is {link.cp_id}'s, not {msg.cp_id}")
             )
             return
@@ -276,16 +264,16 @@ class MonitorServer:
         cause = Causes.FAULT if msg.health is Health.KO else Causes.ENGINE_UNREACHABLE
         self._sessions.cp_fault(cp, cause)
 
-    async def _on_late_auth(self, msg: Message, link: MonitorLink) -> None:
+    def _on_late_auth(self, msg: Message, link: MonitorLink) -> None:
         self._metrics.protocol_error("unexpected_message")
-        await link.conn.send(
+        link.push(
             ErrorReply(
                 code="unexpected_message",
                 message=f"{msg.TYPE.value}: this link is already authenticated as {link.cp_id}",
             )
         )
 
-    async def _on_error_reply(self, msg: ErrorReply, link: MonitorLink) -> None:
+    def _on_error_reply(self, msg: ErrorReply, link: MonitorLink) -> None:
         log.warning(
             "monitor reported an error %s", kv(cp=link.cp_id, code=msg.code, error=msg.message)
         )
@@ -295,11 +283,3 @@ class MonitorServer:
     def push_price(self, cp: ChargingPoint) -> None:
         if isinstance(cp.link, MonitorLink):
             cp.link.push(PriceUpdate(cp_id=cp.cp_id, price=cp.price))
-
-
-def _peer(writer: asyncio.StreamWriter) -> str:
-    with contextlib.suppress(Exception):
-        peer = writer.get_extra_info("peername")
-        if isinstance(peer, tuple):
-            return f"{peer[0]}:{peer[1]}"
-    return "?"

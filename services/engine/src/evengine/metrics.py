@@ -13,6 +13,7 @@ __all__ = ["PROTOCOL_ERROR_KINDS", "EngineMetrics"]
 # Pre-initialised label values; other kinds (error codes) appear when first seen.
 PROTOCOL_ERROR_KINDS = (
     "handshake",
+    "handshake_timeout",
     "bad_lrc",
     "stray_bytes",
     "frame_too_large",

@@ -77,7 +77,15 @@ class MonitorLink:
 
     async def start(self, host: str, port: int) -> None:
         try:
-            self._server = await asyncio.start_server(self._on_connect, host, port)
+            self._server = await FramedConnection.serve(
+                self._on_link,
+                host,
+                port,
+                accept=CHANNELS["engine<-monitor"],
+                timeout=HANDSHAKE_TIMEOUT,
+                idle_timeout=IDLE_TIMEOUT,
+                observer=self._metrics,
+            )
         except OSError as exc:
             raise EvError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
 
@@ -92,25 +100,8 @@ class MonitorLink:
 
     # --- one connection ------------------------------------------------------------
 
-    async def _on_connect(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            link = await FramedConnection.accept_link(
-                reader,
-                writer,
-                accept=CHANNELS["engine<-monitor"],
-                timeout=HANDSHAKE_TIMEOUT,
-                idle_timeout=IDLE_TIMEOUT,
-                observer=self._metrics,
-            )
-        except LinkClosed:
-            return  # connected and left (a port probe): nothing wrong
-        except (LinkTimeout, ProtocolError) as exc:
-            self._metrics.protocol_error("handshake")
-            log.warning("monitor handshake failed %s", kv(cp=self._cp_id, error=exc))
-            return
-        except LinkError as exc:  # a wrong control byte: the link counted it
-            log.warning("monitor handshake failed %s", kv(cp=self._cp_id, error=exc))
-            return
+    async def _on_link(self, link: FramedConnection) -> None:
+        """A monitor opened a link (evproto counted and dropped failed handshakes)."""
         previous, self._link = self._link, link
         if previous is not None:
             await previous.close("replaced by a new monitor connection")
