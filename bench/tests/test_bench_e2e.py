@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from evbench.looplag import scrape_lag_buckets
 from evbench.run import central_missing, wait_ready
 from evproto.broker import EmbeddedBroker
 from evproto.localstack import LocalStack
@@ -78,3 +79,7 @@ def test_a_small_load_loses_and_duplicates_nothing(stack: LocalStack, tmp_path: 
     dashboard = result["dashboard"]
     assert dashboard["count"] > 0
     assert dashboard["timeouts"] == 0
+
+    # the central's loop-lag histogram, as the benchmark reads it for each window
+    lag = scrape_lag_buckets(stack.http_url)
+    assert lag is not None and lag[float("inf")] > 0

@@ -35,6 +35,7 @@ REQUIRED = {
         "evcharging_central_kafka_dead_letters_total",
         "evcharging_central_kafka_consumer_lag_messages",
         "evcharging_central_ready",
+        "evcharging_central_event_loop_lag_seconds_bucket",
     },
     "engine": {
         "evcharging_engine_supplying",

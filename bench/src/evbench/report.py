@@ -150,6 +150,7 @@ def _step_row(step: dict[str, Any], idle_rss: float) -> dict[str, Any]:
         "requests": ses.get("requests"),
         "telemetry": ses.get("telemetry", {}),
         "split_at_central": ses.get("split_at_central", {}),
+        "central_loop_lag": _get(central, "loop_lag", "sessions"),
         "sessions_target": step["step"]["sessions"],
         "concurrent_mean": ses.get("concurrent_mean"),
         "concurrent_max": ses.get("concurrent_max"),
@@ -397,7 +398,19 @@ def _split_row(row: dict[str, Any]) -> str:
             "telemetry_after",
         )
     )
-    return f"| {row['cps']:,} | " + " | ".join(cells) + " |"
+    lag = row.get("central_loop_lag") or {}
+    lag_cell = (
+        f"≤ {_ms(lag.get('p50_ms'))} / ≤ {_ms(lag.get('p99_ms'))} / ≤ {_ms(lag.get('max_ms'))}"
+        if lag
+        else "–"
+    )
+    return f"| {row['cps']:,} | " + " | ".join(cells) + f" | {lag_cell} |"
+
+
+def _ms(value: float | None) -> str:
+    if value is None:
+        return "–"
+    return "∞" if value == float("inf") else f"{value:g}"
 
 
 def _per_core(us_per_heartbeat: float | None) -> str:
@@ -474,10 +487,15 @@ def render_markdown(summary: dict[str, Any], findings: str = "") -> str:
         "Each latency split at the instant the central stamped on what it published "
         "(`sent_at` of its `SupplyResponse` / `DriverUpdate`): *until* covers the producer, "
         "the broker and the central's consumer and handling; *after* covers the central's "
-        "producer, the broker and the driver's read. p50 / p99 ms.",
+        "producer, the broker and the driver's read. p50 / p99 ms. *Central loop lag* is "
+        "how late the central's event loop ran a 250 ms timer during the session window "
+        "(its `evcharging_central_event_loop_lag_seconds` histogram, scraped at the window's "
+        "start and end; bucket upper bounds, p50 / p99 / max ms): what any message waited "
+        "for the central's loop on top of its own handling.",
         "",
-        "| CPs | authorization until | authorization after | telemetry until | telemetry after |",
-        "|---|---|---|---|---|",
+        "| CPs | authorization until | authorization after | telemetry until | telemetry after "
+        "| central loop lag |",
+        "|---|---|---|---|---|---|",
         *(_split_row(r) for r in rows),
         "",
         "## Cost of a heartbeat: central vs the bare frame server",

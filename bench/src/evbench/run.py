@@ -29,6 +29,7 @@ from evproto.errors import EvError
 from evproto.localstack import LocalStack, ManagedProcess, console_script
 
 from evbench.limits import raise_fd_limit
+from evbench.looplag import Buckets, lag_between, scrape_lag_buckets
 from evbench.plan import BenchOptions, Step, steps_for
 from evbench.procstat import MACHINE, ProcessSampler
 from evbench.profile import PySpy
@@ -227,20 +228,23 @@ class _Bench:
         )  # fmt: skip
         profiles: dict[str, dict[str, Any] | None] = {}
         spies: dict[str, PySpy] = {}
-        if last and o.profile and s.central is not None:
-            central_pid = s.central.pid
+        lag_scrapes: dict[str, Buckets | None] = {}
+        profiling = last and o.profile and s.central is not None
+        central_pid = s.central.pid if s.central is not None else 0
 
-            def on_line(text: str) -> None:
-                for window, seconds in (
-                    ("heartbeat", o.heartbeat_window),
-                    ("sessions", o.session_window),
-                ):
-                    if text == f"window {window} start":
-                        spy = PySpy(central_pid, seconds, self.workdir / f"py-spy-{window}.txt")
-                        if spy.start():
-                            spies[window] = spy
+        def on_line(text: str) -> None:
+            for window, seconds in (
+                ("heartbeat", o.heartbeat_window),
+                ("sessions", o.session_window),
+            ):
+                if text in (f"window {window} start", f"window {window} end"):
+                    lag_scrapes[text] = scrape_lag_buckets(s.http_url)
+                if profiling and text == f"window {window} start":
+                    spy = PySpy(central_pid, seconds, self.workdir / f"py-spy-{window}.txt")
+                    if spy.start():
+                        spies[window] = spy
 
-            central.on_line = on_line
+        central.on_line = on_line
         budget = o.heartbeat_window + o.session_window + 2 * step.session_s + _LOADGEN_GRACE
         result = central.run(self.sampler, budget)
         for window, spy in spies.items():
@@ -265,6 +269,13 @@ class _Bench:
                 "heartbeat_window": heartbeat,
                 "sessions_window": sessions,
                 "peak_rss_mb": peak / 2**20 if peak else None,
+                "loop_lag": {
+                    window: lag_between(
+                        lag_scrapes.get(f"window {window} start"),
+                        lag_scrapes.get(f"window {window} end"),
+                    )
+                    for window in ("heartbeat", "sessions")
+                },
             },
             "broker": broker,
             "machine_cores": machine,

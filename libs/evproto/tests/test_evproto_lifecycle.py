@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import subprocess
 import sys
 import textwrap
 from pathlib import Path
@@ -83,3 +84,16 @@ async def test_a_second_signal_exits_at_once(tmp_path: Path) -> None:
 
     assert code == 1
     assert "SIGTERM received again, exiting now" in err
+
+
+def test_tune_gc_freezes_startup_objects_and_raises_the_thresholds() -> None:
+    # in a process of its own: the test runner's collector stays as it is
+    probe = (
+        "import gc; from evproto.lifecycle import GC_THRESHOLDS, tune_gc_for_many_objects; "
+        "tune_gc_for_many_objects(); "
+        "print(gc.get_threshold() == GC_THRESHOLDS, gc.get_freeze_count() > 1000)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert done.stdout.split() == ["True", "True"]

@@ -305,7 +305,10 @@ class FramedConnection(asyncio.Protocol):
         self._lost.set_result(None)
         callbacks, self._close_callbacks = self._close_callbacks, []
         for callback in callbacks:
-            callback()
+            try:
+                callback()
+            except Exception:  # one failing callback must not skip the others
+                log.exception("close callback failed %s", kv(peer=self.peer))
 
     # --- decoding ---------------------------------------------------------------------
 

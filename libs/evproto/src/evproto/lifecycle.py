@@ -4,14 +4,37 @@ SIGINT sets the stop event, drain within a deadline, exit 0."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 from collections.abc import Awaitable, Callable
 
-__all__ = ["DRAIN_SECONDS", "run_until_stopped"]
+__all__ = ["DRAIN_SECONDS", "GC_THRESHOLDS", "run_until_stopped", "tune_gc_for_many_objects"]
 
 DRAIN_SECONDS = 10.0  # keep below the pods' terminationGracePeriodSeconds (15)
 log = logging.getLogger("evproto.lifecycle")
+
+# Young collections every 50,000 net allocations instead of 700: objects that live
+# for milliseconds to seconds (a send's future, a timer) die young instead of being
+# promoted, so the full collections they would trigger become rare.
+GC_THRESHOLDS = (50_000, 20, 20)
+
+
+def tune_gc_for_many_objects() -> None:
+    """Call once in a server's main: keep the cyclic GC from stalling its event loop.
+
+    With 10,000 links the central holds ~460,000 objects, and a full (generation
+    2) collection walks all of them: 270-420 ms in which no frame is read, every
+    ~9 s under load with the default thresholds. This freezes what exists now
+    (modules, classes: never garbage) out of every later collection, and raises
+    the thresholds (:data:`GC_THRESHOLDS`) so full collections are minutes apart.
+    Reference counting still frees everything at once; only cyclic garbage waits
+    longer.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
+    log.debug("gc tuned %s", GC_THRESHOLDS)
 
 
 def run_until_stopped(

@@ -8,7 +8,7 @@ import sys
 
 from evproto.config import build_parser, load_settings
 from evproto.errors import ConfigError
-from evproto.lifecycle import run_until_stopped
+from evproto.lifecycle import run_until_stopped, tune_gc_for_many_objects
 from evproto.logs import kv, setup_logging
 
 from evcentral.app import serve
@@ -43,6 +43,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     setup_logging("evcentral", settings.log_level)
     _raise_open_files_limit()
+    tune_gc_for_many_objects()  # everything imported is frozen; thousands of links follow
     return run_until_stopped(lambda stop: serve(settings, stop))
 
 

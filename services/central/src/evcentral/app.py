@@ -20,6 +20,7 @@ from typing import Any
 from aiohttp import web
 from evproto.config import parse_hostport
 from evproto.logs import kv
+from evproto.metrics import watch_loop_lag
 from evproto.routing import Router
 from evproto.schema import MsgType
 from evproto.states import CpState
@@ -154,6 +155,7 @@ class Central:
             asyncio.create_task(self.kafka.run(self._stop, self._topics_ready), name="kafka"),
             asyncio.create_task(self._flush_forever(), name="flush"),
             asyncio.create_task(self._probe_forever(), name="probe"),
+            asyncio.create_task(watch_loop_lag(self.metrics.event_loop_lag.observe), name="lag"),
         ]
 
     async def _start_http(self) -> None:
@@ -223,8 +225,9 @@ class Central:
 
     async def stop(self) -> None:
         self._stop.set()
-        kafka_task, flush_task, probe_task = self._tasks
+        kafka_task, flush_task, probe_task, lag_task = self._tasks
         flush_task.cancel()
+        lag_task.cancel()
         if not self.kafka.consuming:
             kafka_task.cancel()  # still waiting for the broker: nothing to commit
         # the consumer commits the batch in hand; the probe ends its round trip

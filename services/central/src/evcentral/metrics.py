@@ -18,6 +18,7 @@ from evproto.errors import (
 )
 from evproto.kafka import KafkaStats
 from evproto.messages import Origin
+from evproto.metrics import LOOP_LAG_BUCKETS
 from evproto.states import CpState
 from evproto.topics import Topic
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
@@ -102,6 +103,12 @@ class CentralMetrics:
             f"{_P}_authorization_latency_seconds",
             "From a request's sent_at to its decision",
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+            registry=r,
+        )
+        self.event_loop_lag = Histogram(
+            f"{_P}_event_loop_lag_seconds",
+            "How late the event loop ran a 250 ms timer (saturation or a blocking call)",
+            buckets=LOOP_LAG_BUCKETS,
             registry=r,
         )
         self.authorizations = Counter(
