@@ -76,6 +76,10 @@ def test_a_small_load_loses_and_duplicates_nothing(stack: LocalStack, tmp_path: 
     assert ours["meant"] == seed["meant"] > 0  # the same driver's messages, both designs
     assert ours["read"] < seed["read"]
 
+    echo = result["broker_echo"]  # the one-hop reference: sent, read back, timed
+    assert echo["errors"] == 0
+    assert echo["count"] > 0 and echo["received"] >= echo["count"]
+
     dashboard = result["dashboard"]
     assert dashboard["count"] > 0
     assert dashboard["timeouts"] == 0

@@ -32,6 +32,7 @@ from evproto.kafka import KafkaSettings, Publisher
 from evproto.logs import setup_logging
 
 from evbench.drivers import DriverFleet, SampleReader
+from evbench.echo import BrokerEcho
 from evbench.engines import EngineFleet, TelemetryClock
 from evbench.kafkaread import FleetReader
 from evbench.limits import loopback_sources, raise_fd_limit
@@ -286,9 +287,12 @@ async def run_load(
     )
     probe_ids = _probe_ids(cp_ids, plan.probes) if plan.http else set()
     rig: _SessionRig | None = None
+    echo: BrokerEcho | None = None
     if plan.kafka and plan.drivers and plan.rate > 0:
         rig = _SessionRig(plan, [c for c in cp_ids if c not in probe_ids])
         await rig.start()
+        echo = BrokerEcho(KafkaSettings(plan.kafka, client_id=f"evbench-{plan.run_id}"))
+        await echo.start()
     watcher = DashboardWatcher(plan.http) if plan.http else None
     if watcher is not None:
         await watcher.start()
@@ -325,7 +329,11 @@ async def run_load(
             progress(f"sessions at {plan.rate}/s")
             rig.scheduler.start()
             await asyncio.sleep(plan.session_s if plan.session_ramp is None else plan.session_ramp)
+            if echo is not None:
+                echo.recording = True
             windows["sessions"] = await _window(fleet, plan.session_window, "sessions", progress)
+            if echo is not None:
+                echo.recording = False
         result["held"] = fleet.held
         if probes is not None:
             await probes.stop()
@@ -335,6 +343,14 @@ async def run_load(
             result["sessions"] = rig.result(windows["sessions"])
         result["held_at_end"] = fleet.held
     finally:
+        if echo is not None:
+            await echo.close()
+            result["broker_echo"] = {
+                **summarize(echo.latencies).to_dict(),
+                "sent": echo.sent,
+                "received": echo.received,
+                "errors": echo.errors,
+            }
         if rig is not None:
             await rig.close()
         if watcher is not None:

@@ -151,6 +151,7 @@ def _step_row(step: dict[str, Any], idle_rss: float) -> dict[str, Any]:
         "telemetry": ses.get("telemetry", {}),
         "split_at_central": ses.get("split_at_central", {}),
         "central_loop_lag": _get(central, "loop_lag", "sessions"),
+        "broker_echo": lg.get("broker_echo", {}),
         "sessions_target": step["step"]["sessions"],
         "concurrent_mean": ses.get("concurrent_mean"),
         "concurrent_max": ses.get("concurrent_max"),
@@ -404,7 +405,8 @@ def _split_row(row: dict[str, Any]) -> str:
         if lag
         else "–"
     )
-    return f"| {row['cps']:,} | " + " | ".join(cells) + f" | {lag_cell} |"
+    echo = _pair(row.get("broker_echo") or {})
+    return f"| {row['cps']:,} | " + " | ".join(cells) + f" | {echo} | {lag_cell} |"
 
 
 def _ms(value: float | None) -> str:
@@ -487,15 +489,19 @@ def render_markdown(summary: dict[str, Any], findings: str = "") -> str:
         "Each latency split at the instant the central stamped on what it published "
         "(`sent_at` of its `SupplyResponse` / `DriverUpdate`): *until* covers the producer, "
         "the broker and the central's consumer and handling; *after* covers the central's "
-        "producer, the broker and the driver's read. p50 / p99 ms. *Central loop lag* is "
+        "producer, the broker and the driver's read. p50 / p99 ms. *One broker hop* is "
+        "the same kind of trip with no central on it: the generator sends 20 small records "
+        "a second to a topic no service reads (`evbench.echo`) with the drivers' producer "
+        "settings and reads them back like a driver, during the session window. "
+        "*Central loop lag* is "
         "how late the central's event loop ran a 250 ms timer during the session window "
         "(its `evcharging_central_event_loop_lag_seconds` histogram, scraped at the window's "
         "start and end; bucket upper bounds, p50 / p99 / max ms): what any message waited "
         "for the central's loop on top of its own handling.",
         "",
         "| CPs | authorization until | authorization after | telemetry until | telemetry after "
-        "| central loop lag |",
-        "|---|---|---|---|---|---|",
+        "| one broker hop (no central) | central loop lag |",
+        "|---|---|---|---|---|---|---|",
         *(_split_row(r) for r in rows),
         "",
         "## Cost of a heartbeat: central vs the bare frame server",

@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,6 +44,7 @@ __all__ = [
     "Publisher",
     "Record",
     "create_topics",
+    "ensure_topics",
 ]
 
 log = logging.getLogger("evproto.kafka")
@@ -135,8 +136,15 @@ def create_topics(
     settings: KafkaSettings, topics: Iterable[Topic] = tuple(Topic), timeout: float = 15.0
 ) -> None:
     """Create the topics with their partition counts; existing ones are left as they are."""
+    ensure_topics(settings, {t.value: t.partitions for t in topics}, timeout)
+
+
+def ensure_topics(
+    settings: KafkaSettings, partitions: Mapping[str, int], timeout: float = 15.0
+) -> None:
+    """Create topics by name and partition count unless they exist (blocking)."""
     admin = AdminClient(settings.common())
-    wanted = [NewTopic(t.value, t.partitions, 1) for t in topics]
+    wanted = [NewTopic(name, count, 1) for name, count in partitions.items()]
     futures = admin.create_topics(wanted, request_timeout=timeout)
     for name, fut in futures.items():
         try:
