@@ -21,6 +21,7 @@ NS = 'namespace="evcharging"'
 LATENCY = "evcharging_central_authorization_latency_seconds_bucket"
 DEAD_LETTERS = "evcharging_central_kafka_dead_letters_total"
 LAG = "evcharging_central_kafka_consumer_lag_messages"
+LOOP_LAG = "evcharging_central_event_loop_lag_seconds_bucket"
 
 
 @pytest.fixture
@@ -89,6 +90,18 @@ FIRING_CASES = [
             selector(LATENCY, le="2.5"): "0x30",
             selector(LATENCY, le="5"): "0+10x30",
             selector(LATENCY, le="+Inf"): "0+10x30",
+        },
+        "8m",
+        "15m",
+        severity="warning",
+        namespace="evcharging",
+    ),
+    case(
+        "EvChargingCentralSaturated",  # every 250 ms tick from 0.5 to 1 s late: p99 ~ 1 s
+        {
+            selector(LOOP_LAG, le="0.5"): "0x30",
+            selector(LOOP_LAG, le="1"): "0+240x30",
+            selector(LOOP_LAG, le="+Inf"): "0+240x30",
         },
         "8m",
         "15m",
@@ -209,6 +222,8 @@ def test_the_thresholds_come_from_the_values() -> None:
                     "centralDownFor": "30s",
                     "authorizationP99Seconds": 0.75,
                     "authorizationSlowFor": "15m",
+                    "loopLagP99Seconds": 0.2,
+                    "loopLagFor": "3m",
                     "cpBrokenFor": "3m",
                     "disconnectedRatio": 0.25,
                     "disconnectedFor": "1m",
@@ -225,6 +240,8 @@ def test_the_thresholds_come_from_the_values() -> None:
     assert rules["EvChargingCentralNotReady"]["for"] == "30s"
     assert rules["EvChargingAuthorizationSlow"]["expr"].endswith("> 0.75")
     assert rules["EvChargingAuthorizationSlow"]["for"] == "15m"
+    assert rules["EvChargingCentralSaturated"]["expr"].endswith("> 0.2")
+    assert rules["EvChargingCentralSaturated"]["for"] == "3m"
     assert rules["EvChargingCpBroken"]["for"] == "3m"
     assert rules["EvChargingCpsDisconnected"]["expr"].endswith("> 0.25")
     assert rules["EvChargingCpsDisconnected"]["for"] == "1m"

@@ -389,8 +389,21 @@ class ConsumerLoop:
         self._start = start
         self._keys = keys
         self._batch = batch
-        self._consumer = Consumer({**settings.consumer(group_id), "error_cb": self._on_error})
+        self._consumer = Consumer(
+            {
+                **settings.consumer(group_id),
+                "error_cb": self._on_error,
+                "on_commit": self._committed,
+            }
+        )
         self._assigned: list[TopicPartition] = []
+        self._handled: dict[tuple[str, int], int] = {}  # next offset per partition
+
+    def _committed(self, err: KafkaError | None, _offsets: list[TopicPartition]) -> None:
+        if err is not None and err.code() != KafkaError._NO_OFFSET:
+            # Not fatal: the records were handled and handlers are idempotent, so a
+            # replay after a restart changes nothing; the next commit covers these.
+            log.warning("commit failed %s", kv(group=self.group_id, error=err.str()))
 
     def _on_error(self, err: KafkaError) -> None:
         self.stats.broker_errors += 1
@@ -423,23 +436,31 @@ class ConsumerLoop:
         self.stats.broker_up = True
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Consume until ``stop`` is set; the current batch finishes and is committed."""
+        """Consume until ``stop`` is set; the current batch finishes and is committed.
+
+        Each batch is committed without waiting for the broker (a synchronous commit
+        is a round trip in which nothing is fetched, added to every record's latency);
+        the last one is committed synchronously when the loop stops.
+        """
         if not self._assigned:
             await self.assign()
-        while not stop.is_set():
-            records = await asyncio.to_thread(self._fetch, 0.2)
-            last: dict[tuple[str, int], int] = {}
-            for record in records:
-                err = record.error()
-                if err is not None:
-                    if err.code() != KafkaError._PARTITION_EOF:
-                        self._on_error(err)
-                    continue
-                self.stats.broker_up = True
-                await self._process(record)
-                last[(record.topic() or "", record.partition() or 0)] = record.offset() or 0
-            if last:
-                await self._commit(last)
+        try:
+            while not stop.is_set():
+                records = await asyncio.to_thread(self._fetch, 0.2)
+                last: dict[tuple[str, int], int] = {}
+                for record in records:
+                    err = record.error()
+                    if err is not None:
+                        if err.code() != KafkaError._PARTITION_EOF:
+                            self._on_error(err)
+                        continue
+                    self.stats.broker_up = True
+                    await self._process(record)
+                    last[(record.topic() or "", record.partition() or 0)] = record.offset() or 0
+                if last:
+                    self._commit_soon(last)
+        finally:
+            await self._commit_handled()
 
     def _fetch(self, timeout: float) -> list[KafkaRecord]:
         """The records ready now, waiting up to ``timeout`` only while there are none.
@@ -512,13 +533,23 @@ class ConsumerLoop:
         except KafkaException as exc:
             log.error("dead letter not delivered %s", kv(error=exc))
 
-    async def _commit(self, last: dict[tuple[str, int], int]) -> None:
+    def _commit_soon(self, last: dict[tuple[str, int], int]) -> None:
+        for key, offset in last.items():
+            self._handled[key] = offset + 1
         offsets = [TopicPartition(t, p, o + 1) for (t, p), o in last.items()]
+        try:
+            self._consumer.commit(offsets=offsets, asynchronous=True)
+        except KafkaException as exc:  # e.g. no broker known yet; the next one covers it
+            log.warning("commit failed %s", kv(group=self.group_id, error=exc))
+
+    async def _commit_handled(self) -> None:
+        """Commit everything handled and wait for the broker (at stop)."""
+        if not self._handled:
+            return
+        offsets = [TopicPartition(t, p, o) for (t, p), o in self._handled.items()]
         try:
             await asyncio.to_thread(self._consumer.commit, offsets=offsets, asynchronous=False)
         except KafkaException as exc:
-            # Not fatal: the records were handled and handlers are idempotent, so a
-            # replay after a restart changes nothing.
             log.warning("commit failed %s", kv(group=self.group_id, error=exc))
 
     def lag(self) -> dict[tuple[str, int], int]:
