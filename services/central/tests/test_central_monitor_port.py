@@ -8,7 +8,7 @@ import json
 from evcentral.app import Central
 from evproto.connection import FramedConnection
 from evproto.framing import Control, encode_frame, lrc
-from evproto.messages import CHANNELS, ErrorReply, PriceUpdate, Status
+from evproto.messages import CHANNELS, Authenticate, ErrorReply, PriceUpdate, Status
 from evproto.states import CpState, Health
 
 
@@ -172,3 +172,32 @@ async def test_a_silent_client_is_dropped_after_the_handshake_timeout(
     assert await asyncio.wait_for(reader.read(), 8) == b""  # closed by the central
     writer.close()
     await wait_until(lambda: errors(central, "handshake_timeout") == 1, what="timeout counted")
+
+
+async def test_an_authenticated_link_answers_bad_input_and_keeps_serving(
+    central: Central, monitors, new_id, wait_until
+) -> None:
+    """After login each message goes straight to the central's handlers as it is decoded."""
+    cp_id = new_id("CP")
+    monitor = monitors(cp_id, central.monitor_port)
+    assert (await monitor.register()).accepted
+    assert monitor.conn is not None
+    transport = monitor.conn.transport
+    assert transport is not None
+
+    transport.write(encode_frame(b"this is not json"))  # past the client's encoder
+    reply = await monitor.recv()
+    assert isinstance(reply, ErrorReply) and reply.code == "malformed"
+
+    await monitor.conn.send(Status(cp_id="CP-someone-else", health=Health.OK))
+    reply = await monitor.recv()
+    assert isinstance(reply, ErrorReply) and reply.code == "wrong_cp"
+
+    await monitor.conn.send(Authenticate(cp_id=cp_id))
+    reply = await monitor.recv()
+    assert isinstance(reply, ErrorReply) and reply.code == "unexpected_message"
+    assert errors(central, "unexpected_message") == 2
+
+    await monitor.status(Health.KO, "breaker tripped")
+    await wait_until(lambda: cp_state(central, cp_id) is CpState.BROKEN_DOWN, what="KO seen")
+    assert not monitor.conn.closed
