@@ -15,7 +15,7 @@ from contextlib import asynccontextmanager
 import pytest
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient
-from evproto.broker import free_port
+from evproto.broker import EmbeddedBroker, free_port
 from evproto.errors import InvalidField
 from evproto.kafka import (
     ConsumerLoop,
@@ -282,3 +282,31 @@ def test_create_topics_is_idempotent_with_the_contract_partition_counts(
     assert {t.value: len(metadata.topics[t.value].partitions) for t in Topic} == {
         t.value: t.partitions for t in Topic
     }
+
+
+async def test_a_loop_stopped_while_its_broker_is_down_does_not_wait_to_commit() -> None:
+    """Its last offsets cannot be committed: waiting for that would only eat the drain."""
+    broker = EmbeddedBroker()
+    await asyncio.to_thread(broker.start)
+    try:
+        settings = KafkaSettings(broker.bootstrap, client_id=unique("t"))
+        key = unique("CP")
+        partitions: dict[Topic, list[int] | None] = {
+            Topic.DIRECTIVES: [partition_for(key, Topic.DIRECTIVES.partitions)]
+        }
+        pub = Publisher(settings)
+        await pub.start()
+        await asyncio.wait_for(pub.publish(Topic.DIRECTIVES, key, directive(key)), DEADLINE)
+        await pub.close()
+        seen = Collector()
+        loop = consumer(settings, seen, partitions, keys=frozenset({key}))
+        stop = asyncio.Event()
+        task = asyncio.create_task(loop.run(stop))
+        await eventually(lambda: len(seen.items) == 1, DEADLINE, "the record handled")
+    finally:
+        await asyncio.to_thread(broker.stop)
+    await eventually(lambda: not loop.stats.broker_up, DEADLINE, "the loop sees the broker gone")
+
+    stop.set()
+    await asyncio.wait_for(task, 2.0)  # a commit waiting on a dead broker takes ~6 s
+    await loop.close()

@@ -397,13 +397,21 @@ class ConsumerLoop:
             }
         )
         self._assigned: list[TopicPartition] = []
-        self._handled: dict[tuple[str, int], int] = {}  # next offset per partition
+        # next offset per partition: handled by us, and confirmed committed by the broker
+        self._handled: dict[tuple[str, int], int] = {}
+        self._confirmed: dict[tuple[str, int], int] = {}
 
-    def _committed(self, err: KafkaError | None, _offsets: list[TopicPartition]) -> None:
+    def _committed(self, err: KafkaError | None, offsets: list[TopicPartition]) -> None:
+        """librdkafka's commit report (from the polling thread)."""
         if err is not None and err.code() != KafkaError._NO_OFFSET:
             # Not fatal: the records were handled and handlers are idempotent, so a
             # replay after a restart changes nothing; the next commit covers these.
             log.warning("commit failed %s", kv(group=self.group_id, error=err.str()))
+            return
+        for tp in offsets:
+            if tp.error is None:
+                key = (tp.topic, tp.partition)
+                self._confirmed[key] = max(self._confirmed.get(key, 0), tp.offset)
 
     def _on_error(self, err: KafkaError) -> None:
         self.stats.broker_errors += 1
@@ -543,10 +551,18 @@ class ConsumerLoop:
             log.warning("commit failed %s", kv(group=self.group_id, error=exc))
 
     async def _commit_handled(self) -> None:
-        """Commit everything handled and wait for the broker (at stop)."""
-        if not self._handled:
+        """At stop: commit what the broker has not confirmed yet, and wait for it.
+
+        Skipped while the broker is down (the wait would only time out): those
+        records are read again after a restart, which idempotent handlers allow.
+        """
+        pending = {k: o for k, o in self._handled.items() if self._confirmed.get(k, 0) < o}
+        if not pending:
             return
-        offsets = [TopicPartition(t, p, o) for (t, p), o in self._handled.items()]
+        if not self.stats.broker_up:
+            log.info("broker down at stop, last offsets not committed %s", kv(group=self.group_id))
+            return
+        offsets = [TopicPartition(t, p, o) for (t, p), o in pending.items()]
         try:
             await asyncio.to_thread(self._consumer.commit, offsets=offsets, asynchronous=False)
         except KafkaException as exc:
