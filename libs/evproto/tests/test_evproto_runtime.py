@@ -10,7 +10,7 @@ from evproto.errors import ConfigError, LinkClosed, UnknownMessageType
 from evproto.messages import HealthRequest, InfoRequest
 from evproto.metrics import serve_metrics
 from evproto.retry import peer_retry
-from evproto.routing import Router
+from evproto.routing import CallbackRouter, Router
 from evproto.schema import Message, MsgType
 from evproto.testing import eventually
 from prometheus_client import CollectorRegistry, Counter
@@ -41,6 +41,23 @@ async def test_the_router_refuses_an_unhandled_type_and_double_registration() ->
         await router.dispatch(HealthRequest(seq=1))
     with pytest.raises(ValueError, match="already registered"):
         router.on(MsgType.INFO_REQUEST)(first)
+
+
+def test_the_callback_router_calls_plain_functions_and_refuses_the_rest() -> None:
+    router = CallbackRouter()
+    seen: list[tuple[Message, str]] = []
+
+    @router.on(MsgType.HEALTH_REQUEST)
+    def on_health(msg: HealthRequest, link: str) -> str:
+        seen.append((msg, link))
+        return "answered"
+
+    assert router.dispatch(HealthRequest(seq=1), "link-1") == "answered"
+    assert seen == [(HealthRequest(seq=1), "link-1")]
+    with pytest.raises(UnknownMessageType, match="no handler for info_request"):
+        router.dispatch(InfoRequest())
+    with pytest.raises(ValueError, match="already registered"):
+        router.on(MsgType.HEALTH_REQUEST)(on_health)
 
 
 async def test_peer_retry_retries_temporary_errors_until_success() -> None:

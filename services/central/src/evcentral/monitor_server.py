@@ -16,9 +16,7 @@ import asyncio
 import logging
 import ssl
 import time
-from collections.abc import Callable
 from functools import partial
-from typing import Any
 
 from evproto.auth import new_nonce
 from evproto.connection import FramedConnection, Received
@@ -35,6 +33,7 @@ from evproto.messages import (
     Register,
     Status,
 )
+from evproto.routing import CallbackRouter
 from evproto.schema import Message, MsgType
 from evproto.states import Health
 
@@ -75,14 +74,12 @@ class MonitorServer:
         self._handlers: set[asyncio.Task[None]] = set()
         self._stopping = False
         self.seen: set[str] = set()  # CPs whose last_seen changed since the last flush
-        # handlers for an authenticated link, called synchronously as frames are decoded
-        self._handlers_by_type: dict[MsgType, Callable[[Any, MonitorLink], None]] = {
-            MsgType.STATUS: self._on_status,
-            MsgType.AUTHENTICATE: self._on_late_auth,
-            MsgType.CHALLENGE_RESPONSE: self._on_late_auth,
-            MsgType.REGISTER: self._on_late_auth,
-            MsgType.ERROR: self._on_error_reply,
-        }
+        # an authenticated link's messages, handled as they are decoded
+        self._router = CallbackRouter()
+        self._router.on(MsgType.STATUS)(self._on_status)
+        for kind in (MsgType.AUTHENTICATE, MsgType.CHALLENGE_RESPONSE, MsgType.REGISTER):
+            self._router.on(kind)(self._on_late_auth)
+        self._router.on(MsgType.ERROR)(self._on_error_reply)
 
     # --- lifecycle ----------------------------------------------------------------
 
@@ -215,9 +212,16 @@ class MonitorServer:
 
     def _on_message(self, link: MonitorLink, received: Received) -> None:
         if isinstance(received, MessageError):  # counted by the link's observer
-            link.push(ErrorReply(code=received.code, message=received.message[:512]))
+            self._answer_error(link, received)
             return
-        self._handlers_by_type[received.TYPE](received, link)
+        try:
+            self._router.dispatch(received, link)
+        except MessageError as exc:  # a type this server has no handler for
+            self._answer_error(link, exc)
+
+    @staticmethod
+    def _answer_error(link: MonitorLink, exc: MessageError) -> None:
+        link.push(ErrorReply(code=exc.code, message=exc.message[:512]))
 
     def _lost(self, link: MonitorLink) -> None:
         cp = self._registry.get(link.cp_id)
