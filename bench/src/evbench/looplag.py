@@ -19,6 +19,8 @@ __all__ = ["LAG_METRIC", "lag_between", "scrape_lag_buckets"]
 
 LAG_METRIC = "evcharging_central_event_loop_lag_seconds"
 
+_MAX_BODY = 16 * 2**20  # /metrics at 10,000 CPs is ~0.6 MB
+
 Buckets = dict[float, float]  # upper bound (le) -> cumulative count
 
 
@@ -26,9 +28,12 @@ def scrape_lag_buckets(http_url: str, timeout: float = 5.0) -> Buckets | None:
     """The histogram's cumulative buckets now; None when the central does not answer."""
     try:
         with urllib.request.urlopen(f"{http_url}/metrics", timeout=timeout) as response:
-            text = response.read().decode()
+            body = response.read(_MAX_BODY + 1)
     except (OSError, ValueError):
         return None
+    if len(body) > _MAX_BODY:
+        return None  # not a metrics page we know how to read
+    text = body.decode("utf-8", "replace")
     for family in text_string_to_metric_families(text):
         if family.name == LAG_METRIC:
             return {
