@@ -34,11 +34,16 @@ def scrape_lag_buckets(http_url: str, timeout: float = 5.0) -> Buckets | None:
     if len(body) > _MAX_BODY:
         return None  # not a metrics page we know how to read
     text = body.decode("utf-8", "replace")
-    for family in text_string_to_metric_families(text):
-        if family.name == LAG_METRIC:
-            return {
-                float(s.labels["le"]): s.value for s in family.samples if s.name.endswith("_bucket")
-            }
+    try:
+        for family in text_string_to_metric_families(text):
+            if family.name == LAG_METRIC:
+                return {
+                    float(s.labels["le"]): s.value
+                    for s in family.samples
+                    if s.name.endswith("_bucket")
+                }
+    except (ValueError, KeyError):  # not Prometheus text, or a bucket without le
+        return None
     return None
 
 
