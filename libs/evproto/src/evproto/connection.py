@@ -111,7 +111,6 @@ class FramedConnection(asyncio.Protocol):
         self._handler: Callable[[Received], None] | None = None
         self._inbox_full = False
         self._write_paused = False
-        self._reading_paused = False
         self._drain_waiter: asyncio.Future[None] | None = None
         # sending: one frame in flight
         self._send_lock = asyncio.Lock()
@@ -384,11 +383,10 @@ class FramedConnection(asyncio.Protocol):
         if transport is None or transport.is_closing():
             return
         pause = self._inbox_full or self._write_paused
-        if pause and not self._reading_paused:
+        if pause and transport.is_reading():
             transport.pause_reading()
-        elif self._reading_paused and not pause:
+        elif not pause and not transport.is_reading():
             transport.resume_reading()
-        self._reading_paused = pause
 
     def _write(self, data: bytes) -> None:
         if self._transport is not None and not self._transport.is_closing():
