@@ -103,7 +103,7 @@ class _SessionRig:
 
     def __init__(self, plan: LoadPlan, session_cps: list[str]) -> None:
         assert plan.kafka is not None
-        settings = KafkaSettings(plan.kafka, client_id=f"evbench-{plan.run_id}")
+        settings = self.settings = KafkaSettings(plan.kafka, client_id=f"evbench-{plan.run_id}")
         self.publisher = Publisher(settings)
         clock = TelemetryClock()
         driver_ids = [f"D-{i:05d}" for i in range(plan.drivers)]
@@ -291,7 +291,7 @@ async def run_load(
     if plan.kafka and plan.drivers and plan.rate > 0:
         rig = _SessionRig(plan, [c for c in cp_ids if c not in probe_ids])
         await rig.start()
-        echo = BrokerEcho(KafkaSettings(plan.kafka, client_id=f"evbench-{plan.run_id}"))
+        echo = BrokerEcho(rig.settings)
         await echo.start()
     watcher = DashboardWatcher(plan.http) if plan.http else None
     if watcher is not None:
