@@ -164,6 +164,21 @@ def broker_reachable(settings: KafkaSettings, timeout: float = 2.0) -> bool:
     return True
 
 
+# Delivery errors that mean the producer is unusable, not the record: an idempotent
+# producer whose id or sequence a broker restarted empty no longer knows.
+_PRODUCER_LOST = frozenset(
+    {
+        KafkaError._FATAL,
+        KafkaError._FENCED,
+        KafkaError.PRODUCER_FENCED,
+        KafkaError.UNKNOWN_PRODUCER_ID,
+        KafkaError.OUT_OF_ORDER_SEQUENCE_NUMBER,
+        KafkaError.INVALID_PRODUCER_EPOCH,
+        KafkaError.INVALID_PRODUCER_ID_MAPPING,
+    }
+)
+
+
 @dataclass(slots=True)
 class _Pending:
     """A record handed to the producer and not yet confirmed by the broker."""
@@ -183,8 +198,9 @@ class Publisher:
     has it (or failed with the delivery error). A background task serves the
     delivery callbacks. Records stay in ``_pending`` until confirmed: if they
     stall while the broker answers (a broker that restarted empty no longer
-    knows our producer id, and librdkafka retries that forever), the producer is
-    replaced and the pending records are sent again. Consumers are idempotent,
+    knows our producer id, and librdkafka retries that forever), or are reported
+    failed because the producer itself is lost (fenced, unknown producer id), the
+    producer is replaced and the pending records are sent again. Consumers are idempotent,
     so a record the old producer did deliver counts once.
     """
 
@@ -203,6 +219,7 @@ class Publisher:
         self._pending: dict[int, _Pending] = {}
         self._next_id = 0
         self._last_stall_check = 0.0
+        self._producer_lost = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._poller: asyncio.Task[None] | None = None
 
@@ -227,6 +244,9 @@ class Publisher:
                 # A fatal error leaves the producer unusable for good (an idempotent
                 # producer whose sequence a broker restarted empty cannot follow).
                 log.warning("kafka producer failed fatally; replacing it %s", kv(error=exc))
+                self._producer_lost = True
+            if self._producer_lost:
+                self._producer_lost = False
                 await self._replace_producer()
                 await asyncio.sleep(0.5)  # never a tight loop of new producers
                 continue
@@ -300,6 +320,11 @@ class Publisher:
 
     def _delivered(self, record_id: int, generation: int, err: KafkaError | None) -> None:
         if generation != self._generation:
+            return
+        if err is not None and (err.fatal() or err.code() in _PRODUCER_LOST):
+            if not self._producer_lost:
+                log.warning("kafka producer lost; replacing it %s", kv(error=err.str()))
+            self._producer_lost = True  # the record stays pending; the new producer sends it
             return
         pending = self._pending.pop(record_id, None)
         if pending is None:
