@@ -435,8 +435,9 @@ class ConsumerLoop:
             return
         for tp in offsets:
             if tp.error is None:
-                key = (tp.topic, tp.partition)
-                self._confirmed[key] = max(self._confirmed.get(key, 0), tp.offset)
+                # the latest report, not the highest: a broker that restarted empty
+                # numbers its partitions from 0 again
+                self._confirmed[(tp.topic, tp.partition)] = tp.offset
 
     def _on_error(self, err: KafkaError) -> None:
         self.stats.broker_errors += 1
@@ -581,7 +582,7 @@ class ConsumerLoop:
         Skipped while the broker is down (the wait would only time out): those
         records are read again after a restart, which idempotent handlers allow.
         """
-        pending = {k: o for k, o in self._handled.items() if self._confirmed.get(k, 0) < o}
+        pending = {k: o for k, o in self._handled.items() if self._confirmed.get(k) != o}
         if not pending:
             return
         if not self.stats.broker_up:
