@@ -57,7 +57,7 @@ def test_the_import_walker_sees_both_import_forms(tmp_path: Path) -> None:
 EVPROTO_MODULES = [
     "auth", "broker", "config", "connection", "errors", "framing", "kafka", "kafka_options",
     "lifecycle", "localstack", "logs", "messages", "metrics", "retry", "routing", "schema",
-    "states", "testing", "topics",
+    "service", "states", "testing", "topics", "vocabulary",
 ]  # fmt: skip
 
 

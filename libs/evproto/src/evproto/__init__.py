@@ -8,7 +8,9 @@ Modules, one concern each:
 - ``states`` / ``topics``: CP states, Kafka topics and the one partitioner
 - ``kafka`` / ``broker``: Kafka clients and the embedded broker
 - ``auth``: challenge-response credentials
-- ``config`` / ``logs`` / ``retry`` / ``lifecycle`` / ``metrics``: runtime helpers
+- ``vocabulary``: error kinds, abort causes and shared limits, defined once
+- ``service``: the service kit's ``main()`` and exit codes, built on ``config``
+  (settings), ``logs``, ``lifecycle`` and ``metrics``; ``retry`` for what is temporary
 """
 
 # Importing the messages registers every type, so decode_message knows them all.

@@ -13,9 +13,11 @@ import argparse
 import dataclasses
 import math
 import os
+import re
+import sys
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -23,17 +25,109 @@ import yaml
 
 from evproto.errors import ConfigError
 
-__all__ = ["build_parser", "load_settings", "parse_hostport", "setting"]
+__all__ = [
+    "LOG_LEVELS",
+    "ServiceSettings",
+    "SettingsParser",
+    "build_parser",
+    "load_settings",
+    "parse_hostport",
+    "setting",
+]
 
 S = TypeVar("S")
 _MAX_CONFIG_BYTES = 1024 * 1024
+_INT_LIMIT = 2**63  # YAML happily reads a 400-digit integer
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
-def setting(default: Any, *, help: str, secret: bool = False, metavar: str | None = None) -> Any:
-    """A settings field. ``secret`` ones also read ``--NAME-file`` / ``EV_NAME_FILE``."""
-    return dataclasses.field(
-        default=default, metadata={"help": help, "secret": secret, "metavar": metavar}
+def setting(
+    default: Any,
+    *,
+    help: str,
+    secret: bool = False,
+    metavar: str | None = None,
+    minimum: float | None = None,
+    maximum: float | None = None,
+    above: float | None = None,
+    pattern: str | None = None,
+    pattern_help: str | None = None,
+    choices: Sequence[str] = (),
+    address: bool = False,
+) -> Any:
+    """A settings field, with its bounds declared once (checked at load, shown by ``--help``).
+
+    ``minimum``/``maximum`` are inclusive, ``above`` exclusive; ``pattern`` is a full
+    match described by ``pattern_help``; ``choices`` are case-insensitive;
+    ``address`` is ``HOST:PORT`` (empty allowed when the default is empty).
+    ``secret`` ones also read ``--NAME-file`` / ``EV_NAME_FILE``.
+    """
+    bounds = _Bounds(
+        minimum=minimum,
+        maximum=maximum,
+        above=above,
+        pattern=re.compile(pattern) if pattern is not None else None,
+        pattern_help=pattern_help or (f"match {pattern}" if pattern else ""),
+        choices=tuple(choices),
+        address=address,
     )
+    return dataclasses.field(
+        default=default,
+        metadata={"help": help, "secret": secret, "metavar": metavar, "bounds": bounds},
+    )
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Bounds:
+    minimum: float | None = None
+    maximum: float | None = None
+    above: float | None = None
+    pattern: re.Pattern[str] | None = None
+    pattern_help: str = ""
+    choices: tuple[str, ...] = ()
+    address: bool = False
+
+    def describe(self) -> str:
+        """The bounds as ``--help`` shows them, e.g. ``> 0``, ``0-100``."""
+        parts = []
+        low = f"> {self.above:g}" if self.above is not None else None
+        if self.minimum is not None and self.maximum is not None:
+            parts.append(f"{self.minimum:g}-{self.maximum:g}")
+        elif self.minimum is not None:
+            parts.append(f">= {self.minimum:g}")
+        elif self.maximum is not None:
+            parts.append(f"{low} and <= {self.maximum:g}" if low else f"<= {self.maximum:g}")
+            low = None
+        if low:
+            parts.append(low)
+        if self.pattern is not None:
+            parts.append(self.pattern_help)
+        if self.choices:
+            parts.append("one of " + ", ".join(self.choices))
+        if self.address:
+            parts.append("HOST:PORT")
+        return "; ".join(parts)
+
+    def check(self, value: Any, default: Any) -> str | None:
+        """What is wrong with ``value``, or None."""
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            if self.minimum is not None and value < self.minimum:
+                return f"must be at least {self.minimum:g}"
+            if self.maximum is not None and value > self.maximum:
+                return f"must be at most {self.maximum:g}"
+            if self.above is not None and not value > self.above:
+                return f"must be more than {self.above:g}"
+        if isinstance(value, str):
+            if self.pattern is not None and not self.pattern.fullmatch(value):
+                return f"use {self.pattern_help}"
+            if self.choices and value.upper() not in {c.upper() for c in self.choices}:
+                return "use one of " + ", ".join(self.choices)
+            if self.address and (value or default):
+                try:
+                    parse_hostport(value, what="value")
+                except ConfigError as exc:
+                    return exc.message.removeprefix("value: ")
+        return None
 
 
 def _flag(name: str) -> str:
@@ -44,8 +138,16 @@ def _env(name: str) -> str:
     return "EV_" + name.upper()
 
 
+class SettingsParser(argparse.ArgumentParser):
+    """An argparse parser whose usage errors are one line on stderr and exit 2."""
+
+    def error(self, message: str) -> typing.NoReturn:
+        print(f"{self.prog}: error: {message} (see --help)", file=sys.stderr)
+        sys.exit(2)
+
+
 def build_parser(cls: type[Any], prog: str, description: str) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = SettingsParser(
         prog=prog,
         description=description,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -59,10 +161,12 @@ def build_parser(cls: type[Any], prog: str, description: str) -> argparse.Argume
     for f in dataclasses.fields(cls):
         meta = f.metadata
         hint = _base_type(typing.get_type_hints(cls)[f.name])
+        bounds = meta.get("bounds")
+        shown = f" ({bounds.describe()})" if bounds is not None and bounds.describe() else ""
         kwargs: dict[str, Any] = {
             "dest": f.name,
             "default": None,
-            "help": f"{meta['help']} [env {_env(f.name)}] (default: {f.default!r})".replace(
+            "help": f"{meta['help']}{shown} [env {_env(f.name)}] (default: {f.default!r})".replace(
                 "%", "%%"
             ),
         }
@@ -104,7 +208,12 @@ def load_settings(
         raw, source = _pick(f, args, env, from_file)
         if raw is None:
             continue
-        values[f.name] = _convert(raw, hints[f.name], f.name, source)
+        value = _convert(raw, hints[f.name], f.name, source)
+        bounds = f.metadata.get("bounds")
+        problem = bounds.check(value, f.default) if bounds is not None else None
+        if problem is not None:
+            raise ConfigError(f"{source}: {value!r} for {f.name}: {problem}")
+        values[f.name] = value
     return cls(**values)
 
 
@@ -151,7 +260,8 @@ def _read_yaml(path: str) -> dict[str, Any]:
     try:
         data = yaml.safe_load(raw)
     except yaml.YAMLError as exc:
-        raise ConfigError(f"config file {path} is not valid YAML: {exc}") from None
+        where = " ".join(str(exc).split())  # PyYAML's message spans lines
+        raise ConfigError(f"config file {path} is not valid YAML: {where}") from None
     if data is None:  # an empty file
         return {}
     if not isinstance(data, dict):
@@ -182,7 +292,10 @@ def _convert(raw: Any, hint: Any, name: str, source: str) -> Any:
             # int(2.5) would silently truncate a YAML float
             if isinstance(raw, bool) or (isinstance(raw, float) and not raw.is_integer()):
                 raise ValueError("expected a whole number")
-            return int(raw)
+            whole = int(raw)
+            if not -_INT_LIMIT < whole < _INT_LIMIT:
+                raise ValueError("out of range")
+            return whole
         if target is float:
             if isinstance(raw, bool):
                 raise ValueError("expected a number")
@@ -196,8 +309,9 @@ def _convert(raw: Any, hint: Any, name: str, source: str) -> Any:
             if isinstance(raw, dict | list):
                 raise ValueError("expected a single value")
             return str(raw)
-    except ValueError as exc:
-        raise ConfigError(f"{source}: invalid value {raw!r} for {name}: {exc}") from None
+    except (ValueError, OverflowError, TypeError) as exc:
+        shown = repr(raw) if len(repr(raw)) <= 40 else repr(raw)[:37] + "..."
+        raise ConfigError(f"{source}: invalid value {shown} for {name}: {exc}") from None
     raise TypeError(f"setting {name}: unsupported type {hint!r}")
 
 
@@ -213,3 +327,21 @@ def parse_hostport(value: str, *, what: str, default_host: str = "0.0.0.0") -> t
     if not 0 <= port <= 65535:
         raise ConfigError(f"{what}: port {port} is out of range 0-65535")
     return host, port
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class ServiceSettings:
+    """The settings every service has; a service's settings dataclass extends it."""
+
+    log_level: str = setting(
+        "INFO", help="the least severe log events written", metavar="LEVEL", choices=LOG_LEVELS
+    )
+    log_format: str = setting(
+        "text",
+        help="text: one line per event with key=value ids; json: one JSON object per line",
+        metavar="FORMAT",
+        choices=("text", "json"),
+    )
+    metrics: str = setting(
+        "", help="serve /metrics on HOST:PORT; empty: off", metavar="HOST:PORT", address=True
+    )

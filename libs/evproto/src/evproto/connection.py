@@ -34,6 +34,7 @@ from evproto.errors import (
 from evproto.framing import DEFAULT_MAX_FRAME, Control, Frame, FrameDecoder, encode_frame
 from evproto.logs import kv
 from evproto.schema import Message, MsgType, decode_message, encode_message
+from evproto.vocabulary import LinkErrorKind
 
 __all__ = ["FramedConnection", "LinkHandler", "LinkObserver", "NullObserver", "Received"]
 
@@ -58,7 +59,7 @@ class LinkObserver(Protocol):
 
     def frame_in(self) -> None: ...
     def frame_out(self) -> None: ...
-    def protocol_error(self, kind: str) -> None: ...
+    def protocol_error(self, kind: LinkErrorKind) -> None: ...
 
 
 class NullObserver:
@@ -68,7 +69,7 @@ class NullObserver:
     def frame_out(self) -> None:
         pass
 
-    def protocol_error(self, kind: str) -> None:
+    def protocol_error(self, kind: LinkErrorKind) -> None:
         pass
 
 
@@ -202,7 +203,7 @@ class FramedConnection(asyncio.Protocol):
     def _opening_timed_out(self, after: float) -> None:
         if self._opening.done():
             return
-        self._observer.protocol_error("handshake_timeout")
+        self._observer.protocol_error(LinkErrorKind.HANDSHAKE_TIMEOUT)
         log.info("link did not open %s", kv(peer=self.peer, error=f"no ENQ within {after}s"))
         self._shut(f"no ENQ within {after}s")
 
@@ -240,7 +241,7 @@ class FramedConnection(asyncio.Protocol):
         if self._loop.time() < due:
             self._idle_timer = self._loop.call_at(due, self._check_idle)
             return
-        self._observer.protocol_error("idle_timeout")
+        self._observer.protocol_error(LinkErrorKind.IDLE_TIMEOUT)
         self._shut(f"idle for more than {self.idle_timeout}s")
 
     # --- asyncio.Protocol ---------------------------------------------------------
@@ -261,13 +262,13 @@ class FramedConnection(asyncio.Protocol):
             # Frames completed before the oversized one are still answered.
             self._handle(cast(list[Frame | Control], list(exc.decoded)))
             if not self._closed:
-                self._observer.protocol_error(exc.code)
+                self._observer.protocol_error(LinkErrorKind.of(exc.code))
                 if self._handler is None:
                     self._inbox.append(exc)  # recv() raises it, then LinkClosed
                 self._shut(exc.message)
             return
         if self._decoder.dropped_bytes != dropped_before:
-            self._observer.protocol_error("stray_bytes")
+            self._observer.protocol_error(LinkErrorKind.STRAY_BYTES)
         if items:
             self._handle(items)
 
@@ -317,7 +318,7 @@ class FramedConnection(asyncio.Protocol):
         if not self._opening.done():
             first = items[0]
             if first is not self._expect:
-                self._observer.protocol_error("handshake")
+                self._observer.protocol_error(LinkErrorKind.HANDSHAKE)
                 error = f"{self.peer} sent {first!r} instead of {self._expect.name}"
                 log.info("link did not open %s", kv(peer=self.peer, error=error))
                 self._opening.set_exception(LinkError(error))
@@ -341,11 +342,11 @@ class FramedConnection(asyncio.Protocol):
             elif self._reply is not None and not self._reply.done():
                 self._reply.set_result(item)
             else:
-                self._observer.protocol_error("unexpected_control")
+                self._observer.protocol_error(LinkErrorKind.UNEXPECTED_CONTROL)
 
     def _on_frame(self, frame: Frame) -> None:
         if not frame.valid:
-            self._observer.protocol_error("bad_lrc")
+            self._observer.protocol_error(LinkErrorKind.BAD_LRC)
             self._write(_NACK)
             return
         self._observer.frame_in()
@@ -353,7 +354,7 @@ class FramedConnection(asyncio.Protocol):
         try:
             received: Received = decode_message(frame.data, self._accept)
         except MessageError as exc:
-            self._observer.protocol_error(exc.code)
+            self._observer.protocol_error(LinkErrorKind.of(exc.code))
             received = exc
         self._deliver(received)
 

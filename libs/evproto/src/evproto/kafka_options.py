@@ -1,6 +1,7 @@
-"""The Kafka connection settings every component takes, as one settings mixin.
+"""The Kafka connection settings of the components that use Kafka, on top of the common ones.
 
-A service's settings dataclass inherits :class:`KafkaOptions` to get ``--kafka``
+A service's settings dataclass inherits :class:`KafkaOptions` (a
+:class:`~evproto.config.ServiceSettings`) to get ``--kafka``
 and the ``--kafka-…`` security flags (with their ``EV_…`` variables), their
 validation, and :meth:`KafkaOptions.kafka_settings_for`.
 """
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from evproto.config import parse_hostport, setting
+from evproto.config import ServiceSettings, parse_hostport, setting
 from evproto.errors import ConfigError
 from evproto.kafka import KafkaSettings
 
@@ -19,7 +20,7 @@ SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class KafkaOptions:
+class KafkaOptions(ServiceSettings):
     kafka: str = setting("127.0.0.1:9092", help="Kafka bootstrap HOST:PORT", metavar="HOST:PORT")
     kafka_security_protocol: str = setting(
         "PLAINTEXT", help="PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL", metavar="PROTOCOL"

@@ -12,6 +12,7 @@ import enum
 from evproto.schema import Message, MsgType, ident, message, number, text
 from evproto.states import CpState, Health
 from evproto.topics import Topic
+from evproto.vocabulary import MAX_PRICE_EUR_PER_KWH
 
 __all__ = [
     "CHANNELS",
@@ -45,7 +46,7 @@ __all__ = [
     "Ticket",
 ]
 
-_PRICE_MAX = 100.0  # €/kWh; anything above is a typo, not a tariff
+_PRICE_MAX = MAX_PRICE_EUR_PER_KWH
 
 
 class Origin(enum.StrEnum):
