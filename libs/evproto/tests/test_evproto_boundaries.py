@@ -56,8 +56,8 @@ def test_the_import_walker_sees_both_import_forms(tmp_path: Path) -> None:
 
 EVPROTO_MODULES = [
     "auth", "broker", "config", "connection", "errors", "framing", "kafka", "kafka_options",
-    "lifecycle", "localstack", "logs", "messages", "metrics", "retry", "routing", "schema",
-    "service", "states", "testing", "topics", "vocabulary",
+    "lifecycle", "localstack", "logs", "messages", "metrics", "proofs", "retry", "routing",
+    "schema", "service", "states", "testing", "topics", "vocabulary",
 ]  # fmt: skip
 
 

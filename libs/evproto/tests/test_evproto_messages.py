@@ -143,13 +143,14 @@ EXACT_WIRE = [
         ),
         '{"type":"supply_request","v":1,"request_id":"r1","requester_id":"D1",'
         '"origin":"driver","cp_id":"CP-1","max_kwh":null,"max_eur":null,"max_minutes":null,'
-        '"sent_at":10.0,"ttl_s":30.0}',
+        '"sent_at":10.0,"ttl_s":30.0,"proof":""}',
         id="driver->central",
     ),
     pytest.param(
         TELEMETRY_MSG,
         '{"type":"telemetry","v":1,"session_id":"s1","cp_id":"CP-1","driver_id":"D1",'
-        '"seq":1,"kwh":0.5,"eur":0.15,"power_kw":22.0,"elapsed_s":1.0,"sent_at":11.0}',
+        '"seq":1,"kwh":0.5,"eur":0.15,"power_kw":22.0,"elapsed_s":1.0,"sent_at":11.0,'
+        '"proof":""}',
         id="engine->central",
     ),
     pytest.param(

@@ -8,6 +8,7 @@ Modules, one concern each:
 - ``states`` / ``topics``: CP states, Kafka topics and the one partitioner
 - ``kafka`` / ``broker``: Kafka clients and the embedded broker
 - ``auth``: challenge-response credentials
+- ``proofs``: keys, proofs and sealed records on Kafka (HMAC, AES-GCM)
 - ``vocabulary``: error kinds, abort causes and shared limits, defined once
 - ``service``: the service kit's ``main()`` and exit codes, built on ``config``
   (settings), ``logs``, ``lifecycle`` and ``metrics``; ``retry`` for what is temporary

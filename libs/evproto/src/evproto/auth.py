@@ -13,9 +13,11 @@ import hmac
 import secrets
 
 __all__ = [
+    "client_key",
     "client_proof",
     "new_nonce",
     "new_secret",
+    "recover_client_key",
     "registration_proof",
     "seal_secret",
     "stored_key",
@@ -44,30 +46,40 @@ def new_secret() -> str:
     return secrets.token_hex(_SECRET_BYTES)
 
 
-def _client_key(secret: str) -> bytes:
+def client_key(secret: str) -> bytes:
+    """The CP's client key: its record key derives from it (``evproto.proofs.cp_root_key``)."""
     return _hmac(secret.encode(), "Client Key")
 
 
 def stored_key(secret: str) -> str:
     """What the central stores for a CP: SHA-256 of the client key, hex."""
-    return hashlib.sha256(_client_key(secret)).hexdigest()
+    return hashlib.sha256(client_key(secret)).hexdigest()
 
 
 def client_proof(secret: str, nonce: str, cp_id: str) -> str:
-    key = _client_key(secret)
+    key = client_key(secret)
     signature = _hmac(hashlib.sha256(key).digest(), nonce, cp_id)
     return _xor(key, signature).hex()
 
 
 def verify_client_proof(stored: str, proof: str, nonce: str, cp_id: str) -> bool:
+    return recover_client_key(stored, proof, nonce, cp_id) is not None
+
+
+def recover_client_key(stored: str, proof: str, nonce: str, cp_id: str) -> bytes | None:
+    """The client key inside a valid proof (as SCRAM servers recover it), else None.
+
+    The central derives the CP's record key from it and keeps only that."""
     try:
         stored_bytes, proof_bytes = bytes.fromhex(stored), bytes.fromhex(proof)
     except ValueError:
-        return False
+        return None
     if len(proof_bytes) != _KEY_BYTES or len(stored_bytes) != _KEY_BYTES:
-        return False
+        return None
     key = _xor(proof_bytes, _hmac(stored_bytes, nonce, cp_id))
-    return hmac.compare_digest(hashlib.sha256(key).digest(), stored_bytes)
+    if not hmac.compare_digest(hashlib.sha256(key).digest(), stored_bytes):
+        return None
+    return key
 
 
 def registration_proof(token: str, nonce: str, cp_id: str) -> str:

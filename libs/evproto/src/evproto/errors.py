@@ -9,7 +9,9 @@
     │   └── MessageError          a frame or Kafka record that is not a valid message
     │       ├── MalformedMessage  not a UTF-8 JSON object
     │       ├── UnknownMessageType
-    │       └── InvalidField      a field is missing, of the wrong type or out of range
+    │       ├── InvalidField      a field is missing, of the wrong type or out of range
+    │       ├── ProofError        a record not proven by whom it claims (no, bad, stale proof)
+    │       └── ImplausibleRecord a proven report that cannot be true (billing checks)
     ├── LinkError                 the TCP link failed (temporary: retry)
     │   ├── LinkTimeout           a peer did not answer in time
     │   ├── LinkClosed            the peer closed (EOT or EOF)
@@ -31,12 +33,14 @@ __all__ = [
     "EvError",
     "FrameTooLarge",
     "FramingError",
+    "ImplausibleRecord",
     "InvalidField",
     "LinkClosed",
     "LinkError",
     "LinkTimeout",
     "MalformedMessage",
     "MessageError",
+    "ProofError",
     "ProtocolError",
     "SendFailed",
     "UnknownMessageType",
@@ -106,6 +110,16 @@ class InvalidField(MessageError):
         self.field = field
         self.problem = problem
         super().__init__(f"{message_type}.{field}: {problem}")
+
+
+class ProofError(MessageError):
+    code = "unproven"
+    default_message = "the record is not proven by whom it claims to come from"
+
+
+class ImplausibleRecord(MessageError):
+    code = "implausible"
+    default_message = "the record reports what cannot have happened"
 
 
 class LinkError(EvError):

@@ -28,6 +28,8 @@ __all__ = [
     "DirectiveAction",
     "DriverUpdate",
     "EngineInfo",
+    "EnrollRequest",
+    "EnrollResponse",
     "ErrorReply",
     "HealthAnswer",
     "HealthRequest",
@@ -35,7 +37,9 @@ __all__ = [
     "Origin",
     "Outcome",
     "PriceUpdate",
+    "RecordKey",
     "Register",
+    "Sealed",
     "SessionPhase",
     "Status",
     "SupplyRequest",
@@ -47,6 +51,11 @@ __all__ = [
 ]
 
 _PRICE_MAX = MAX_PRICE_EUR_PER_KWH
+
+
+def proof_field() -> str:
+    """The HMAC proof of who sent a Kafka record (``evproto.proofs``); empty = none."""
+    return text(default="", max_len=64)  # type: ignore[no-any-return]
 
 
 class Origin(enum.StrEnum):
@@ -166,6 +175,15 @@ class EngineInfo(Message):
     power_kw: float = number(maximum=1000)
 
 
+@message(MsgType.RECORD_KEY)
+class RecordKey(Message):
+    """Monitor -> engine: the CP's record key (hex), derived from the CP secret, with
+    which the engine proves its reports and checks the central's directives."""
+
+    cp_id: str = ident()
+    key: str = text(max_len=64)
+
+
 @message(MsgType.CENTRAL_UNREACHABLE)
 class CentralUnreachable(Message):
     cp_id: str = ident()
@@ -200,6 +218,7 @@ class SupplyRequest(Message):
     max_minutes: float | None = number(default=None)
     sent_at: float = number()
     ttl_s: float = number(default=30.0, maximum=3600)
+    proof: str = proof_field()
 
 
 @message(MsgType.SUPPLY_STOP)
@@ -211,6 +230,7 @@ class SupplyStop(Message):
     session_id: str | None = ident(default=None)
     cp_id: str | None = ident(default=None)
     sent_at: float = number()
+    proof: str = proof_field()
 
 
 @message(MsgType.SUPPLY_RESPONSE)
@@ -226,6 +246,7 @@ class SupplyResponse(Message):
     price: float | None = number(default=None, maximum=_PRICE_MAX)
     reason: str = text(default="")
     sent_at: float = number()
+    proof: str = proof_field()
 
 
 @message(MsgType.DIRECTIVE)
@@ -243,6 +264,7 @@ class Directive(Message):
     max_minutes: float | None = number(default=None)
     reason: str = text(default="")
     sent_at: float = number()
+    proof: str = proof_field()
 
 
 @message(MsgType.SUPPLY_STARTED)
@@ -253,6 +275,7 @@ class SupplyStarted(Message):
     cp_id: str = ident()
     driver_id: str = ident()
     sent_at: float = number()
+    proof: str = proof_field()
 
 
 @message(MsgType.TELEMETRY)
@@ -268,6 +291,7 @@ class Telemetry(Message):
     power_kw: float = number(maximum=1000)
     elapsed_s: float = number()
     sent_at: float = number()
+    proof: str = proof_field()
 
 
 @message(MsgType.TICKET)
@@ -285,6 +309,7 @@ class Ticket(Message):
     ended_at: float = number()
     outcome: Outcome
     reason: str = text(default="")
+    proof: str = proof_field()
 
 
 @message(MsgType.DRIVER_UPDATE)
@@ -332,6 +357,44 @@ class DeadLetter(Message):
     sent_at: float = number()
 
 
+@message(MsgType.SEALED)
+class Sealed(Message):
+    """A record for one recipient only: the message inside is AES-256-GCM encrypted
+    with a key only that recipient and the central hold (``evproto.proofs.seal``)."""
+
+    recipient: str = ident()
+    nonce: str = text(max_len=24)
+    box: str = text(max_len=8192)
+
+
+@message(MsgType.ENROLL_REQUEST)
+class EnrollRequest(Message):
+    """Driver -> central: enroll me (self-enrollment), proven with the enrollment token.
+
+    ``public_key`` is a one-time X25519 key: the secret comes back sealed to it."""
+
+    request_id: str = ident()
+    driver_id: str = ident()
+    public_key: str = text(max_len=64)
+    sent_at: float = number()
+    proof: str = proof_field()
+
+
+@message(MsgType.ENROLL_RESPONSE)
+class EnrollResponse(Message):
+    """Central -> driver, keyed by driver id: the new secret sealed to the driver's
+    one-time key (with the central's one-time ``public_key``), or why not."""
+
+    request_id: str = ident()
+    driver_id: str = ident()
+    accepted: bool
+    public_key: str = text(default="", max_len=64)
+    secret_nonce: str = text(default="", max_len=24)
+    secret_box: str = text(default="", max_len=256)
+    reason: str = text(default="")
+    sent_at: float = number()
+
+
 _T = MsgType
 CHANNELS: dict[str, frozenset[MsgType]] = {
     # what each TCP peer accepts
@@ -346,16 +409,20 @@ CHANNELS: dict[str, frozenset[MsgType]] = {
             _T.PRICE_UPDATE,
             _T.CENTRAL_UNREACHABLE,
             _T.CENTRAL_RESTORED,
+            _T.RECORD_KEY,
             _T.ERROR,
         }
     ),
     "monitor<-engine": frozenset({_T.HEALTH_ANSWER, _T.ENGINE_INFO, _T.ERROR}),
+    # what a driver accepts inside a record sealed for it
+    "driver<-sealed": frozenset({_T.DRIVER_UPDATE, _T.TICKET, _T.SUPPLY_RESPONSE}),
     # what each topic carries
-    Topic.SUPPLY_REQUESTS: frozenset({_T.SUPPLY_REQUEST, _T.SUPPLY_STOP}),
-    Topic.SUPPLY_RESPONSES: frozenset({_T.SUPPLY_RESPONSE}),
+    Topic.SUPPLY_REQUESTS: frozenset({_T.SUPPLY_REQUEST, _T.SUPPLY_STOP, _T.ENROLL_REQUEST}),
+    # drivers get their answers sealed; an engine's (manual) answers are proven
+    Topic.SUPPLY_RESPONSES: frozenset({_T.SUPPLY_RESPONSE, _T.SEALED, _T.ENROLL_RESPONSE}),
     Topic.DIRECTIVES: frozenset({_T.DIRECTIVE}),
     Topic.TELEMETRY: frozenset({_T.SUPPLY_STARTED, _T.TELEMETRY, _T.TICKET}),
-    Topic.DRIVER_UPDATES: frozenset({_T.DRIVER_UPDATE, _T.TICKET}),
+    Topic.DRIVER_UPDATES: frozenset({_T.SEALED, _T.DRIVER_UPDATE, _T.TICKET}),
     Topic.CP_STATE: frozenset({_T.CP_STATE}),
     Topic.DEAD_LETTER: frozenset({_T.DEAD_LETTER}),
 }

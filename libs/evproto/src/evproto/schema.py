@@ -53,6 +53,7 @@ class MsgType(enum.StrEnum):
     HEALTH_ANSWER = "health_answer"
     INFO_REQUEST = "info_request"
     ENGINE_INFO = "engine_info"
+    RECORD_KEY = "record_key"
     CENTRAL_UNREACHABLE = "central_unreachable"
     CENTRAL_RESTORED = "central_restored"
     ERROR = "error"
@@ -67,6 +68,9 @@ class MsgType(enum.StrEnum):
     DRIVER_UPDATE = "driver_update"
     CP_STATE = "cp_state"
     DEAD_LETTER = "dead_letter"
+    SEALED = "sealed"
+    ENROLL_REQUEST = "enroll_request"
+    ENROLL_RESPONSE = "enroll_response"
 
 
 # --- field constraints, carried in dataclass field metadata -------------------
