@@ -6,8 +6,20 @@ UV_VERSION ?= 0.13.9
 UV := .tools/bin/uv
 PY := .venv/bin/python
 CPS ?= 3
-VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo 0.1.0)
+# Images are tagged with the chart's appVersion, so the chart's default tag exists.
+APP_VERSION := $(shell sed -n 's/^appVersion: *"\{0,1\}\([^"]*\)"\{0,1\} *$$/\1/p' charts/evcharging/Chart.yaml)
+VERSION ?= $(APP_VERSION)
 REGISTRY ?= evcharging
+# docker (a client that builds with BuildKit) or podman; images/engine.sh picks one.
+CONTAINER_ENGINE ?= $(shell images/engine.sh)
+# The base of every image; `make base-image` makes LOCAL_BASE_IMAGE without a registry.
+BASE_IMAGE ?= python:3.11-slim-bookworm
+LOCAL_BASE_IMAGE ?= evcharging/python:3.11-bookworm
+# An extra CA bundle (PEM) for builds behind a TLS-inspecting proxy: a build secret only.
+CA_BUNDLE ?=
+BUILD_NETWORK ?= host
+BUILD_FLAGS ?=
+comma := ,
 KIND_CLUSTER ?= evcharging
 NAMESPACE ?= evcharging
 HELM_RELEASE ?= evcharging
@@ -15,7 +27,7 @@ MONITORING ?= 0
 KIND_CONTEXT := kind-$(KIND_CLUSTER)
 SERVICES := central engine monitor driver
 
-.PHONY: help install lint test test-fast run bench images kind-up kind-load deploy e2e-kind kind-down clean
+.PHONY: help install lint test test-fast run bench images base-image kind-up kind-load deploy e2e-kind kind-down clean
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -51,10 +63,18 @@ run: install ## the whole system locally on the embedded broker (CPS=3)
 bench: install ## load benchmark; writes docs/benchmarks.md and docs/benchmarks.json
 	$(PY) -m evbench --out docs/benchmarks
 
-images: ## build the four container images, tagged $(VERSION)
+images: ## the four images, tagged $(VERSION) (BASE_IMAGE=, CA_BUNDLE=, CONTAINER_ENGINE=docker|podman)
 	@for s in $(SERVICES); do \
-	  docker build -f services/$$s/Dockerfile -t $(REGISTRY)/ev$$s:$(VERSION) . || exit 1; \
+	  echo "building $(REGISTRY)/ev$$s:$(VERSION) on $(BASE_IMAGE) with $(CONTAINER_ENGINE)"; \
+	  DOCKER_BUILDKIT=1 $(CONTAINER_ENGINE) build $(BUILD_FLAGS) --network $(BUILD_NETWORK) \
+	    $(if $(CA_BUNDLE),--secret id=ca$(comma)src=$(CA_BUNDLE)) \
+	    --build-arg BASE_IMAGE=$(BASE_IMAGE) --build-arg SERVICE=$$s \
+	    --build-arg UV_VERSION=$(UV_VERSION) --build-arg VERSION=$(VERSION) \
+	    -t $(REGISTRY)/ev$$s:$(VERSION) . || exit 1; \
 	done
+
+base-image: ## Debian bookworm + Python 3.11 base without a registry; then make images BASE_IMAGE=$(LOCAL_BASE_IMAGE)
+	CONTAINER_ENGINE=$(CONTAINER_ENGINE) images/base-image.sh $(LOCAL_BASE_IMAGE)
 
 kind-up: ## kind cluster + Strimzi operator (MONITORING=1 adds kube-prometheus-stack)
 	MONITORING=$(MONITORING) k8s/kind-up.sh $(KIND_CLUSTER)

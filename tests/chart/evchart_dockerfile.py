@@ -1,4 +1,7 @@
-"""Read the services' Dockerfiles: stages, instructions, ARG/ENV values, the entrypoint."""
+"""Read the services' Dockerfile: stages, instructions, ARG/ENV values, the entrypoint.
+
+One Dockerfile at the repository root builds every service (``--build-arg SERVICE=``).
+"""
 
 from __future__ import annotations
 
@@ -31,7 +34,8 @@ class Dockerfile:
         return self.stages[-1][1]
 
     def arg_default(self, name: str) -> str:
-        for instr, args in self.preamble:
+        """The default of a build argument, declared before the first FROM or in a stage."""
+        for instr, args in self.preamble + [(i, a) for _s, i, a in self.instructions]:
             if instr == "ARG" and args.startswith(f"{name}="):
                 return args.split("=", 1)[1]
         raise KeyError(name)
@@ -72,14 +76,27 @@ def parse(text: str) -> Dockerfile:
     return Dockerfile(preamble, stages)
 
 
+DOCKERFILE = REPO / "Dockerfile"
+# The runtime stage links this name to the service's console script, ev<SERVICE>.
+SERVICE_LINK = "/app/.venv/bin/ev-service"
+
+
 @cache
-def dockerfile(service: str) -> Dockerfile:
-    return parse((REPO / "services" / service / "Dockerfile").read_text())
+def dockerfile() -> Dockerfile:
+    return parse(DOCKERFILE.read_text())
+
+
+def service_of_image(image: str) -> str:
+    """central, engine, monitor or driver, from ``<registry>/ev<service>:<tag>`` or ``@digest``."""
+    repository = image.partition("@")[0]
+    if ":" in repository.rpartition("/")[2]:
+        repository = repository.rpartition(":")[0]
+    service = repository.rpartition("/")[2].removeprefix("ev")
+    assert service in SERVICES, f"{image} is not one of the service images"
+    return service
 
 
 def entrypoint_for_image(image: str) -> list[str]:
-    """The ENTRYPOINT of the image a chart container names (<registry>/ev<service>:<tag>)."""
-    repository = image.rpartition(":")[0]
-    service = repository.rpartition("/")[2].removeprefix("ev")
-    assert service in SERVICES, f"{image} is not one of the service images"
-    return dockerfile(service).entrypoint()
+    """The program the ENTRYPOINT of the image a chart container names runs."""
+    assert dockerfile().entrypoint() == [SERVICE_LINK]
+    return [f"ev{service_of_image(image)}"]
