@@ -85,6 +85,12 @@ async def test_stop_and_resume_one_and_all(central: Central, fleet: list[str], h
         (b'{"price": true}', "must be a number"),
         (b'{"price": -1}', "between 0 and"),
         (b'{"price": 1000}', "between 0 and"),
+        (b'{"price": ' + b"9" * 4000 + b"}", "between 0 and"),
+        (b'{"price": ' + b"9" * 5000 + b"}", "not JSON"),
+        (b'{"price": 1e999}', "between 0 and"),
+        (b'{"price": 0.3, "currency": "EUR"}', "unknown field 'currency'"),
+        (b"[" * 60_000, "not JSON"),
+        (b"\xff\xfe", "not JSON"),
     ],
 )
 async def test_bad_price_bodies_are_400(
@@ -107,9 +113,42 @@ async def test_set_price(central: Central, fleet: list[str], http) -> None:
 async def test_sessions_query(central: Central, http) -> None:
     status, body = await http.call(central, "GET", "/api/sessions?limit=5&driver_id=x", token=None)
     assert status == 200 and body == {"sessions": []}
-    for bad in ("0", "many", "5000"):
+    for bad in ("0", "many", "5000", "9" * 5000):
         status, body = await http.call(central, "GET", f"/api/sessions?limit={bad}", token=None)
         assert status == 400 and "limit" in body["error"]
+    for bad in ("%ED%A0%80", "a%00b", "x" * 65, "%E2%82%AC"):
+        status, body = await http.call(central, "GET", f"/api/sessions?cp_id={bad}", token=None)
+        assert status == 400 and "cp_id is not a valid id" in body["error"]
+
+
+async def _raw_http(central: Central, request: bytes) -> bytes:
+    """Bytes no well-behaved client sends (aiohttp's own client refuses them)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", central.http_port)
+    try:
+        writer.write(request)
+        async with asyncio.timeout(5):
+            return await reader.read()
+    finally:
+        writer.close()
+
+
+@pytest.mark.parametrize(
+    "authorization",
+    [b"Bearer \xc3\xa9t\xc3\xa9", b"Bearer \xff\xfe", b"\xe2\x82\xac op-token", b"Bearer \x01"],
+)
+async def test_an_authorization_header_of_any_bytes_is_401(
+    central: Central, fleet: list[str], authorization: bytes
+) -> None:
+    request = (
+        f"POST /api/cps/{fleet[0]}/stop HTTP/1.1\r\nHost: x\r\nConnection: close\r\n".encode()
+        + b"Authorization: "
+        + authorization
+        + b"\r\nContent-Length: 0\r\n\r\n"
+    )
+    answer = await _raw_http(central, request)
+    status_line = answer.split(b"\r\n", 1)[0]
+    assert status_line.split()[1] in (b"400", b"401"), answer[:200]
+    assert not central.registry.cps[fleet[0]].out_of_service
 
 
 async def test_probes_metrics_and_unknown_paths(central: Central, http, wait_until) -> None:

@@ -51,6 +51,10 @@ __all__ = [
 ]
 
 _PRICE_MAX = MAX_PRICE_EUR_PER_KWH
+# 1,000 MWh is a 1 MW charger running for six weeks: no session comes near, and
+# sums of many stay exact enough for money.
+_KWH_MAX = 1e6
+_EUR_MAX = 1e8
 
 
 def proof_field() -> str:
@@ -213,8 +217,8 @@ class SupplyRequest(Message):
     requester_id: str = ident()
     origin: Origin
     cp_id: str | None = ident(default=None)
-    max_kwh: float | None = number(default=None)
-    max_eur: float | None = number(default=None)
+    max_kwh: float | None = number(default=None, maximum=_KWH_MAX)
+    max_eur: float | None = number(default=None, maximum=_EUR_MAX)
     max_minutes: float | None = number(default=None)
     sent_at: float = number()
     ttl_s: float = number(default=30.0, maximum=3600)
@@ -259,8 +263,8 @@ class Directive(Message):
     session_id: str | None = ident(default=None)
     driver_id: str | None = ident(default=None)
     price: float | None = number(default=None, maximum=_PRICE_MAX)
-    max_kwh: float | None = number(default=None)
-    max_eur: float | None = number(default=None)
+    max_kwh: float | None = number(default=None, maximum=_KWH_MAX)
+    max_eur: float | None = number(default=None, maximum=_EUR_MAX)
     max_minutes: float | None = number(default=None)
     reason: str = text(default="")
     sent_at: float = number()
@@ -286,8 +290,8 @@ class Telemetry(Message):
     cp_id: str = ident()
     driver_id: str = ident()
     seq: int = number()
-    kwh: float = number()
-    eur: float = number()
+    kwh: float = number(maximum=_KWH_MAX)
+    eur: float = number(maximum=_EUR_MAX)
     power_kw: float = number(maximum=1000)
     elapsed_s: float = number()
     sent_at: float = number()
@@ -302,8 +306,8 @@ class Ticket(Message):
     cp_id: str = ident()
     driver_id: str = ident()
     last_seq: int = number()
-    kwh: float = number()
-    eur: float = number()
+    kwh: float = number(maximum=_KWH_MAX)
+    eur: float = number(maximum=_EUR_MAX)
     price: float = number(maximum=_PRICE_MAX)
     started_at: float = number()
     ended_at: float = number()
@@ -321,8 +325,8 @@ class DriverUpdate(Message):
     cp_id: str = ident()
     phase: SessionPhase
     seq: int = number(default=0)
-    kwh: float = number(default=0.0)
-    eur: float = number(default=0.0)
+    kwh: float = number(default=0.0, maximum=_KWH_MAX)
+    eur: float = number(default=0.0, maximum=_EUR_MAX)
     elapsed_s: float = number(default=0.0)
     reason: str = text(default="")
     sent_at: float = number()
@@ -338,8 +342,8 @@ class CpStateUpdate(Message):
     price: float | None = number(default=None, maximum=_PRICE_MAX)
     driver_id: str | None = ident(default=None)
     session_id: str | None = ident(default=None)
-    kwh: float = number(default=0.0)
-    eur: float = number(default=0.0)
+    kwh: float = number(default=0.0, maximum=_KWH_MAX)
+    eur: float = number(default=0.0, maximum=_EUR_MAX)
     sent_at: float = number()
 
 
@@ -352,7 +356,7 @@ class DeadLetter(Message):
     offset: int = number(minimum=-1001)
     key: str = text(default="", max_len=256)
     reason: str = text(max_len=1024)
-    payload: str = text(max_len=65536)
+    payload: str = text(max_len=65536, one_line=False)
     consumer: str = text(default="", max_len=128)
     sent_at: float = number()
 

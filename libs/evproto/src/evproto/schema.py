@@ -27,6 +27,7 @@ __all__ = [
     "decode_message",
     "encode_message",
     "ident",
+    "is_ident",
     "message",
     "new_id",
     "number",
@@ -34,7 +35,15 @@ __all__ = [
 ]
 
 SCHEMA_VERSION = 1
-_INT_MAX = 2**63 - 1
+# Whole numbers up to 2**53 survive every JSON peer (JavaScript, doubles) exactly.
+_INT_MAX = 2**53
+# Any float field without its own bound: far above every real time, amount or
+# duration, and far below overflow (a sum of many stays finite).
+_FLOAT_MAX = 1e12
+# Lone surrogates cannot be encoded (SQLite, Kafka, logs fail on them); control
+# characters split log lines and dashboard rows.
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
 # \Z, not $: "$" would also match before a trailing newline.
 _ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,63}\Z")
 
@@ -91,8 +100,16 @@ def ident(*, default: Any = _REQUIRED) -> Any:
     )
 
 
-def text(*, default: Any = _REQUIRED, max_len: int = 256) -> Any:
-    return _field(default, {"max_len": max_len})
+def is_ident(value: str) -> bool:
+    """Whether ``value`` is a valid identifier (what :func:`ident` fields accept)."""
+    return _ID_PATTERN.match(value) is not None
+
+
+def text(*, default: Any = _REQUIRED, max_len: int = 256, one_line: bool = True) -> Any:
+    """Text of at most ``max_len`` characters; ``one_line`` refuses control characters."""
+    return _field(
+        default, {"max_len": max_len, "refused": _UNPRINTABLE if one_line else _SURROGATE}
+    )
 
 
 def number(
@@ -260,8 +277,8 @@ def _field_checker(kind: str, f: dataclasses.Field[Any], hint: Any) -> Callable[
                 except OverflowError:  # an int of hundreds of digits
                     fail("must be a finite number")
             low, high = meta.get("minimum", 0), meta.get("maximum")
-            if hint is int and high is None:
-                high = _INT_MAX  # what SQLite and every other peer can store
+            if high is None:
+                high = _INT_MAX if hint is int else _FLOAT_MAX
             if low is not None and value < low:
                 fail(f"must be at least {low}, got {value!r:.40}")
             if high is not None and value > high:
@@ -276,6 +293,9 @@ def _field_checker(kind: str, f: dataclasses.Field[Any], hint: Any) -> Callable[
             max_len = meta.get("max_len")
             if max_len is not None and len(value) > max_len:
                 fail(f"is longer than {max_len} characters")
+            refused = meta.get("refused")
+            if refused is not None and (bad := refused.search(value)) is not None:
+                fail(f"holds the character {bad.group()!r} at {bad.start()}")
             return value
         raise TypeError(f"{kind}.{f.name}: unsupported field type {hint!r}")
 

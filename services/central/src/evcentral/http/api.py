@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 import logging
 import math
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any, NoReturn
 
 from aiohttp import web
+from evproto.schema import is_ident
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from evcentral.db import Database
@@ -26,6 +28,7 @@ __all__ = ["HttpDeps", "Readiness", "build_app"]
 log = logging.getLogger("evcentral.http")
 
 _MAX_BODY = 64 * 1024
+_BODY_TIMEOUT = 10.0
 _MAX_PRICE = 100.0
 _DEFAULT_LIMIT, _MAX_LIMIT = 100, 1000
 _STATIC = resources.files("evcentral.http") / "static"
@@ -90,6 +93,8 @@ class _Api:
 
     def _authorize(self, request: web.Request) -> None:
         header = request.headers.get("Authorization", "")
+        if not header.isascii():  # a token is ASCII; other bytes cannot be compared
+            _error(web.HTTPUnauthorized, "the Authorization header must be ASCII")
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token:
             _error(web.HTTPUnauthorized, "operator token required: Authorization: Bearer <token>")
@@ -135,7 +140,7 @@ class _Api:
     async def set_price(self, request: web.Request) -> web.Response:
         self._authorize(request)
         cp = self._cp(request)
-        price = _price_from(await request.read())
+        price = _price_from(await _read_body(request))
         self.d.operator.set_price(cp, price)
         return web.json_response(cp_view(cp))
 
@@ -151,7 +156,7 @@ class _Api:
         if not 1 <= limit <= _MAX_LIMIT:
             _error(web.HTTPBadRequest, f"limit must be between 1 and {_MAX_LIMIT}")
         rows = self.d.db.list_sessions(
-            cp_id=query.get("cp_id") or None, driver_id=query.get("driver_id") or None, limit=limit
+            cp_id=_id_filter(query, "cp_id"), driver_id=_id_filter(query, "driver_id"), limit=limit
         )
         live = self.d.open_sessions()  # telemetry not yet flushed to the database
         return web.json_response(
@@ -175,17 +180,41 @@ class _Api:
         return web.json_response(body, status=200 if state.ready else 503)
 
 
+async def _read_body(request: web.Request) -> bytes:
+    """The body (at most ``client_max_size``), from a client that sends it in time."""
+    try:
+        async with asyncio.timeout(_BODY_TIMEOUT):
+            return await request.read()
+    except TimeoutError:
+        _error(web.HTTPRequestTimeout, f"the body did not arrive within {_BODY_TIMEOUT}s")
+
+
+def _id_filter(query: Mapping[str, str], name: str) -> str | None:
+    value = query.get(name) or None
+    if value is not None and not is_ident(value):
+        _error(web.HTTPBadRequest, f"{name} is not a valid id (1-64 letters, digits or ._:@-)")
+    return value
+
+
 def _price_from(body: bytes) -> float:
     example = 'a JSON body like {"price": 0.35}'
     try:
         data = json.loads(body or b"null")
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):
         _error(web.HTTPBadRequest, f"the body is not JSON; send {example}")
     if not isinstance(data, dict) or "price" not in data:
         _error(web.HTTPBadRequest, f"the body has no price; send {example}")
+    if unknown := sorted(set(data) - {"price"}):
+        _error(web.HTTPBadRequest, f"unknown field {unknown[0][:40]!r}; send {example}")
     price = data["price"]
-    if isinstance(price, bool) or not isinstance(price, int | float) or not math.isfinite(price):
-        _error(web.HTTPBadRequest, f"price must be a number in €/kWh, got {price!r}")
+    if isinstance(price, bool) or not isinstance(price, int | float):
+        _error(web.HTTPBadRequest, f"price must be a number in €/kWh, got {price!r:.40}")
+    try:
+        finite = math.isfinite(price)
+    except OverflowError:  # an integer of hundreds of digits
+        finite = False
+    if not finite:
+        _error(web.HTTPBadRequest, f"price must be between 0 and {_MAX_PRICE} €/kWh")
     if not 0 <= price <= _MAX_PRICE:
         _error(web.HTTPBadRequest, f"price must be between 0 and {_MAX_PRICE} €/kWh")
     return float(price)
