@@ -41,7 +41,7 @@ from evproto.messages import (
     Ticket,
 )
 from evproto.schema import Message
-from evproto.states import Health
+from evproto.states import CpState, Health
 from evproto.topics import Topic, partition_for
 from prometheus_client import CollectorRegistry
 
@@ -231,6 +231,24 @@ async def centrals(tmp_path: Path, kafka_settings: KafkaSettings) -> AsyncIterat
 @pytest.fixture
 async def central(centrals: CentralHarness) -> Central:
     return await centrals.start()
+
+
+@pytest.fixture
+async def fleet(central: Central, monitors, new_id, wait_until) -> list[str]:
+    """Two registered CPs: one online, one whose monitor is gone (DISCONNECTED)."""
+    online, offline = sorted([new_id("CP"), new_id("CP")])
+    await monitors.online(central, online, location="North 1", price=0.4)
+    gone = monitors(offline, central.monitor_port)
+    assert (await gone.register(location="South 2")).accepted
+    await gone.close()
+    await wait_until(
+        lambda: (
+            central.registry.state_of(online) is CpState.ACTIVE
+            and central.registry.state_of(offline) is CpState.DISCONNECTED
+        ),
+        what="one CP online, one offline",
+    )
+    return [online, offline]
 
 
 # --- fake monitors (real framed TCP clients) ----------------------------------------

@@ -1,4 +1,5 @@
-"""The operator dashboard in a real headless Chromium: live tiles, STOP from the page."""
+"""The operator dashboard in a real headless Chromium against an in-process central:
+live rows, STOP from the page. (tests/dashboard covers every view on a real process.)"""
 
 from __future__ import annotations
 
@@ -38,50 +39,38 @@ async def page() -> AsyncIterator[Any]:
             await browser.close()
 
 
-async def test_tiles_follow_the_cp_live_and_stop_works(
+async def test_rows_follow_the_cp_live_and_stop_works(
     page: Any, central: Central, monitors, new_id, wait_until
 ) -> None:
     cp_id = new_id("CP")
     monitor = await monitors.online(central, cp_id, location="Harbour 4", price=0.42)
     await wait_until(lambda: central.registry.state_of(cp_id) is CpState.ACTIVE, what="ACTIVE")
     await page.goto(f"http://127.0.0.1:{central.http_port}/")
-    tile = page.locator(f'.tile[data-cp-id="{cp_id}"]')
-    await tile.and_(page.locator('[data-state="ACTIVE"]')).wait_for(timeout=10_000)
-    assert "green" in (await tile.get_attribute("class") or "")
-    text = await tile.inner_text()
-    assert "Harbour 4" in text and "0.42 €/kWh" in text
+    await page.get_by_label("Access token").fill("op-token")
+    await page.get_by_role("button", name="Sign in").click()
+    row = page.locator(f'tr[data-cp-id="{cp_id}"]')
+    await row.and_(page.locator('[data-state="ACTIVE"]')).wait_for(timeout=10_000)
+    text = await row.inner_text()
+    assert "Harbour 4" in text and "0.42 €/kWh" in text and "Active" in text
 
-    # the CP breaks: its tile turns red without a reload
+    # the CP breaks: its row says so without a reload
     monitor.health = Health.KO
     await monitor.status(Health.KO)
-    await page.locator(f'.tile[data-cp-id="{cp_id}"][data-state="BROKEN_DOWN"]').wait_for(
+    await page.locator(f'tr[data-cp-id="{cp_id}"][data-state="BROKEN_DOWN"]').wait_for(
         timeout=10_000
     )
-    assert "red" in (await tile.get_attribute("class") or "")
-    log = await page.locator("#log").inner_text()
-    assert f"{cp_id} reports KO" in log
+    assert "Broken down" in await row.inner_text()
+    await page.get_by_role("link", name="Live log").click()
+    await page.get_by_text(f"{cp_id} reports KO").wait_for(timeout=10_000)
 
-    # healthy again, then STOP from the tile's button (the page asks for the token once)
+    # healthy again, then STOP from the row's button, named for its CP
     monitor.health = Health.OK
     await monitor.status(Health.OK)
-    await page.locator(f'.tile[data-cp-id="{cp_id}"][data-state="ACTIVE"]').wait_for(timeout=10_000)
-    prompts: list[str] = []
-
-    async def answer(dialog: Any) -> None:
-        prompts.append(dialog.message)
-        await dialog.accept("op-token")
-
-    page.on("dialog", answer)
-    await tile.locator('button[data-action="stop"]').click()
-    await page.locator(f'.tile[data-cp-id="{cp_id}"][data-state="STOPPED"]').wait_for(
-        timeout=10_000
-    )
-    assert "orange" in (await tile.get_attribute("class") or "")
-    assert await tile.locator(".label").text_content() == "Out of Order"
+    await page.get_by_role("link", name="Charging points").first.click()
+    await page.locator(f'tr[data-cp-id="{cp_id}"][data-state="ACTIVE"]').wait_for(timeout=10_000)
+    await page.get_by_role("button", name=f"Stop {cp_id}").click()
+    await page.locator(f'tr[data-cp-id="{cp_id}"][data-state="STOPPED"]').wait_for(timeout=10_000)
+    assert "Out of Order" in await row.inner_text()
     assert central.registry.cps[cp_id].out_of_service
-    assert prompts == ["Operator token"]
-
-    # the token is kept for the session: RESUME does not ask again
-    await tile.locator('button[data-action="resume"]').click()
-    await page.locator(f'.tile[data-cp-id="{cp_id}"][data-state="ACTIVE"]').wait_for(timeout=10_000)
-    assert prompts == ["Operator token"]
+    await page.get_by_role("button", name=f"Resume {cp_id}").click()
+    await page.locator(f'tr[data-cp-id="{cp_id}"][data-state="ACTIVE"]').wait_for(timeout=10_000)

@@ -29,6 +29,7 @@ from prometheus_client import REGISTRY, CollectorRegistry
 from evcentral.core import Core
 from evcentral.credentials import Authenticator
 from evcentral.db import Database
+from evcentral.history import StateHistory
 from evcentral.http.api import HttpDeps, Readiness, build_app
 from evcentral.http.events import EventHub
 from evcentral.journal import Journal
@@ -65,6 +66,7 @@ class Central:
         self.operator_token = settings.operator_token or secrets.token_urlsafe(24)
         self.metrics = CentralMetrics(metrics_registry)
         self.journal = Journal()
+        self.history = StateHistory()
         self.db = Database(settings.db)
         self.registry = Registry(self._published_change, self._tile_change)
         self.hub = EventHub(self.registry, self.journal)
@@ -116,6 +118,7 @@ class Central:
 
     def _published_change(self, cp: ChargingPoint, old: CpState | None) -> None:
         self.metrics.set_cp_state(cp.cp_id, old, cp.state)
+        self.history.record(cp.cp_id, cp.state, cp.health)
         if self._publish_states:
             self.outbox.cp_state(cp)
 
@@ -168,6 +171,7 @@ class Central:
             operator_token=self.operator_token,
             readiness=self.readiness,
             open_sessions=lambda: self.registry.sessions,
+            history=self.history,
         )
         self._runner = web.AppRunner(build_app(deps), access_log=None, shutdown_timeout=2.0)
         await self._runner.setup()

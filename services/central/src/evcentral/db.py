@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,9 @@ from evproto.messages import Origin, Outcome
 
 from evcentral.records import CpRow, SessionRecord, SessionStatus
 
-__all__ = ["MIGRATIONS", "Database"]
+__all__ = ["MIGRATIONS", "OPEN_SESSIONS", "Database", "SessionFilter", "SessionTotals"]
+
+OPEN_SESSIONS = "open"  # the outcome filter of sessions that have none yet
 
 # Append only: a database at version N runs MIGRATIONS[N:] at start.
 MIGRATIONS: list[str] = [
@@ -73,6 +76,10 @@ MIGRATIONS: list[str] = [
     CREATE INDEX sessions_by_cp ON sessions (cp_id, authorized_at);
     CREATE INDEX sessions_by_driver ON sessions (driver_id, authorized_at);
     CREATE INDEX sessions_open ON sessions (status) WHERE status != 'ended';
+    """,
+    # 3: the dashboard's "today" totals and the sessions view's time filter
+    """
+    CREATE INDEX sessions_by_time ON sessions (authorized_at);
     """,
 ]
 
@@ -281,22 +288,80 @@ class Database:
         return None if row is None else _session(row)
 
     def list_sessions(
-        self, *, cp_id: str | None = None, driver_id: str | None = None, limit: int = 100
+        self,
+        *,
+        cp_id: str | None = None,
+        driver_id: str | None = None,
+        limit: int = 100,
+        where: SessionFilter | None = None,
+        offset: int = 0,
     ) -> list[SessionRecord]:
-        where, params = [], []
-        if cp_id:
-            where.append("cp_id = ?")
-            params.append(cp_id)
-        if driver_id:
-            where.append("driver_id = ?")
-            params.append(driver_id)
-        clause = f"WHERE {' AND '.join(where)} " if where else ""
+        """Sessions newest first; ``where`` narrows them (``cp_id``/``driver_id`` are its
+        shorthand)."""
+        found = where or SessionFilter(cp_id=cp_id, driver_id=driver_id)
+        clause, params = found.sql()
         rows = self._conn.execute(
             f"SELECT {_SESSION_COLUMNS} FROM sessions {clause}"
-            "ORDER BY authorized_at DESC, session_id DESC LIMIT ?",
-            (*params, limit),
+            "ORDER BY authorized_at DESC, session_id DESC LIMIT ? OFFSET ?",
+            (*params, limit, offset),
         ).fetchall()
         return [_session(r) for r in rows]
+
+    def count_sessions(self, where: SessionFilter) -> int:
+        clause, params = where.sql()
+        row = self._conn.execute(f"SELECT COUNT(*) FROM sessions {clause}", params).fetchone()
+        return int(row[0])
+
+    def totals(self, where: SessionFilter) -> SessionTotals:
+        """How many sessions match, and their energy and money (as last flushed)."""
+        clause, params = where.sql()
+        row = self._conn.execute(
+            f"SELECT COUNT(*), COALESCE(SUM(kwh), 0), COALESCE(SUM(eur), 0) FROM sessions {clause}",
+            params,
+        ).fetchone()
+        return SessionTotals(sessions=int(row[0]), kwh=float(row[1]), eur=float(row[2]))
+
+
+@dataclass(frozen=True, slots=True)
+class SessionFilter:
+    """Which sessions a query wants; every field left None matches everything.
+
+    ``outcome`` is an ``Outcome`` value, or ``"open"`` for sessions not ended yet;
+    ``since``/``until`` bound ``authorized_at`` (epoch seconds, until exclusive).
+    """
+
+    cp_id: str | None = None
+    driver_id: str | None = None
+    outcome: str | None = None
+    since: float | None = None
+    until: float | None = None
+
+    def sql(self) -> tuple[str, tuple[Any, ...]]:
+        where: list[str] = []
+        params: list[Any] = []
+        for column, value in (("cp_id", self.cp_id), ("driver_id", self.driver_id)):
+            if value:
+                where.append(f"{column} = ?")
+                params.append(value)
+        if self.outcome == OPEN_SESSIONS:
+            where.append("status != 'ended'")
+        elif self.outcome:
+            where.append("outcome = ?")
+            params.append(self.outcome)
+        if self.since is not None:
+            where.append("authorized_at >= ?")
+            params.append(self.since)
+        if self.until is not None:
+            where.append("authorized_at < ?")
+            params.append(self.until)
+        return (f"WHERE {' AND '.join(where)} " if where else ""), tuple(params)
+
+
+@dataclass(frozen=True, slots=True)
+class SessionTotals:
+    sessions: int
+    kwh: float
+    eur: float
 
 
 def _session(r: sqlite3.Row) -> SessionRecord:

@@ -7,17 +7,19 @@ import hmac
 import json
 import logging
 import math
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any, NoReturn
 
 from aiohttp import web
-from evproto.schema import is_ident
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from evcentral.db import Database
+from evcentral.history import StateHistory
 from evcentral.http.events import EventHub, sse_handler
+from evcentral.http.fleet import FleetReads
+from evcentral.http.queries import cp_query, session_query
 from evcentral.metrics import CentralMetrics
 from evcentral.operator_actions import OperatorActions
 from evcentral.registry import ChargingPoint, Registry
@@ -30,7 +32,6 @@ log = logging.getLogger("evcentral.http")
 _MAX_BODY = 64 * 1024
 _BODY_TIMEOUT = 10.0
 _MAX_PRICE = 100.0
-_DEFAULT_LIMIT, _MAX_LIMIT = 100, 1000
 _STATIC = resources.files("evcentral.http") / "static"
 
 
@@ -55,6 +56,7 @@ class HttpDeps:
     operator_token: str
     readiness: Callable[[], Readiness]
     open_sessions: Callable[[], dict[str, Any]]  # session id -> live record (newer than the db)
+    history: StateHistory
 
 
 def _error(status: type[web.HTTPException], message: str) -> NoReturn:
@@ -66,9 +68,12 @@ def build_app(deps: HttpDeps) -> web.Application:
         client_max_size=_MAX_BODY, middlewares=[_count_requests(deps.metrics), _json_errors]
     )
     api = _Api(deps)
+    fleet = FleetReads(deps.registry, deps.db, deps.history, deps.open_sessions)
     app.router.add_get("/", _static_file("index.html", "text/html"))
     app.router.add_get("/static/app.js", _static_file("app.js", "text/javascript"))
     app.router.add_get("/static/style.css", _static_file("style.css", "text/css"))
+    app.router.add_get("/api/whoami", api.whoami)
+    app.router.add_get("/api/summary", fleet.summary)
     app.router.add_get("/api/cps", api.list_cps)
     app.router.add_post("/api/cps/stop", api.stop_all)
     app.router.add_post("/api/cps/resume", api.resume_all)
@@ -76,7 +81,9 @@ def build_app(deps: HttpDeps) -> web.Application:
     app.router.add_post("/api/cps/{cp_id}/stop", api.stop_cp)
     app.router.add_post("/api/cps/{cp_id}/resume", api.resume_cp)
     app.router.add_put("/api/cps/{cp_id}/price", api.set_price)
+    app.router.add_get("/api/cps/{cp_id}/history", fleet.cp_history)
     app.router.add_get("/api/sessions", api.list_sessions)
+    app.router.add_get("/api/sessions.csv", fleet.sessions_csv)
     app.router.add_get("/api/events", sse_handler(deps.hub))
     app.router.add_get("/api/openapi.json", _openapi)
     app.router.add_get("/metrics", api.metrics_text)
@@ -110,8 +117,17 @@ class _Api:
 
     # --- charging points ---------------------------------------------------------------
 
-    async def list_cps(self, _request: web.Request) -> web.Response:
-        cps = sorted(self.d.registry, key=lambda cp: cp.cp_id)
+    async def whoami(self, request: web.Request) -> web.Response:
+        """Which role the caller's token has (the dashboard's sign-in checks it)."""
+        self._authorize(request)
+        return web.json_response({"role": "operator"})
+
+    async def list_cps(self, request: web.Request) -> web.Response:
+        wanted = cp_query(request.query)
+        cps = sorted(
+            (cp for cp in self.d.registry if wanted.matches(cp.cp_id, cp.location, cp.state)),
+            key=lambda cp: cp.cp_id,
+        )
         return web.json_response({"cps": [cp_view(cp) for cp in cps]})
 
     async def get_cp(self, request: web.Request) -> web.Response:
@@ -147,20 +163,16 @@ class _Api:
     # --- sessions ---------------------------------------------------------------------
 
     async def list_sessions(self, request: web.Request) -> web.Response:
-        query = request.query
-        limit_text = query.get("limit", "") or str(_DEFAULT_LIMIT)
-        try:
-            limit = int(limit_text)
-        except ValueError:
-            _error(web.HTTPBadRequest, f"limit must be a whole number, got {limit_text!r}")
-        if not 1 <= limit <= _MAX_LIMIT:
-            _error(web.HTTPBadRequest, f"limit must be between 1 and {_MAX_LIMIT}")
-        rows = self.d.db.list_sessions(
-            cp_id=_id_filter(query, "cp_id"), driver_id=_id_filter(query, "driver_id"), limit=limit
-        )
+        query = session_query(request.query)
+        rows = self.d.db.list_sessions(where=query.where, limit=query.limit, offset=query.offset)
         live = self.d.open_sessions()  # telemetry not yet flushed to the database
         return web.json_response(
-            {"sessions": [session_view(live.get(s.session_id, s)) for s in rows]}
+            {
+                "sessions": [session_view(live.get(s.session_id, s)) for s in rows],
+                "total": self.d.db.count_sessions(query.where),
+                "offset": query.offset,
+                "limit": query.limit,
+            }
         )
 
     # --- operations -----------------------------------------------------------------------
@@ -187,13 +199,6 @@ async def _read_body(request: web.Request) -> bytes:
             return await request.read()
     except TimeoutError:
         _error(web.HTTPRequestTimeout, f"the body did not arrive within {_BODY_TIMEOUT}s")
-
-
-def _id_filter(query: Mapping[str, str], name: str) -> str | None:
-    value = query.get(name) or None
-    if value is not None and not is_ident(value):
-        _error(web.HTTPBadRequest, f"{name} is not a valid id (1-64 letters, digits or ._:@-)")
-    return value
 
 
 def _price_from(body: bytes) -> float:
