@@ -1,11 +1,9 @@
 """A low-latency Kafka reader for the simulated fleets.
 
-:class:`evproto.kafka.ConsumerLoop` fetches with ``consume(500, 0.2)``, which
-librdkafka only returns early when 500 records are waiting: at a bench's rates
-every record waits up to 200 ms in it, and a latency measured through it
-would mostly measure that. This reader waits for the first record with
-``poll`` and then takes whatever else is already fetched without waiting, so
-what it measures is the broker and the central. It starts at the end of each
+Like :class:`evproto.kafka.ConsumerLoop` it waits for the first record with
+``poll`` and then takes whatever else is already fetched without waiting
+(``consume(500, 0.2)`` alone returns early only when 500 records wait), so
+what it measures is the broker and the central. Unlike it, it starts at the end of each
 partition and commits nothing. The embedded broker reports a high watermark
 that can lag the last batch of a partition, so records created before the
 reader was assigned are skipped by their timestamp: nothing from an earlier

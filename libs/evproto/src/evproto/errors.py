@@ -16,6 +16,7 @@
     │   ├── LinkTimeout           a peer did not answer in time
     │   ├── LinkClosed            the peer closed (EOT or EOF)
     │   └── SendFailed            a frame was NACKed more times than allowed
+    ├── BrokerError               Kafka did not answer or refused a request (temporary: retry)
     └── AuthError                 credentials rejected (permanent)
 
 Each error has a stable ``code`` (used in error frames, metrics labels and logs)
@@ -29,6 +30,7 @@ from collections.abc import Sequence
 __all__ = [
     "AuthError",
     "BadChecksum",
+    "BrokerError",
     "ConfigError",
     "EvError",
     "FrameTooLarge",
@@ -140,6 +142,13 @@ class LinkClosed(LinkError):
 class SendFailed(LinkError):
     code = "send_failed"
     default_message = "the peer rejected the frame too many times"
+
+
+class BrokerError(EvError):
+    """What evproto's Kafka clients raise instead of the client library's errors."""
+
+    code = "broker"
+    default_message = "the Kafka broker did not answer"
 
 
 class AuthError(EvError):

@@ -6,9 +6,8 @@ from __future__ import annotations
 import logging
 
 import tenacity
-from confluent_kafka import KafkaException
 
-from evproto.errors import LinkError
+from evproto.errors import BrokerError, LinkError
 from evproto.logs import kv
 
 __all__ = ["TEMPORARY_ERRORS", "peer_retry"]
@@ -16,7 +15,7 @@ __all__ = ["TEMPORARY_ERRORS", "peer_retry"]
 TEMPORARY_ERRORS: tuple[type[BaseException], ...] = (
     LinkError,
     OSError,
-    KafkaException,
+    BrokerError,
     TimeoutError,
 )
 

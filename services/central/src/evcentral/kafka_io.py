@@ -11,13 +11,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Callable
-from typing import Any
 
-from confluent_kafka import Consumer, KafkaException, TopicPartition
-from confluent_kafka.admin import AdminClient
-from evproto.kafka import ConsumerLoop, KafkaSettings, KafkaStats, Publisher, Record, create_topics
+from evproto.errors import BrokerError
+from evproto.kafka import (
+    ConsumerLoop,
+    GroupLag,
+    KafkaSettings,
+    KafkaStats,
+    Publisher,
+    Record,
+    TopicAdmin,
+    create_topics,
+)
 from evproto.logs import kv
 from evproto.retry import peer_retry
 from evproto.routing import Router
@@ -56,15 +62,8 @@ class KafkaIO:
             start="earliest",
             stats=self.consumed,
         )
-        self._admin = AdminClient(settings.common())
-        # Lag is read with a consumer of its own: calling the consuming one from the
-        # probe thread while it consumes can deadlock librdkafka.
-        self._lag_reader = Consumer(settings.consumer(group_id))
-        self._partitions = [
-            TopicPartition(topic.value, p)
-            for topic in CONSUMED_TOPICS
-            for p in range(topic.partitions)
-        ]
+        self._admin = TopicAdmin(settings)
+        self._lag_reader = GroupLag(settings, group_id, CONSUMED_TOPICS)
         self.broker_ok = False
         self.consuming = False
         self.topics_recreated = False
@@ -106,9 +105,9 @@ class KafkaIO:
         self._probing = True
         try:
             try:
-                metadata = self._admin.list_topics(timeout=2.0)
-                missing = [t for t in Topic if t.value not in metadata.topics]
-                misshapen = self._misshapen(metadata.topics)
+                counts = self._admin.partition_counts(timeout=2.0)
+                missing = [t for t in Topic if t.value not in counts]
+                misshapen = self._misshapen(counts)
                 if missing and self._create and self.consuming:
                     log.warning(
                         "topics missing, creating them again %s",
@@ -117,30 +116,30 @@ class KafkaIO:
                     create_topics(self.settings, missing)
                     self.topics_recreated = True
                     missing = []
-            except KafkaException as exc:
+            except BrokerError as exc:
                 log.debug("broker probe failed %s", kv(error=exc))
                 self.broker_ok = False
                 return False
             self.broker_ok = not missing and not misshapen
             if self.consuming:
                 try:
-                    self._lag = self._read_lag()
-                except KafkaException as exc:
+                    self._lag = self._lag_reader.read(_LAG_BUDGET)
+                except BrokerError as exc:
                     log.debug("lag unknown %s", kv(error=exc))
             return True
         finally:
             self._probing = False
 
-    def _misshapen(self, topics: dict[str, Any]) -> list[Topic]:
+    def _misshapen(self, counts: dict[str, int]) -> list[Topic]:
         """Topics with another partition count than ours (made by someone else): the
         partitioner would address partitions that are not there. Told once each."""
         wrong = [
             topic
             for topic in Topic
-            if topic.value in topics and len(topics[topic.value].partitions) != topic.partitions
+            if topic.value in counts and counts[topic.value] != topic.partitions
         ]
         for topic in set(wrong) - self._told_misshapen:
-            found = len(topics[topic.value].partitions)
+            found = counts[topic.value]
             log.error(
                 "topic has the wrong partition count; delete it and restart %s",
                 kv(topic=topic.value, partitions=found, want=topic.partitions),
@@ -148,25 +147,13 @@ class KafkaIO:
         self._told_misshapen.update(wrong)
         return wrong
 
-    def _read_lag(self) -> dict[str, int]:
-        """Records between the group's committed offsets and the high watermarks, per topic."""
-        lag: dict[str, int] = {}
-        deadline = time.monotonic() + _LAG_BUDGET
-        for tp in self._lag_reader.committed(self._partitions, timeout=2.0):
-            if time.monotonic() > deadline:  # the broker is slow: keep the last numbers
-                return self._lag
-            _low, high = self._lag_reader.get_watermark_offsets(tp, timeout=1.0)
-            committed = tp.offset if tp.offset >= 0 else 0
-            lag[tp.topic] = lag.get(tp.topic, 0) + max(0, high - committed)
-        return lag
-
     def lag(self) -> dict[str, int]:
         return self._lag
 
     async def close(self, timeout: float = 5.0) -> None:
         try:
             await self.publisher.close(timeout)
-        except KafkaException as exc:  # a producer failed for good: what it held is lost
+        except BrokerError as exc:  # a producer failed for good: what it held is lost
             log.error("kafka producer closed with an error %s", kv(error=exc))
         # A blocking call cancelled on its asyncio side still runs in its thread; closing
         # the client under it would wait for its timeout. The process ends anyway.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from confluent_kafka import KafkaException
+from evproto.errors import BrokerError
 from evproto.lifecycle import run_until_stopped
 from evproto.metrics import serve_metrics
 from evproto.retry import peer_retry
@@ -13,7 +13,7 @@ from evdriver.app import DriverApp
 from evdriver.cpstates import CpSnapshot, read_cp_states
 from evdriver.events import CpListed, NoSession, TicketReceived
 from evdriver.exitcodes import ExitCode
-from evdriver.link import BrokerUnavailable, describe_kafka_error
+from evdriver.link import BrokerUnavailable
 from evdriver.metrics import DriverMetrics
 from evdriver.watcher import Limits, SessionResult, SessionWatcher
 
@@ -29,8 +29,8 @@ async def fetch_cps(app: DriverApp) -> list[CpListed]:
         async for attempt in peer_retry("broker", attempts=app.settings.connect_attempts, cap=5.0):
             with attempt:
                 snapshot = await read_cp_states(app.kafka, _LIST_TIMEOUT)
-    except KafkaException as exc:
-        raise BrokerUnavailable(describe_kafka_error(exc)) from None
+    except BrokerError as exc:
+        raise BrokerUnavailable(exc.message) from None
     if snapshot.skipped:
         app.metrics.bad_input.labels(source="cp_state").inc(snapshot.skipped)
     return [

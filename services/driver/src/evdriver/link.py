@@ -14,15 +14,22 @@ import contextlib
 import dataclasses
 import logging
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
-from evproto.errors import EvError
-from evproto.kafka import ConsumerLoop, KafkaSettings, KafkaStats, Publisher, Record
+from evproto.errors import BrokerError, EvError
+from evproto.kafka import (
+    ConsumerLoop,
+    KafkaSettings,
+    KafkaStats,
+    Publisher,
+    Record,
+    key_partitions,
+    pin_start_positions,
+)
 from evproto.logs import kv
 from evproto.retry import peer_retry
 from evproto.schema import Message
-from evproto.topics import Topic, partition_for
+from evproto.topics import Topic
 
-__all__ = ["BrokerUnavailable", "DriverLink", "Inbound", "describe_kafka_error", "own_partitions"]
+__all__ = ["BrokerUnavailable", "DriverLink", "Inbound"]
 
 log = logging.getLogger("evdriver.link")
 _INBOUND_TOPICS = (Topic.SUPPLY_RESPONSES, Topic.DRIVER_UPDATES)
@@ -47,10 +54,6 @@ class Inbound:
             self.done.set_result(None)
 
 
-def own_partitions(driver_id: str) -> dict[Topic, list[int] | None]:
-    return {t: [partition_for(driver_id, t.partitions)] for t in _INBOUND_TOPICS}
-
-
 class DriverLink:
     """Open with :meth:`open`; read with :meth:`get`; publish; :meth:`close` at the end."""
 
@@ -62,6 +65,7 @@ class DriverLink:
         self.bootstrap = settings.bootstrap
         self.stats = KafkaStats()
         self._settings = settings
+        self._partitions = key_partitions(driver_id, _INBOUND_TOPICS)
         self._attempts = max(1, connect_attempts)
         self._queue: asyncio.Queue[Inbound] = asyncio.Queue()
         self._pending: set[asyncio.Future[None]] = set()
@@ -76,11 +80,20 @@ class DriverLink:
         try:
             async for attempt in peer_retry("broker", attempts=self._attempts, cap=5.0, log=log):
                 with attempt:
-                    await asyncio.to_thread(self._commit_start_positions)
+                    # Without it a first-time driver killed before its first message
+                    # was shown would restart at the *latest* offset and miss the
+                    # central's answer.
+                    await asyncio.to_thread(
+                        pin_start_positions,
+                        self._settings,
+                        self.group_id,
+                        self._partitions,
+                        _ATTEMPT_TIMEOUT,
+                    )
                     consumer = self._make_clients()
                     await consumer.assign(timeout=_ATTEMPT_TIMEOUT)
-        except KafkaException as exc:
-            raise BrokerUnavailable(describe_kafka_error(exc)) from None
+        except BrokerError as exc:
+            raise BrokerUnavailable(exc.message) from None
         assert self._publisher is not None
         await self._publisher.start()
         self._task = asyncio.create_task(consumer.run(self._stop), name="driver-inbound")
@@ -91,7 +104,7 @@ class DriverLink:
             self._consumer = ConsumerLoop(
                 self._settings,
                 group_id=self.group_id,
-                partitions=own_partitions(self.driver_id),
+                partitions=self._partitions,
                 handler=self._deliver,
                 dead_letters=self._publisher,
                 start="latest",
@@ -99,34 +112,6 @@ class DriverLink:
                 stats=self.stats,
             )
         return self._consumer
-
-    def _commit_start_positions(self) -> None:
-        """Give the group an offset on partitions where it has none yet.
-
-        Without it a first-time driver killed before its first message was shown
-        would restart at the *latest* offset and miss the central's answer.
-        """
-        wanted = [
-            TopicPartition(t.value, partition_for(self.driver_id, t.partitions))
-            for t in _INBOUND_TOPICS
-        ]
-        consumer = Consumer(self._settings.consumer(self.group_id))
-        try:
-            committed = consumer.committed(wanted, timeout=_ATTEMPT_TIMEOUT)
-            missing = [tp for tp in committed if tp.offset < 0]
-            if not missing:
-                return
-            starts = [
-                TopicPartition(
-                    tp.topic,
-                    tp.partition,
-                    consumer.get_watermark_offsets(tp, timeout=_ATTEMPT_TIMEOUT)[1],
-                )
-                for tp in missing
-            ]
-            consumer.commit(offsets=starts, asynchronous=False)
-        finally:
-            consumer.close()
 
     async def _deliver(self, msg: Message, record: Record) -> None:
         if self._stop.is_set():
@@ -150,8 +135,8 @@ class DriverLink:
             await asyncio.wait_for(self._publisher.publish(topic, key, msg), timeout)
         except TimeoutError:
             raise BrokerUnavailable(f"no acknowledgement within {timeout:g} s") from None
-        except KafkaException as exc:
-            raise BrokerUnavailable(describe_kafka_error(exc)) from None
+        except BrokerError as exc:
+            raise BrokerUnavailable(exc.message) from None
         log.debug("published %s", kv(topic=topic.value, key=key, type=msg.TYPE.value))
 
     async def close(self) -> None:
@@ -166,11 +151,5 @@ class DriverLink:
         if self._consumer is not None and (self._task is None or self._task.done()):
             await self._consumer.close()
         if self._publisher is not None:
-            with contextlib.suppress(KafkaException):
+            with contextlib.suppress(BrokerError):
                 await self._publisher.close(timeout=5.0)
-
-
-def describe_kafka_error(exc: KafkaException) -> str:
-    err = exc.args[0] if exc.args else None
-    text = err.str() if isinstance(err, KafkaError) else str(err or exc)
-    return str(text) or "no answer"

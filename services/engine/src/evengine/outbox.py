@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from confluent_kafka import KafkaException
+from evproto.errors import BrokerError
 from evproto.kafka import Publisher
 from evproto.logs import kv
 from evproto.retry import peer_retry
@@ -59,7 +59,7 @@ class Outbox:
     def _produce(self, topic: Topic, msg: Message) -> asyncio.Future[None]:
         try:
             return self._publisher.publish(topic, self._key, msg)
-        except KafkaException as exc:  # refused locally, e.g. the client is misconfigured
+        except BrokerError as exc:  # refused locally, e.g. the client is misconfigured
             failed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
             failed.set_exception(exc)
             return failed
@@ -74,7 +74,7 @@ class Outbox:
         try:
             await first
             return
-        except KafkaException as exc:
+        except BrokerError as exc:
             log.warning(
                 "%s not delivered, retrying %s", msg.TYPE.value, kv(cp=self._key, error=exc)
             )

@@ -1,0 +1,137 @@
+"""evproto.kafka beyond publish/consume: handler retries, snapshots, lag, BrokerError.
+
+Against the real embedded broker (shared by the session: own keys and groups).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+
+import pytest
+from evproto.broker import free_port
+from evproto.errors import BrokerError
+from evproto.kafka import (
+    ConsumerLoop,
+    GroupLag,
+    KafkaSettings,
+    Publisher,
+    Record,
+    TopicAdmin,
+    key_partitions,
+    read_snapshot,
+)
+from evproto.messages import CpStateUpdate, Directive, DirectiveAction
+from evproto.schema import Message
+from evproto.states import CpState
+from evproto.testing import eventually
+from evproto.topics import Topic, partition_for
+
+DEADLINE = 20.0
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+def nobody() -> KafkaSettings:
+    return KafkaSettings(f"127.0.0.1:{free_port()}")
+
+
+def directive(cp_id: str) -> Directive:
+    return Directive(
+        directive_id=unique("d"),
+        cp_id=cp_id,
+        action=DirectiveAction.RESUME,
+        reason="",
+        sent_at=time.time(),
+    )
+
+
+async def published(settings: KafkaSettings, topic: Topic, key: str, msg: Message) -> None:
+    pub = Publisher(settings)
+    await pub.start()
+    try:
+        await asyncio.wait_for(pub.publish(topic, key, msg), DEADLINE)
+    finally:
+        await pub.close()
+
+
+def test_key_partitions_is_the_partition_of_the_key_on_each_topic() -> None:
+    topics = (Topic.SUPPLY_RESPONSES, Topic.DRIVER_UPDATES)
+    assert key_partitions("D-1", topics) == {
+        t: [partition_for("D-1", t.partitions)] for t in topics
+    }
+
+
+async def test_a_handler_that_fails_for_a_while_is_retried_not_dead_lettered(
+    kafka_settings: KafkaSettings,
+) -> None:
+    key = unique("CP")
+    failures_left = 2
+    handled: list[Message] = []
+
+    async def flaky(msg: Message, _record: Record) -> None:
+        nonlocal failures_left
+        if failures_left:
+            failures_left -= 1
+            raise RuntimeError("database busy")
+        handled.append(msg)
+
+    await published(kafka_settings, Topic.DIRECTIVES, key, directive(key))
+    loop = ConsumerLoop(
+        kafka_settings,
+        group_id=unique("g"),
+        partitions=key_partitions(key, [Topic.DIRECTIVES]),
+        handler=flaky,
+        dead_letters=None,
+        keys=frozenset({key}),
+    )
+    stop = asyncio.Event()
+    task = asyncio.create_task(loop.run(stop))
+    try:
+        await eventually(lambda: len(handled) == 1, DEADLINE, "the record handled at last")
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, DEADLINE)
+        await loop.close()
+    assert failures_left == 0
+    assert loop.stats.dead_lettered == {}
+
+
+async def test_a_snapshot_holds_every_message_of_the_topic(kafka_settings: KafkaSettings) -> None:
+    cp_id = unique("CP")
+    state = CpStateUpdate(
+        cp_id=cp_id, state=CpState.ACTIVE, location="Here", price=0.3, sent_at=time.time()
+    )
+    await published(kafka_settings, Topic.CP_STATE, cp_id, state)
+
+    snapshot = await read_snapshot(kafka_settings, Topic.CP_STATE, DEADLINE)
+
+    assert state in snapshot.messages
+
+
+async def test_lag_counts_the_records_a_new_group_has_not_read(
+    kafka_settings: KafkaSettings,
+) -> None:
+    key = unique("CP")
+    await published(kafka_settings, Topic.DIRECTIVES, key, directive(key))
+    lag = GroupLag(kafka_settings, unique("g"), [Topic.DIRECTIVES])
+    try:
+        assert (await asyncio.to_thread(lag.read))[Topic.DIRECTIVES.value] >= 1
+    finally:
+        lag.close()
+
+
+async def test_an_absent_broker_is_a_broker_error_everywhere() -> None:
+    with pytest.raises(BrokerError):
+        await read_snapshot(nobody(), Topic.CP_STATE, 2.0)
+    with pytest.raises(BrokerError):
+        TopicAdmin(nobody()).partition_counts(timeout=1.0)
+    lag = GroupLag(nobody(), unique("g"), [Topic.DIRECTIVES])
+    try:
+        with pytest.raises(BrokerError):
+            lag.read()
+    finally:
+        lag.close()
