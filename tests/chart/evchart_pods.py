@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 from evchart_dockerfile import entrypoint_for_image
 from evchart_render import Manifest, Rendered
 from evproto.broker import free_port
@@ -311,3 +312,11 @@ def kafka_topics(chart: Rendered) -> dict[str, int]:
     """Topic name -> partitions, from the release's KafkaTopic objects."""
     topics: list[Manifest] = chart.of_kind("KafkaTopic")
     return {t["spec"]["topicName"]: t["spec"]["partitions"] for t in topics}
+
+
+def create_topics_like_strimzi(chart: Rendered, bootstrap: str) -> None:
+    """Create the release's KafkaTopics on ``bootstrap``, as Strimzi's Topic Operator would."""
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    wanted = [NewTopic(name, partitions, 1) for name, partitions in kafka_topics(chart).items()]
+    for future in admin.create_topics(wanted, request_timeout=15).values():
+        future.result(15)

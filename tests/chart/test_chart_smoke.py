@@ -23,8 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
-from evchart_pods import LocalCluster, kafka_topics
+from evchart_pods import LocalCluster, create_topics_like_strimzi
 from evchart_render import Rendered, render
 from evproto.broker import EmbeddedBroker
 from evproto.localstack import ManagedProcess
@@ -61,13 +60,6 @@ def http_get(url: str) -> tuple[int, bytes]:
         return int(exc.code), b""
     except OSError:
         return 0, b""
-
-
-def create_topics_like_strimzi(chart: Rendered, bootstrap: str) -> None:
-    admin = AdminClient({"bootstrap.servers": bootstrap})
-    wanted = [NewTopic(name, partitions, 1) for name, partitions in kafka_topics(chart).items()]
-    for future in admin.create_topics(wanted, request_timeout=15).values():
-        future.result(15)
 
 
 @pytest.fixture
