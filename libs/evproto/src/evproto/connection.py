@@ -10,7 +10,9 @@ server holding thousands of links uses: a heartbeat then costs one callback).
 
 Every wait has a timeout and every read is bounded by the decoder's maximum
 frame; a peer that floods frames faster than they are taken is throttled by
-pausing the socket, so it fills its own TCP window, not our memory.
+pausing the socket, so it fills its own TCP window, not our memory. A peer's
+protocol errors are counted against an :class:`ErrorBudget`: once it is spent
+the link is closed (a flood of bad frames costs a bounded amount of work).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import logging
 import ssl
 from collections import deque
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Protocol, cast
 
 from evproto.errors import (
@@ -36,7 +39,14 @@ from evproto.logs import kv
 from evproto.schema import Message, MsgType, decode_message, encode_message
 from evproto.vocabulary import LinkErrorKind
 
-__all__ = ["FramedConnection", "LinkHandler", "LinkObserver", "NullObserver", "Received"]
+__all__ = [
+    "ErrorBudget",
+    "FramedConnection",
+    "LinkHandler",
+    "LinkObserver",
+    "NullObserver",
+    "Received",
+]
 
 log = logging.getLogger("evproto.connection")
 
@@ -76,6 +86,14 @@ class NullObserver:
 _NULL = NullObserver()
 
 
+@dataclass(frozen=True, slots=True)
+class ErrorBudget:
+    """At most ``errors`` protocol errors in any ``window`` seconds; one more closes the link."""
+
+    errors: int = 20
+    window: float = 10.0
+
+
 class FramedConnection(asyncio.Protocol):
     """One framed link; open it with :meth:`connect` or :meth:`serve`, not directly."""
 
@@ -90,6 +108,7 @@ class FramedConnection(asyncio.Protocol):
         observer: LinkObserver = _NULL,
         expect: Control = Control.ENQ,
         on_open: LinkHandler | None = None,
+        error_budget: ErrorBudget | None = None,
     ) -> None:
         self._accept = accept
         self.timeout = timeout
@@ -100,10 +119,16 @@ class FramedConnection(asyncio.Protocol):
         self._loop = asyncio.get_running_loop()
         self._transport: asyncio.Transport | None = None
         self.peer = "?"
+        self.peer_host = "?"
+        # the peer's protocol errors in the current window
+        self._budget = error_budget
+        self._errors = 0
+        self._errors_since = 0.0
         # opening: the client waits for ACK to its ENQ, the server for the ENQ
         self._expect = expect
         self._opening: asyncio.Future[None] = self._loop.create_future()
         self._on_open = on_open
+        self._admit: Callable[[FramedConnection], bool] | None = None
         self._open_timer: asyncio.TimerHandle | None = None
         self._link_task: asyncio.Task[None] | None = None
         # receiving
@@ -175,19 +200,22 @@ class FramedConnection(asyncio.Protocol):
         handshake_timeout: float | None = None,
         ssl_context: ssl.SSLContext | None = None,
         backlog: int = 100,
+        admit: Callable[[FramedConnection], bool] | None = None,
         **kwargs: object,
     ) -> asyncio.Server:
         """Listen; each client that opens with ENQ gets ACK and a task running ``on_link``.
 
         A client that sends no ENQ within ``handshake_timeout`` (default ``timeout``)
         is dropped and counted as ``handshake_timeout``; one that sends anything
-        else is dropped and counted as ``handshake``.
+        else is dropped and counted as ``handshake``. ``admit``, if given, sees each
+        new connection first (its peer known): False drops it before anything is read.
         """
         loop = asyncio.get_running_loop()
         opening = timeout if handshake_timeout is None else handshake_timeout
 
         def make() -> FramedConnection:
             conn = cls(accept=accept, timeout=timeout, on_open=on_link, **kwargs)  # type: ignore[arg-type]
+            conn._admit = admit
             conn._open_timer = loop.call_later(opening, conn._opening_timed_out, opening)
             return conn
 
@@ -252,6 +280,11 @@ class FramedConnection(asyncio.Protocol):
         transport.set_write_buffer_limits(high=_WRITE_HIGH_WATER)
         peer = transport.get_extra_info("peername")
         self.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
+        self.peer_host = str(peer[0]) if isinstance(peer, tuple) else self.peer
+        if self._admit is not None and not self._admit(self):
+            self._closed = True
+            self.close_reason = "refused: too many connections"
+            transport.abort()
 
     def data_received(self, data: bytes) -> None:
         self._last_read = self._loop.time()
@@ -268,7 +301,7 @@ class FramedConnection(asyncio.Protocol):
                 self._shut(exc.message)
             return
         if self._decoder.dropped_bytes != dropped_before:
-            self._observer.protocol_error(LinkErrorKind.STRAY_BYTES)
+            self.refused(LinkErrorKind.STRAY_BYTES)
         if items:
             self._handle(items)
 
@@ -342,11 +375,11 @@ class FramedConnection(asyncio.Protocol):
             elif self._reply is not None and not self._reply.done():
                 self._reply.set_result(item)
             else:
-                self._observer.protocol_error(LinkErrorKind.UNEXPECTED_CONTROL)
+                self.refused(LinkErrorKind.UNEXPECTED_CONTROL)
 
     def _on_frame(self, frame: Frame) -> None:
         if not frame.valid:
-            self._observer.protocol_error(LinkErrorKind.BAD_LRC)
+            self.refused(LinkErrorKind.BAD_LRC)
             self._write(_NACK)
             return
         self._observer.frame_in()
@@ -354,7 +387,9 @@ class FramedConnection(asyncio.Protocol):
         try:
             received: Received = decode_message(frame.data, self._accept)
         except MessageError as exc:
-            self._observer.protocol_error(LinkErrorKind.of(exc.code))
+            self.refused(LinkErrorKind.of(exc.code))
+            if self._closed:  # that was one too many: nobody answers it
+                return
             received = exc
         self._deliver(received)
 
@@ -402,6 +437,24 @@ class FramedConnection(asyncio.Protocol):
             self._transport.close()
 
     # --- public API -----------------------------------------------------------------
+
+    def refused(self, kind: LinkErrorKind) -> None:
+        """Count one protocol error of the peer; past its budget the link is closed."""
+        self._observer.protocol_error(kind)
+        budget = self._budget
+        if budget is None or self._closed:
+            return
+        now = self._loop.time()
+        if now - self._errors_since > budget.window:
+            self._errors, self._errors_since = 0, now
+        self._errors += 1
+        if self._errors > budget.errors:
+            self._observer.protocol_error(LinkErrorKind.ERROR_BUDGET)
+            log.info(
+                "link closed %s",
+                kv(peer=self.peer, error=f"more than {budget.errors} errors in {budget.window}s"),
+            )
+            self._shut(f"more than {budget.errors} protocol errors in {budget.window}s")
 
     @property
     def closed(self) -> bool:

@@ -50,6 +50,8 @@ class LinkErrorKind(enum.StrEnum):
     WRONG_CP = "wrong_cp"  # a message about another CP
     CONTROL_REQUEST = "control_request"  # a bad `evengine ctl` request
     KAFKA_DEAD_LETTER = "kafka_dead_letter"  # a record moved to ev.deadletter
+    # bounds (docs/reliability.md)
+    ERROR_BUDGET = "error_budget"  # a link closed after too many of the errors above
 
     @classmethod
     def of(cls, code: str) -> LinkErrorKind:

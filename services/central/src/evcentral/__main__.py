@@ -17,11 +17,12 @@ from evcentral.settings import CentralSettings
 log = logging.getLogger("evcentral")
 
 
-def _raise_open_files_limit() -> None:
-    """Thousands of monitor connections need thousands of file descriptors."""
+def _raise_open_files_limit(wanted: int) -> None:
+    """Thousands of monitor connections need thousands of file descriptors; a bounded
+    number, so a flood of connections runs into a cap, not the kernel's table."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if hard == resource.RLIM_INFINITY or soft < hard:
-        target = hard if hard != resource.RLIM_INFINITY else 65536
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft < target:
         try:
             resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
         except (ValueError, OSError) as exc:
@@ -42,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"evcentral: {exc.message}", file=sys.stderr)
         return 2
     setup_logging("evcentral", settings.log_level)
-    _raise_open_files_limit()
+    _raise_open_files_limit(settings.max_open_files)
     tune_gc_for_many_objects()  # everything imported is frozen; thousands of links follow
     return run_until_stopped(lambda stop: serve(settings, stop))
 

@@ -19,6 +19,7 @@ from typing import Any
 
 from aiohttp import web
 from evproto.config import parse_hostport
+from evproto.connection import ErrorBudget
 from evproto.logs import kv
 from evproto.metrics import watch_loop_lag
 from evproto.routing import Router
@@ -35,7 +36,7 @@ from evcentral.http.events import EventHub
 from evcentral.journal import Journal
 from evcentral.kafka_io import KafkaIO
 from evcentral.metrics import CentralMetrics
-from evcentral.monitor_server import MonitorServer
+from evcentral.monitor_server import MonitorLimits, MonitorServer
 from evcentral.operator_actions import OperatorActions
 from evcentral.outbox import Outbox
 from evcentral.registry import ChargingPoint, Registry
@@ -69,7 +70,13 @@ class Central:
         self.history = StateHistory()
         self.db = Database(settings.db)
         self.registry = Registry(self._published_change, self._tile_change)
-        self.hub = EventHub(self.registry, self.journal)
+        self.hub = EventHub(
+            self.registry,
+            self.journal,
+            max_clients=settings.max_event_clients,
+            write_timeout=settings.event_write_timeout,
+            capped=lambda reason: self.metrics.capped.labels(reason).inc(),
+        )
         router = Router()
         self.kafka = KafkaIO(
             settings.kafka_settings(),
@@ -103,9 +110,16 @@ class Central:
             self.sessions,
             idle_timeout=settings.idle_timeout,
             handshake_timeout=settings.handshake_timeout,
+            limits=MonitorLimits(
+                max_pending=settings.max_pending_monitors,
+                max_pending_per_address=settings.max_pending_per_address,
+                error_budget=ErrorBudget(settings.link_error_budget, settings.link_error_window),
+            ),
         )
         self.operator = OperatorActions(core, self.sessions, self.monitors.push_price)
         self.metrics.connected_monitors.set_function(lambda: self.registry.connected)
+        self.metrics.pending_monitors.set_function(lambda: self.monitors.pending)
+        self.metrics.event_clients.set_function(lambda: self.hub.clients)
         self.metrics.ready.set_function(lambda: 1 if self.readiness().ready else 0)
         self._publish_states = False  # until the topics exist; then every CP once
         self._stop = asyncio.Event()
@@ -173,7 +187,13 @@ class Central:
             open_sessions=lambda: self.registry.sessions,
             history=self.history,
         )
-        self._runner = web.AppRunner(build_app(deps), access_log=None, shutdown_timeout=2.0)
+        self._runner = web.AppRunner(
+            build_app(deps),
+            access_log=None,
+            shutdown_timeout=2.0,
+            # also bounds a client that opens a connection and sends its headers slowly
+            keepalive_timeout=self.settings.http_idle_timeout,
+        )
         await self._runner.setup()
         host, port = parse_hostport(self.settings.http, what="--http")
         site = web.TCPSite(self._runner, host, port, backlog=1024)

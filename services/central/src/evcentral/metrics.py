@@ -27,7 +27,13 @@ from prometheus_client.registry import Collector
 
 from evcentral.authorization import AUTHORIZED_CODE, DenyCode
 
-__all__ = ["ABORT_REASONS", "CP_STATE_VALUES", "PROTOCOL_ERROR_KINDS", "CentralMetrics"]
+__all__ = [
+    "ABORT_REASONS",
+    "CAP_REASONS",
+    "CP_STATE_VALUES",
+    "PROTOCOL_ERROR_KINDS",
+    "CentralMetrics",
+]
 
 _P = "evcharging_central"
 
@@ -47,6 +53,14 @@ PROTOCOL_ERROR_KINDS = (
     "not_authenticated",
     "auth_failed",
     "unexpected_message",
+    "error_budget",
+)
+CAP_REASONS = (
+    "pending_monitors",  # --max-pending-monitors reached
+    "pending_per_address",  # --max-pending-per-address reached
+    "event_clients",  # --max-event-clients reached: 503
+    "event_client_slow",  # a stream not accepting a write within --event-write-timeout
+    "event_client_behind",  # a stream too far behind the changes
 )
 IGNORED_KINDS = (
     "duplicate_telemetry",
@@ -143,6 +157,18 @@ class CentralMetrics:
             ["kind"],
             registry=r,
         )
+        self.pending_monitors = Gauge(
+            f"{_P}_pending_monitor_connections",
+            "Monitor connections not yet authenticated",
+            registry=r,
+        )
+        self.event_clients = Gauge(f"{_P}_event_clients", "Open /api/events streams", registry=r)
+        self.capped = Counter(
+            f"{_P}_connections_capped_total",
+            "Connections refused or dropped by a cap (docs/reliability.md)",
+            ["reason"],
+            registry=r,
+        )
         self.ready = Gauge(f"{_P}_ready", "1 when /readyz answers 200", registry=r)
         self.http_requests = Counter(
             f"{_P}_http_requests_total", "HTTP requests served", ["method", "status"], registry=r
@@ -165,6 +191,8 @@ class CentralMetrics:
             self.protocol_errors.labels(kind)
         for kind in IGNORED_KINDS:
             self.ignored_messages.labels(kind)
+        for reason in CAP_REASONS:
+            self.capped.labels(reason)
         for method in _HTTP_METHODS:
             for status in _HTTP_STATUSES:
                 self.http_requests.labels(method, status)

@@ -6,8 +6,10 @@ then the task ends and the monitor's ``Status`` reports are handled as they are
 decoded (:meth:`FramedConnection.deliver_to`): a heartbeat costs one callback,
 not a task wake-up, which is what lets one event loop hold 10,000 CPs.
 Silence for ``idle_timeout`` closes the link (the CP becomes DISCONNECTED).
-Bad input is answered with an ``ErrorReply``, counted, and never ends more
-than its own connection.
+Bad input is answered with an ``ErrorReply`` (at most one in flight per
+link), counted against the link's error budget, and never ends more than its
+own connection. Connections not yet authenticated are capped, in all and per
+peer address: beyond a cap a connection is closed before anything is read.
 """
 
 from __future__ import annotations
@@ -16,10 +18,12 @@ import asyncio
 import logging
 import ssl
 import time
+from collections import Counter
+from dataclasses import dataclass
 from functools import partial
 
 from evproto.auth import new_nonce
-from evproto.connection import FramedConnection, Received
+from evproto.connection import ErrorBudget, FramedConnection, Received
 from evproto.errors import EvError, LinkTimeout, MessageError
 from evproto.logs import kv
 from evproto.messages import (
@@ -36,6 +40,7 @@ from evproto.messages import (
 from evproto.routing import CallbackRouter
 from evproto.schema import Message, MsgType
 from evproto.states import Health
+from evproto.vocabulary import LinkErrorKind
 
 from evcentral.core import Core
 from evcentral.credentials import Authenticator
@@ -44,12 +49,21 @@ from evcentral.monitor_link import LinkMetrics, MonitorLink
 from evcentral.registry import ChargingPoint
 from evcentral.sessions import Causes, SessionManager
 
-__all__ = ["MonitorServer"]
+__all__ = ["MonitorLimits", "MonitorServer"]
 
 log = logging.getLogger("evcentral.monitors")
 
 _ACK_TIMEOUT = 5.0
 _BACKLOG = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class MonitorLimits:
+    """What one peer may hold (docs/reliability.md); the defaults fit 10,000 CPs."""
+
+    max_pending: int = 4096
+    max_pending_per_address: int = 1024
+    error_budget: ErrorBudget = ErrorBudget()  # noqa: RUF009 (frozen: shared safely)
 
 
 class MonitorServer:
@@ -61,6 +75,7 @@ class MonitorServer:
         *,
         idle_timeout: float,
         handshake_timeout: float,
+        limits: MonitorLimits = MonitorLimits(),
     ) -> None:
         self._registry = core.registry
         self._journal = core.journal
@@ -72,6 +87,9 @@ class MonitorServer:
         self._handshake_timeout = handshake_timeout
         self._server: asyncio.Server | None = None
         self._handlers: set[asyncio.Task[None]] = set()
+        self._limits = limits
+        self._pending: set[FramedConnection] = set()  # not yet authenticated
+        self._pending_per_address: Counter[str] = Counter()
         self._stopping = False
         self.seen: set[str] = set()  # CPs whose last_seen changed since the last flush
         # an authenticated link's messages, handled as they are decoded
@@ -95,6 +113,8 @@ class MonitorServer:
             observer=self._observer,
             ssl_context=ssl_context,
             backlog=_BACKLOG,
+            admit=self._admit,
+            error_budget=self._limits.error_budget,
         )
         log.info("monitor port open %s", kv(address=f"{host}:{self.port}", tls=bool(ssl_context)))
 
@@ -124,6 +144,39 @@ class MonitorServer:
         if self._server is not None:
             await self._server.wait_closed()
 
+    # --- admission -----------------------------------------------------------------
+
+    @property
+    def pending(self) -> int:
+        """Connections not yet authenticated."""
+        return len(self._pending)
+
+    def _admit(self, conn: FramedConnection) -> bool:
+        """A new connection counts as pending until it authenticates or closes."""
+        limits = self._limits
+        if len(self._pending) >= limits.max_pending:
+            reason = "pending_monitors"
+        elif self._pending_per_address[conn.peer_host] >= limits.max_pending_per_address:
+            reason = "pending_per_address"
+        else:
+            self._pending.add(conn)
+            self._pending_per_address[conn.peer_host] += 1
+            conn.on_close(partial(self._settled, conn))
+            return True
+        self._metrics.capped.labels(reason).inc()
+        log.debug("monitor connection refused %s", kv(peer=conn.peer, reason=reason))
+        return False
+
+    def _settled(self, conn: FramedConnection) -> None:
+        """Authenticated or gone: no longer pending."""
+        if conn not in self._pending:
+            return
+        self._pending.discard(conn)
+        host = conn.peer_host
+        self._pending_per_address[host] -= 1
+        if self._pending_per_address[host] <= 0:
+            del self._pending_per_address[host]
+
     # --- one connection ------------------------------------------------------------
 
     async def _on_link(self, conn: FramedConnection) -> None:
@@ -142,6 +195,7 @@ class MonitorServer:
             log.info("monitor connection ended %s", kv(peer=conn.peer, error=str(exc)))
         finally:
             self._handlers.discard(task)
+            self._settled(conn)
         if link is None:
             await conn.close("closed by the central")
             return
@@ -195,11 +249,11 @@ class MonitorServer:
         while True:
             try:
                 return await conn.recv(timeout=self._handshake_timeout)
-            except MessageError as exc:
+            except MessageError as exc:  # counted against the link's budget
                 await conn.send(ErrorReply(code=exc.code, message=exc.message[:512]))
 
     async def _refuse(self, conn: FramedConnection, msg: Message) -> None:
-        self._metrics.protocol_error("not_authenticated")
+        conn.refused(LinkErrorKind.NOT_AUTHENTICATED)
         log.info("message before authentication %s", kv(peer=conn.peer, type=msg.TYPE.value))
         await conn.send(
             ErrorReply(
@@ -217,11 +271,12 @@ class MonitorServer:
         try:
             self._router.dispatch(received, link)
         except MessageError as exc:  # a type this server has no handler for
+            link.conn.refused(LinkErrorKind.of(exc.code))
             self._answer_error(link, exc)
 
     @staticmethod
     def _answer_error(link: MonitorLink, exc: MessageError) -> None:
-        link.push(ErrorReply(code=exc.code, message=exc.message[:512]))
+        link.reply_error(ErrorReply(code=exc.code, message=exc.message[:512]))
 
     def _lost(self, link: MonitorLink) -> None:
         cp = self._registry.get(link.cp_id)
@@ -241,8 +296,8 @@ class MonitorServer:
 
     def _on_status(self, msg: Status, link: MonitorLink) -> None:
         if msg.cp_id != link.cp_id:
-            self._metrics.protocol_error("unexpected_message")
-            link.push(
+            link.conn.refused(LinkErrorKind.UNEXPECTED_MESSAGE)
+            link.reply_error(
                 ErrorReply(code="wrong_cp", message=f"this link is {link.cp_id}'s, not {msg.cp_id}")
             )
             return
@@ -269,8 +324,8 @@ class MonitorServer:
         self._sessions.cp_fault(cp, cause)
 
     def _on_late_auth(self, msg: Message, link: MonitorLink) -> None:
-        self._metrics.protocol_error("unexpected_message")
-        link.push(
+        link.conn.refused(LinkErrorKind.UNEXPECTED_MESSAGE)
+        link.reply_error(
             ErrorReply(
                 code="unexpected_message",
                 message=f"{msg.TYPE.value}: this link is already authenticated as {link.cp_id}",

@@ -52,6 +52,49 @@ class CentralSettings(KafkaOptions):
     handshake_timeout: float = setting(
         10.0, help="seconds a new monitor connection has to authenticate", metavar="S"
     )
+    # bounds on what peers may hold (docs/reliability.md); defaults fit 10,000 CPs
+    link_error_budget: int = setting(
+        20,
+        help="protocol errors a monitor link may make in --link-error-window before it is closed",
+        metavar="N",
+        minimum=1,
+    )
+    link_error_window: float = setting(
+        10.0, help="seconds over which --link-error-budget counts", metavar="S", above=0
+    )
+    max_pending_monitors: int = setting(
+        4096,
+        help="monitor connections not yet authenticated, in all (more are refused and counted)",
+        metavar="N",
+        minimum=1,
+    )
+    max_pending_per_address: int = setting(
+        1024,
+        help="monitor connections not yet authenticated from one IP address",
+        metavar="N",
+        minimum=1,
+    )
+    max_event_clients: int = setting(
+        100, help="open /api/events streams (more get 503)", metavar="N", minimum=1
+    )
+    event_write_timeout: float = setting(
+        10.0,
+        help="seconds an /api/events client may take to accept a write before it is dropped",
+        metavar="S",
+        above=0,
+    )
+    http_idle_timeout: float = setting(
+        15.0,
+        help="seconds an HTTP connection may stay idle or take to send its request headers",
+        metavar="S",
+        above=0,
+    )
+    max_open_files: int = setting(
+        65536,
+        help="open-files limit the central raises its soft limit to (never above the hard one)",
+        metavar="N",
+        minimum=256,
+    )
     create_topics: bool = setting(True, help="create the Kafka topics at start")
     tls_cert: str = setting("", help="certificate (PEM) to serve the monitor port over TLS")
     tls_key: str = setting("", help="private key (PEM) of --tls-cert")

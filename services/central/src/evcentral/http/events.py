@@ -2,8 +2,9 @@
 
 CP changes are coalesced: a CP that changes many times in a flush interval
 is sent once, with its latest view, serialised once for every client. A
-client that falls too far behind is dropped; its EventSource reconnects and
-starts again from a fresh snapshot.
+client that falls too far behind, or does not accept a write within the write
+timeout, is dropped; its EventSource reconnects and starts again from a fresh
+snapshot. At most ``max_clients`` streams are open; more are answered 503.
 """
 
 from __future__ import annotations
@@ -44,14 +45,16 @@ class _Client:
         self.wake = asyncio.Event()
         self.closed = False
 
-    def put(self, chunk: bytes) -> None:
+    def put(self, chunk: bytes) -> bool:
+        """Queue ``chunk``; False if the client is too far behind and was dropped."""
         if self.closed:
-            return
+            return True
         if len(self.pending) >= _CLIENT_BACKLOG:  # too slow: drop it, it reconnects
             self.close()
-            return
+            return False
         self.pending.append(chunk)
         self.wake.set()
+        return True
 
     def close(self) -> None:
         self.closed = True
@@ -74,10 +77,25 @@ class _Client:
         return chunk
 
 
+def _not_counted(_reason: str) -> None:
+    pass
+
+
 class EventHub:
-    def __init__(self, registry: Registry, journal: Journal) -> None:
+    def __init__(
+        self,
+        registry: Registry,
+        journal: Journal,
+        *,
+        max_clients: int = 100,
+        write_timeout: float = 10.0,
+        capped: Callable[[str], None] = _not_counted,
+    ) -> None:
         self._registry = registry
         self._journal = journal
+        self.max_clients = max_clients
+        self.write_timeout = write_timeout
+        self.capped = capped  # told the reason whenever a cap refuses or drops a client
         self._clients: set[_Client] = set()
         self._dirty: set[str] = set()
         self._task: asyncio.Task[None] | None = None
@@ -98,7 +116,8 @@ class EventHub:
 
     def _broadcast(self, chunk: bytes) -> None:
         for client in self._clients:
-            client.put(chunk)
+            if not client.put(chunk):
+                self.capped("event_client_behind")
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._flush_forever(), name="sse-flush")
@@ -120,7 +139,11 @@ class EventHub:
         logs = (_event("log", entry.to_json()) for entry in self._journal.recent)
         return _joined(_event("cp", cp_view(cp)) for cp in cps) + _joined(logs)
 
-    def subscribe(self) -> _Client:
+    def subscribe(self) -> _Client | None:
+        """A new stream's queue, or None when ``max_clients`` are open."""
+        if len(self._clients) >= self.max_clients:
+            self.capped("event_clients")
+            return None
         client = _Client()
         self._clients.add(client)
         return client
@@ -144,6 +167,13 @@ def _joined(chunks: Iterable[bytes]) -> bytes:
 
 def sse_handler(hub: EventHub) -> Callable[[web.Request], Any]:
     async def events(request: web.Request) -> web.StreamResponse:
+        client = hub.subscribe()
+        if client is None:
+            raise web.HTTPServiceUnavailable(
+                text=json.dumps({"error": f"too many event streams (at most {hub.max_clients})"}),
+                content_type="application/json",
+                headers={"Retry-After": "10"},
+            )
         response = web.StreamResponse(
             headers={
                 "Content-Type": "text/event-stream",
@@ -151,12 +181,18 @@ def sse_handler(hub: EventHub) -> Callable[[web.Request], Any]:
                 "X-Accel-Buffering": "no",
             }
         )
-        await response.prepare(request)
-        client = hub.subscribe()
         try:
-            await response.write(b"retry: 2000\n\n" + hub.snapshot())
+            async with asyncio.timeout(hub.write_timeout):
+                await response.prepare(request)
+                await response.write(b"retry: 2000\n\n" + hub.snapshot())
             while (chunk := await client.take(_KEEPALIVE)) is not None:
-                await response.write(chunk)
+                async with asyncio.timeout(hub.write_timeout):
+                    await response.write(chunk)
+        except TimeoutError:  # not reading: its buffers are full
+            hub.capped("event_client_slow")
+            log.debug("event stream dropped: the client accepts no writes")
+            if request.transport is not None:
+                request.transport.abort()
         except (ConnectionError, RuntimeError) as exc:  # the browser went away
             log.debug("event stream ended: %s", exc)
         finally:
