@@ -1,0 +1,94 @@
+"""Fixtures of the dashboard tests: a real central process holding a 10,000-CP fleet,
+and Debian's Chromium driven by playwright.
+
+The fleet is seeded straight into the central's real SQLite file before it starts
+(the cheapest real way to 10,000 registered CPs: what the central loads is what a
+registration would have stored); one real CP (engine and monitor processes, ``CP-0``)
+registers itself and gives the page something live. Helpers are importable modules
+beside this file (dash_*.py).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Generator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+# --import-mode=importlib puts no test folder on sys.path: the helpers beside this
+# file, and the observability tests' wait_until (one way to wait, with a deadline).
+sys.path.insert(0, str(Path(__file__).parents[1] / "observability"))
+sys.path.insert(0, str(Path(__file__).parent))
+
+from dash_fleet import FleetSystem
+
+CHROMIUM = "/usr/bin/chromium"
+_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+_SYSTEM = pytest.StashKey[FleetSystem]()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, None]:
+    outcome = yield
+    report: pytest.TestReport = outcome.get_result()
+    system = item.config.stash.get(_SYSTEM, None)
+    if system is not None and report.failed and "fleet" in getattr(item, "fixturenames", ()):
+        report.sections.append(("process logs (last lines)", system.log_tails()))
+
+
+@pytest.fixture(scope="session")
+def fleet(request: pytest.FixtureRequest) -> Iterator[FleetSystem]:
+    # A short path: the engine's control socket lives in it (Unix sockets: 107 bytes).
+    workdir = Path(tempfile.mkdtemp(prefix="dash-"))
+    system = FleetSystem(workdir)
+    request.config.stash[_SYSTEM] = system
+    try:
+        system.start()
+        yield system
+    finally:
+        system.stop()
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")  # sync playwright runs a loop: gone before async tests run
+def browser() -> Iterator[Any]:
+    if not shutil.which(CHROMIUM):
+        if os.environ.get("EV_REQUIRE_TOOLS") == "1":
+            pytest.fail(f"{CHROMIUM} is required (EV_REQUIRE_TOOLS=1) but missing")
+        pytest.skip(f"{CHROMIUM} is not installed; install Debian's chromium to run this test")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+@pytest.fixture
+def page(browser: Any, fleet: FleetSystem) -> Iterator[Any]:
+    """A fresh tab (its own sessionStorage: signed out) on the dashboard."""
+    context = browser.new_context(viewport={"width": 1280, "height": 860}, accept_downloads=True)
+    tab = context.new_page()
+    tab.set_default_timeout(15_000)
+    tab.goto(fleet.url)
+    try:
+        yield tab
+    finally:
+        context.close()
