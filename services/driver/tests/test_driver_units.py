@@ -6,7 +6,6 @@ import io
 import json
 
 from evdriver.batch import parse_batch
-from evdriver.cli import build_cli, check_settings
 from evdriver.cpstates import sort_key
 from evdriver.events import CpListed, NoAnswer, Progress, TicketReceived
 from evdriver.render import JsonRenderer, TextRenderer
@@ -104,12 +103,13 @@ def test_cp_ids_sort_naturally() -> None:
 
 
 def test_settings_from_environment(tmp_path) -> None:
+    from evdriver.__main__ import SERVICE
     from evproto.config import load_settings
+    from evproto.service import build_service_parser
 
-    args = build_cli().parse_args(["list"])
+    args = build_service_parser(SERVICE).parse_args(["list"])
     env = {"EV_ID": "D7", "EV_KAFKA": "broker:9093", "EV_ANSWER_TIMEOUT": "5", "EV_JSON": "yes"}
     settings = load_settings(DriverSettings, args, env)
-    check_settings(settings)
     assert (settings.id, settings.kafka, settings.answer_timeout, settings.json) == (
         "D7",
         "broker:9093",

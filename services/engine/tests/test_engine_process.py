@@ -224,10 +224,10 @@ def test_metrics_are_served(engine_process: Any) -> None:
 def test_bad_settings_exit_2_with_a_clear_message() -> None:
     for args, message in (
         ([], "--cp-id is required"),
-        (["--cp-id", "CP 1"], "--cp-id 'CP 1'"),
+        (["--cp-id", "CP 1"], "--cp-id: 'CP 1'"),
         (["--cp-id", "CP-1", "--price", "cheap"], "--price 'cheap' is not a number"),
         (["--cp-id", "CP-1", "--plug-delay", "-5"], "--plug-delay"),
-        (["--cp-id", "CP-1", "--console", "maybe"], "--console 'maybe'"),
+        (["--cp-id", "CP-1", "--console", "maybe"], "--console: 'maybe'"),
     ):
         result = subprocess.run(
             [console_script("evengine"), *args],

@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 from evengine.events import EventKind, Step
-from evengine.supply import SupplyMachine, manual_driver_id
+from evengine.supply import SupplyMachine
 from evproto.errors import InvalidField
 from evproto.messages import (
     Directive,
@@ -20,6 +20,7 @@ from evproto.messages import (
     Ticket,
 )
 from evproto.states import CpState, Health
+from evproto.vocabulary import manual_driver_id
 
 CP = "CP-1"
 T0 = 1_000_000.0  # the clock: seconds, as time.time() would give

@@ -84,7 +84,7 @@ async def test_no_secret_and_no_token_exits_2(rig, spawn_monitor):
 @pytest.mark.parametrize(
     ("bad", "message"),
     [
-        (["--health-interval", "0"], "--health-interval must be more than 0"),
+        (["--health-interval", "0"], "--health-interval: 0.0 must be more than 0"),
         (["--engine", "nowhere"], "--engine: 'nowhere' is not HOST:PORT"),
         (["--cp-id", "CP 0"], "--cp-id: 'CP 0' is not a valid id"),
     ],

@@ -67,7 +67,7 @@ def setting(
         maximum=maximum,
         above=above,
         pattern=re.compile(pattern) if pattern is not None else None,
-        pattern_help=pattern_help or (f"match {pattern}" if pattern else ""),
+        pattern_help=pattern_help or (f"a match for {pattern}" if pattern else ""),
         choices=tuple(choices),
         address=address,
     )
@@ -109,19 +109,20 @@ class _Bounds:
         return "; ".join(parts)
 
     def check(self, value: Any, default: Any) -> str | None:
-        """What is wrong with ``value``, or None."""
+        """What is wrong with ``value`` (a phrase that starts with it), or None."""
+        shown = repr(value)
         if isinstance(value, int | float) and not isinstance(value, bool):
             if self.minimum is not None and value < self.minimum:
-                return f"must be at least {self.minimum:g}"
+                return f"{shown} must be at least {self.minimum:g}"
             if self.maximum is not None and value > self.maximum:
-                return f"must be at most {self.maximum:g}"
+                return f"{shown} must be at most {self.maximum:g}"
             if self.above is not None and not value > self.above:
-                return f"must be more than {self.above:g}"
+                return f"{shown} must be more than {self.above:g}"
         if isinstance(value, str):
             if self.pattern is not None and not self.pattern.fullmatch(value):
-                return f"use {self.pattern_help}"
+                return f"{shown} is not {self.pattern_help}"
             if self.choices and value.upper() not in {c.upper() for c in self.choices}:
-                return "use one of " + ", ".join(self.choices)
+                return f"{shown} is not one of " + ", ".join(self.choices)
             if self.address and (value or default):
                 try:
                     parse_hostport(value, what="value")
@@ -212,7 +213,7 @@ def load_settings(
         bounds = f.metadata.get("bounds")
         problem = bounds.check(value, f.default) if bounds is not None else None
         if problem is not None:
-            raise ConfigError(f"{source}: {value!r} for {f.name}: {problem}")
+            raise ConfigError(f"{source}: {problem}")
         values[f.name] = value
     return cls(**values)
 

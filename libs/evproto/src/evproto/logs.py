@@ -19,7 +19,7 @@ from typing import Any
 __all__ = ["LOG_FORMATS", "Fields", "kv", "one_line", "setup_logging"]
 
 LOG_FORMATS = ("text", "json")
-_RESERVED = frozenset({"ts", "level", "component", "logger", "message", "error"})
+_RESERVED = frozenset({"ts", "level", "component", "logger", "message", "traceback"})
 # C0/C1 controls, DEL and the Unicode line/paragraph separators: each would break a line.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _SPACES = re.compile(r" {2,}")
@@ -103,7 +103,7 @@ class _JsonFormatter(logging.Formatter):
             name = f"field_{key}" if key in _RESERVED else key
             event[name] = value if isinstance(value, int | float | bool | str) else str(value)
         if record.exc_info:
-            event["error"] = self.formatException(record.exc_info)
+            event["traceback"] = self.formatException(record.exc_info)
         return json.dumps(event, default=str)  # ASCII: no character can split the line
 
 

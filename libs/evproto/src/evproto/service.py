@@ -27,10 +27,24 @@ from evproto.lifecycle import run_until_stopped
 from evproto.logs import kv, one_line, setup_logging
 from evproto.schema import SCHEMA_VERSION
 
-__all__ = ["ExitCode", "Service", "add_version_flag", "main", "until_stopped", "version_text"]
+__all__ = [
+    "EXIT_CODES",
+    "ExitCode",
+    "Service",
+    "add_version_flag",
+    "build_service_parser",
+    "main",
+    "until_stopped",
+    "version_text",
+]
 
 S = TypeVar("S", bound=ServiceSettings)
 log = logging.getLogger("evproto.service")
+
+
+EXIT_CODES = (
+    "0 stopped cleanly · 1 runtime failure · 2 bad configuration or usage · 3 credentials refused"
+)
 
 
 class ExitCode(enum.IntEnum):
@@ -52,6 +66,7 @@ class Service(Generic[S]):
     run: Callable[[S, argparse.Namespace], int]
     # adds what the settings cannot say: sub-commands, positional arguments
     extend_parser: Callable[[argparse.ArgumentParser], None] | None = None
+    exit_codes: str = ""  # for --help; empty: the common table (ExitCode)
 
 
 def until_stopped(
@@ -86,12 +101,7 @@ def add_version_flag(parser: argparse.ArgumentParser, distribution: str) -> None
 def build_service_parser(service: Service[Any]) -> argparse.ArgumentParser:
     parser = build_parser(service.settings, service.name, service.description)
     add_version_flag(parser, service.name)
-    if parser.epilog:
-        parser.epilog += (
-            f" Exit codes: {ExitCode.STOPPED} stopped cleanly, {ExitCode.FAILED} runtime "
-            f"failure, {ExitCode.CONFIG} bad configuration or usage, "
-            f"{ExitCode.CREDENTIALS} credentials refused."
-        )
+    parser.epilog = f"{parser.epilog or ''} Exit codes: {service.exit_codes or EXIT_CODES}.".strip()
     if service.extend_parser is not None:
         service.extend_parser(parser)
     return parser

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import argparse
 import logging
 import resource
 import sys
 
-from evproto.config import build_parser, load_settings
-from evproto.errors import ConfigError
-from evproto.lifecycle import run_until_stopped, tune_gc_for_many_objects
-from evproto.logs import kv, setup_logging
+from evproto import service
+from evproto.lifecycle import tune_gc_for_many_objects
+from evproto.logs import kv
+from evproto.service import Service, until_stopped
 
 from evcentral.app import serve
 from evcentral.settings import CentralSettings
+
+__all__ = ["SERVICE", "main"]
 
 log = logging.getLogger("evcentral")
 
@@ -29,23 +32,23 @@ def _raise_open_files_limit(wanted: int) -> None:
             log.warning("cannot raise the open files limit %s", kv(soft=soft, error=exc))
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = build_parser(
-        CentralSettings,
-        "evcentral",
-        "EV Charging Network central: CP registry, monitor port, supply authorization, "
-        "operator dashboard and REST API.",
-    )
-    args = parser.parse_args(argv)
-    try:
-        settings = load_settings(CentralSettings, args)
-    except ConfigError as exc:
-        print(f"evcentral: {exc.message}", file=sys.stderr)
-        return 2
-    setup_logging("evcentral", settings.log_level)
+def run(settings: CentralSettings, args: argparse.Namespace) -> int:
     _raise_open_files_limit(settings.max_open_files)
     tune_gc_for_many_objects()  # everything imported is frozen; thousands of links follow
-    return run_until_stopped(lambda stop: serve(settings, stop))
+    return until_stopped(serve)(settings, args)
+
+
+SERVICE = Service(
+    "evcentral",
+    CentralSettings,
+    "EV Charging Network central: CP registry, monitor port, supply authorization, "
+    "operator dashboard and REST API.",
+    run,
+)
+
+
+def main(argv: list[str] | None = None) -> int:
+    return service.main(SERVICE, argv)
 
 
 if __name__ == "__main__":

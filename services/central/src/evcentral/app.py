@@ -21,11 +21,11 @@ from aiohttp import web
 from evproto.config import parse_hostport
 from evproto.connection import ErrorBudget
 from evproto.logs import kv
-from evproto.metrics import watch_loop_lag
+from evproto.metrics import serve_metrics, watch_loop_lag
 from evproto.routing import Router
 from evproto.schema import MsgType
 from evproto.states import CpState
-from prometheus_client import REGISTRY, CollectorRegistry
+from prometheus_client import CollectorRegistry
 
 from evcentral.core import Core
 from evcentral.credentials import Authenticator
@@ -60,7 +60,7 @@ class Central:
         self,
         settings: CentralSettings,
         *,
-        metrics_registry: CollectorRegistry = REGISTRY,
+        metrics_registry: CollectorRegistry | None = None,
         consumer_group: str = "evcentral",
     ) -> None:
         self.settings = settings
@@ -165,6 +165,7 @@ class Central:
         self.metrics.kafka.lag = self.kafka.lag
         await self.kafka.start()
         await self._start_http()
+        serve_metrics(s.metrics, self.metrics.registry)  # /metrics is also on --http
         host, port = parse_hostport(s.listen, what="--listen")
         await self.monitors.start(host, port, self._tls_context())
         self.hub.start()

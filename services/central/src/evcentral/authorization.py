@@ -12,8 +12,7 @@ from typing import Protocol
 
 from evproto.messages import Origin, SupplyRequest
 from evproto.states import CpState
-
-from evcentral.records import manual_driver_id
+from evproto.vocabulary import manual_driver_id
 
 __all__ = ["Decision", "DenyCode", "FleetView", "decide", "driver_id_of"]
 

@@ -1,4 +1,4 @@
-"""One authenticated monitor connection, and the hooks that count its traffic."""
+"""One authenticated monitor connection."""
 
 from __future__ import annotations
 
@@ -11,29 +11,9 @@ from evproto.logs import kv
 from evproto.messages import ErrorReply
 from evproto.schema import Message
 
-from evcentral.metrics import CentralMetrics
-
-__all__ = ["LinkMetrics", "MonitorLink"]
+__all__ = ["MonitorLink"]
 
 log = logging.getLogger("evcentral.monitors")
-
-
-class LinkMetrics:
-    """evproto's LinkObserver, feeding the central's metrics."""
-
-    def __init__(self, metrics: CentralMetrics) -> None:
-        self._in = metrics.frames_received
-        self._out = metrics.frames_sent
-        self._errors = metrics
-
-    def frame_in(self) -> None:
-        self._in.inc()
-
-    def frame_out(self) -> None:
-        self._out.inc()
-
-    def protocol_error(self, kind: str) -> None:
-        self._errors.protocol_error(kind)
 
 
 class MonitorLink:

@@ -45,7 +45,7 @@ from evproto.vocabulary import LinkErrorKind
 from evcentral.core import Core
 from evcentral.credentials import Authenticator
 from evcentral.journal import LogKind
-from evcentral.monitor_link import LinkMetrics, MonitorLink
+from evcentral.monitor_link import MonitorLink
 from evcentral.registry import ChargingPoint
 from evcentral.sessions import Causes, SessionManager
 
@@ -82,7 +82,7 @@ class MonitorServer:
         self._metrics = core.metrics
         self._auth = authenticator
         self._sessions = sessions
-        self._observer = LinkMetrics(core.metrics)
+        self._observer = core.metrics.link_counter()
         self._idle_timeout = idle_timeout
         self._handshake_timeout = handshake_timeout
         self._server: asyncio.Server | None = None
@@ -189,7 +189,7 @@ class MonitorServer:
             async with asyncio.timeout(self._handshake_timeout):
                 link = await self._authenticate(conn)
         except (TimeoutError, LinkTimeout):
-            self._metrics.protocol_error("handshake_timeout")
+            self._metrics.protocol_error(LinkErrorKind.HANDSHAKE_TIMEOUT)
             log.info("monitor did not authenticate in time %s", kv(peer=conn.peer))
         except EvError as exc:
             log.info("monitor connection ended %s", kv(peer=conn.peer, error=str(exc)))
@@ -220,7 +220,7 @@ class MonitorServer:
             await self._refuse(conn, answer)
             return None
         if not result.accepted:
-            self._metrics.protocol_error("auth_failed")
+            self._metrics.protocol_error(LinkErrorKind.AUTH_FAILED)
         await conn.send(result)
         if not result.accepted:
             self._journal.record(

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from evproto.messages import Origin, Outcome
 
-__all__ = ["CpRow", "SessionRecord", "SessionStatus", "manual_driver_id"]
+__all__ = ["CpRow", "SessionRecord", "SessionStatus"]
 
 
 class SessionStatus(enum.StrEnum):
@@ -59,7 +59,3 @@ class SessionRecord:
     def relayed(self) -> bool:
         """Manual sessions (started at the CP) have no driver to tell."""
         return self.origin is Origin.DRIVER
-
-
-def manual_driver_id(cp_id: str) -> str:
-    return f"manual@{cp_id}"

@@ -16,11 +16,11 @@ from evproto.states import CpState, Health
 
 from evcentral.records import CpRow, SessionRecord, SessionStatus
 
-__all__ = ["ChargingPoint", "MonitorLink", "Registry", "derive_state"]
+__all__ = ["ChargingPoint", "CpLink", "Registry", "derive_state"]
 
 
-class MonitorLink(Protocol):
-    """The authenticated connection of a CP's monitor (see monitor_server)."""
+class CpLink(Protocol):
+    """What the registry needs of a CP's authenticated monitor connection (monitor_link)."""
 
     cp_id: str
 
@@ -52,7 +52,7 @@ def derive_state(
 class ChargingPoint(CpRow):
     """A CP: what is stored (``CpRow``) and what only lives while the central runs."""
 
-    link: MonitorLink | None = None
+    link: CpLink | None = None
     health: Health | None = None
     session: SessionRecord | None = None
     state: CpState = CpState.DISCONNECTED
@@ -153,7 +153,7 @@ class Registry:
 
     # --- links -------------------------------------------------------------------
 
-    def attach_link(self, cp: ChargingPoint, link: MonitorLink, health: Health) -> None:
+    def attach_link(self, cp: ChargingPoint, link: CpLink, health: Health) -> None:
         """A newly authenticated link; the CP's previous one is closed."""
         old = cp.link
         if old is None:
@@ -164,7 +164,7 @@ class Registry:
             old.close_soon("replaced by a new connection for the same CP")
         self.refresh(cp)
 
-    def detach_link(self, cp: ChargingPoint, link: MonitorLink) -> bool:
+    def detach_link(self, cp: ChargingPoint, link: CpLink) -> bool:
         """The link ended; True when it was the CP's current one (the CP is now DISCONNECTED)."""
         if cp.link is not link:
             return False

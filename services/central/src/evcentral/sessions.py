@@ -23,6 +23,7 @@ from evproto.messages import (
     Telemetry,
     Ticket,
 )
+from evproto.vocabulary import AbortCause
 
 from evcentral.core import Core
 from evcentral.journal import LogKind
@@ -38,17 +39,19 @@ log = logging.getLogger("evcentral.sessions")
 class Cause:
     """Why a session ends early: the metrics label and the reason a person reads."""
 
-    label: str
+    label: AbortCause
     reason: str
 
 
 class Causes:
-    FAULT = Cause("fault", "charging point fault")
-    ENGINE_UNREACHABLE = Cause("engine_lost", "the charging point's engine is unreachable")
-    LINK_LOST = Cause("engine_lost", "the charging point is disconnected and has stopped reporting")
-    OPERATOR_STOP = Cause("operator_stop", "stopped by the operator")
-    START_TIMEOUT = Cause("start_timeout", "the vehicle was not plugged in in time")
-    DRIVER_CANCEL = Cause("driver_cancel", "cancelled by the driver")
+    FAULT = Cause(AbortCause.FAULT, "charging point fault")
+    ENGINE_UNREACHABLE = Cause(AbortCause.ENGINE_LOST, "the charging point's engine is unreachable")
+    LINK_LOST = Cause(
+        AbortCause.ENGINE_LOST, "the charging point is disconnected and has stopped reporting"
+    )
+    OPERATOR_STOP = Cause(AbortCause.OPERATOR_STOP, "stopped by the operator")
+    START_TIMEOUT = Cause(AbortCause.START_TIMEOUT, "the vehicle was not plugged in in time")
+    DRIVER_CANCEL = Cause(AbortCause.DRIVER_CANCEL, "cancelled by the driver")
 
 
 class SessionManager:
@@ -274,7 +277,9 @@ class SessionManager:
         )
         self._finish(session, ticket, cause.label)
 
-    def _finish(self, session: SessionRecord, ticket: Ticket, abort_label: str | None) -> None:
+    def _finish(
+        self, session: SessionRecord, ticket: Ticket, abort_label: AbortCause | None
+    ) -> None:
         session.status = SessionStatus.ENDED
         session.ended_at = ticket.ended_at
         session.kwh = ticket.kwh
@@ -294,19 +299,21 @@ class SessionManager:
             f"{ticket.eur:.2f} €" + (f" ({ticket.reason})" if ticket.reason else ""),
         )
 
-    def _count_ended(self, session: SessionRecord, ticket: Ticket, abort_label: str | None) -> None:
+    def _count_ended(
+        self, session: SessionRecord, ticket: Ticket, abort_label: AbortCause | None
+    ) -> None:
         m = self._metrics
         if ticket.outcome is Outcome.COMPLETED:
             m.sessions_completed.inc()
         else:
-            m.sessions_aborted.labels(abort_label or "fault").inc()
+            m.sessions_aborted.labels(abort_label or AbortCause.FAULT).inc()
         m.energy_delivered.inc(ticket.kwh)
         m.revenue.inc(ticket.eur)
         if session.started_at is not None:
             m.session_duration.observe(max(0.0, ticket.ended_at - session.started_at))
             m.session_energy.observe(ticket.kwh)
 
-    def _abort_label(self, session: SessionRecord, outcome: Outcome) -> str | None:
+    def _abort_label(self, session: SessionRecord, outcome: Outcome) -> AbortCause | None:
         if outcome is Outcome.COMPLETED:
             return None
         pending = self._grace.get(session.session_id)

@@ -2,27 +2,28 @@
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 
-from evproto.config import parse_hostport, setting
+from evproto.config import setting
 from evproto.errors import ConfigError
 from evproto.kafka import KafkaSettings
 from evproto.kafka_options import KafkaOptions
+from evproto.vocabulary import MAX_PRICE_EUR_PER_KWH
 
 __all__ = ["CentralSettings"]
-
-_MAX_PRICE = 100.0
 
 
 @dataclass(frozen=True, slots=True)
 class CentralSettings(KafkaOptions):
     db: str = setting("evcentral.db", help="SQLite database file (WAL)", metavar="PATH")
-    listen: str = setting("0.0.0.0:3440", help="TCP address for monitors", metavar="HOST:PORT")
+    listen: str = setting(
+        "0.0.0.0:3440", help="TCP address for monitors", metavar="HOST:PORT", address=True
+    )
     http: str = setting(
         "0.0.0.0:8080",
         help="dashboard, REST API, /metrics, /healthz, /readyz",
         metavar="HOST:PORT",
+        address=True,
     )
     operator_token: str = setting(
         "", help="Bearer token for operator actions (generated and logged if empty)", secret=True
@@ -33,24 +34,38 @@ class CentralSettings(KafkaOptions):
         secret=True,
     )
     default_price: float = setting(
-        0.30, help="€/kWh for a newly registered CP that proposes none", metavar="EUR"
+        0.30,
+        help="€/kWh for a newly registered CP that proposes none",
+        metavar="EUR",
+        minimum=0,
+        maximum=MAX_PRICE_EUR_PER_KWH,
     )
     heartbeat_interval: float = setting(
-        1.0, help="seconds between monitor status reports", metavar="S"
+        1.0, help="seconds between monitor status reports", metavar="S", above=0, maximum=3600
     )
     missed_heartbeats: int = setting(
-        3, help="missed reports before a CP is DISCONNECTED", metavar="N"
+        3, help="missed reports before a CP is DISCONNECTED", metavar="N", minimum=1, maximum=1000
     )
     start_timeout: float = setting(
-        60.0, help="seconds an authorized supply may wait for the plug", metavar="S"
+        60.0,
+        help="seconds an authorized supply may wait for the plug",
+        metavar="S",
+        above=0,
+        maximum=86400,
     )
     abort_grace: float = setting(
         3.0,
         help="seconds to wait for the engine's ticket after a fault before closing the session",
         metavar="S",
+        above=0,
+        maximum=3600,
     )
     handshake_timeout: float = setting(
-        10.0, help="seconds a new monitor connection has to authenticate", metavar="S"
+        10.0,
+        help="seconds a new monitor connection has to authenticate",
+        metavar="S",
+        above=0,
+        maximum=3600,
     )
     # bounds on what peers may hold (docs/reliability.md); defaults fit 10,000 CPs
     link_error_budget: int = setting(
@@ -98,23 +113,11 @@ class CentralSettings(KafkaOptions):
     create_topics: bool = setting(True, help="create the Kafka topics at start")
     tls_cert: str = setting("", help="certificate (PEM) to serve the monitor port over TLS")
     tls_key: str = setting("", help="private key (PEM) of --tls-cert")
-    log_level: str = setting("INFO", help="DEBUG, INFO, WARNING or ERROR")
 
     def __post_init__(self) -> None:
         KafkaOptions.__post_init__(self)  # zero-argument super() fails in slotted dataclasses
-        parse_hostport(self.listen, what="--listen")
-        parse_hostport(self.http, what="--http")
-        if not 0 <= self.default_price <= _MAX_PRICE:
-            raise ConfigError(f"--default-price: {self.default_price} is not within 0-{_MAX_PRICE}")
-        for name in ("heartbeat_interval", "start_timeout", "abort_grace", "handshake_timeout"):
-            if getattr(self, name) <= 0:
-                raise ConfigError(f"--{name.replace('_', '-')}: must be more than 0")
-        if self.missed_heartbeats < 1:
-            raise ConfigError("--missed-heartbeats: must be at least 1")
         if bool(self.tls_cert) != bool(self.tls_key):
             raise ConfigError("--tls-cert and --tls-key go together: give both or neither")
-        if not isinstance(logging.getLevelName(self.log_level.upper()), int):
-            raise ConfigError(f"--log-level: {self.log_level!r} is not a logging level")
 
     @property
     def idle_timeout(self) -> float:

@@ -9,14 +9,14 @@ import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from evproto.config import load_settings
+from evproto import service
 from evproto.errors import ConfigError
-from evproto.logs import setup_logging
 from evproto.metrics import serve_metrics
+from evproto.service import Service
 
 from evdriver.app import DriverApp
 from evdriver.batch import BatchLine, read_batch_file, run_batch
-from evdriver.cli import build_cli, check_settings
+from evdriver.cli import DESCRIPTION, EXIT_CODES, add_commands
 from evdriver.commands import list_cps, request, run_idle, stop, watch
 from evdriver.events import BrokerUnreachable, Interrupted
 from evdriver.exitcodes import ExitCode
@@ -28,25 +28,16 @@ from evdriver.render import make_renderer
 from evdriver.settings import DriverSettings
 from evdriver.watcher import ANY_CP, Limits
 
-__all__ = ["main"]
+__all__ = ["SERVICE", "main"]
 
 _LONG_RUNNING = {None, "batch"}  # serve --metrics (idle serves its own)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = build_cli()
-    args = parser.parse_args(argv)
-    entries: list[BatchLine] = []
-    try:
-        settings = load_settings(DriverSettings, args)
-        check_settings(settings)
-        if args.command == "batch":
-            entries = read_batch_file(Path(args.file))
-    except ConfigError as exc:
-        parser.error(exc.message)
-    setup_logging("evdriver", settings.log_level)
+def run(settings: DriverSettings, args: argparse.Namespace) -> int:
+    """One sub-command (or the menu); bad batch files are a ConfigError (exit 2)."""
     if settings.log_level.upper() != "DEBUG":
         logging.getLogger("librdkafka").setLevel(logging.CRITICAL)
+    entries = read_batch_file(Path(args.file)) if args.command == "batch" else []
     metrics = DriverMetrics()
     if args.command == "idle":
         return run_idle(settings.metrics, metrics)
@@ -54,12 +45,19 @@ def main(argv: list[str] | None = None) -> int:
         try:
             serve_metrics(settings.metrics, metrics.registry)
         except OSError as exc:
-            parser.error(f"--metrics {settings.metrics}: {exc.strerror}")
+            raise ConfigError(f"--metrics {settings.metrics}: {exc.strerror}") from None
     app = DriverApp(settings, make_renderer(settings.json), metrics, Interrupts())
     try:
         return asyncio.run(_run(app, _command(app, args, entries)))
     except KeyboardInterrupt:
         return ExitCode.INTERRUPTED
+
+
+SERVICE = Service("evdriver", DriverSettings, DESCRIPTION, run, add_commands, EXIT_CODES)
+
+
+def main(argv: list[str] | None = None) -> int:
+    return service.main(SERVICE, argv)
 
 
 def _command(

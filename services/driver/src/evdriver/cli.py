@@ -3,18 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import logging
 from collections.abc import Callable
-
-from evproto.config import build_parser, parse_hostport
-from evproto.errors import ConfigError
 
 from evdriver import batch
 from evdriver.ids import id_problem
-from evdriver.settings import DriverSettings
 from evdriver.watcher import ANY_CP
 
-__all__ = ["build_cli", "check_settings"]
+__all__ = ["DESCRIPTION", "EXIT_CODES", "add_commands"]
 
 DESCRIPTION = """\
 EV_Driver: ask for a supply at a charging point, follow it live, get the ticket.
@@ -24,11 +19,12 @@ available CP, 'list', 'quit'); with stdin not a terminal it reads the same
 commands line by line. A driver sees only its own messages. Its current or last
 session is kept in <state-dir>/<id>.json: restarted with the same id, it shows
 the running session or the ticket it missed (`watch`).
-
-exit codes: 0 completed ticket (or nothing to do) · 2 bad usage · 3 denied ·
-4 aborted or cancelled · 5 no answer from the central · 6 broker unreachable ·
-130 interrupted without a ticket.
 """
+EXIT_CODES = (
+    "0 completed ticket (or nothing to do) · 1 runtime failure · 2 bad usage · 3 denied · "
+    "4 aborted or cancelled · 5 no answer from the central · 6 broker unreachable · "
+    "130 interrupted without a ticket"
+)
 
 
 # Raw descriptions keep the exit-code paragraphs; the settings' help already names defaults.
@@ -64,8 +60,8 @@ _positive = _number(0, 1e9, above_low=True)
 _seconds = _number(0, 3600, above_low=False)
 
 
-def build_cli() -> argparse.ArgumentParser:
-    parser = build_parser(DriverSettings, "evdriver", DESCRIPTION)
+def add_commands(parser: argparse.ArgumentParser) -> None:
+    """The sub-commands and their arguments, on the parser of the settings."""
     parser.formatter_class = _HelpFormatter
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
@@ -95,24 +91,3 @@ def build_cli() -> argparse.ArgumentParser:
         help="seconds to wait after each request concludes (default: 4)",
     )
     command("idle", "the driver pod's main process: serve --metrics until SIGTERM, exit 0")
-    return parser
-
-
-def check_settings(settings: DriverSettings) -> None:
-    """What the flags' types cannot say; a ConfigError names the setting."""
-    if not settings.id:
-        raise ConfigError("--id (or EV_ID) is required: this driver's id, e.g. --id D1")
-    problem = id_problem(settings.id)
-    if problem is not None:
-        raise ConfigError(f"--id: {problem}")
-    parse_hostport(settings.kafka, what="--kafka", default_host="127.0.0.1")
-    if settings.metrics:
-        parse_hostport(settings.metrics, what="--metrics")
-    if not 0 < settings.answer_timeout <= 3600:
-        raise ConfigError("--answer-timeout must be above 0 and at most 3600 seconds")
-    if not 0 <= settings.stop_wait <= 3600:
-        raise ConfigError("--stop-wait must be between 0 and 3600 seconds")
-    if settings.connect_attempts < 1:
-        raise ConfigError("--connect-attempts must be at least 1")
-    if not isinstance(logging.getLevelName(settings.log_level.upper()), int):
-        raise ConfigError(f"--log-level: {settings.log_level!r} is not a log level")

@@ -1,18 +1,21 @@
-"""Exit codes (docs/interfaces.md) and how a session's end maps to them."""
+"""The driver's exit codes (docs/interfaces.md) and how a session's end maps to them."""
 
 from __future__ import annotations
 
 import enum
 
 from evproto.messages import Outcome
+from evproto.service import ExitCode as Common
 
 __all__ = ["ExitCode", "exit_code_for"]
 
 
 class ExitCode(enum.IntEnum):
-    COMPLETED = 0  # a completed ticket (or nothing to do)
-    FAILED = 1  # an unexpected error
-    USAGE = 2  # bad flags, bad batch line or file
+    """evproto.service's codes 0-2, then the driver's own (3 is a denial, not credentials)."""
+
+    COMPLETED = Common.STOPPED  # a completed ticket (or nothing to do)
+    FAILED = Common.FAILED  # an unexpected error
+    USAGE = Common.CONFIG  # bad flags, bad batch line or file
     DENIED = 3
     ABORTED = 4  # aborted or cancelled ticket
     NO_ANSWER = 5  # the central did not answer in time

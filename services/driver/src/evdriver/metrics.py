@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter
+from evproto.metrics import ServiceMetrics
+from prometheus_client import CollectorRegistry
 
 __all__ = ["OUTCOMES", "DriverMetrics"]
 
@@ -11,25 +12,17 @@ OUTCOMES = ("completed", "aborted", "cancelled", "denied", "timeout")
 BAD_INPUT_SOURCES = ("batch_line", "menu", "cp_state")
 
 
-class DriverMetrics:
+class DriverMetrics(ServiceMetrics):
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
-        self.registry = registry or CollectorRegistry()
-        self.requests = Counter(
-            "evcharging_driver_requests_total",
-            "Supply requests this driver sent",
-            registry=self.registry,
+        super().__init__("driver", registry)
+        self.requests = self.counter("requests_total", "Supply requests this driver sent")
+        self.outcomes = self.counter(
+            "outcomes_total", "How this driver's requests ended", ["outcome"]
         )
-        self.outcomes = Counter(
-            "evcharging_driver_outcomes_total",
-            "How this driver's requests ended",
-            ["outcome"],
-            registry=self.registry,
-        )
-        self.bad_input = Counter(
-            "evcharging_driver_bad_input_total",
+        self.bad_input = self.counter(
+            "bad_input_total",
             "Input refused: batch lines or menu entries that are not CP ids, bad CP records",
             ["source"],
-            registry=self.registry,
         )
         for outcome in OUTCOMES:
             self.outcomes.labels(outcome=outcome)

@@ -24,11 +24,11 @@ from typing import Any
 
 from evproto.errors import ConfigError, EvError
 from evproto.logs import kv
+from evproto.vocabulary import LinkErrorKind
 
 from evengine.metrics import EngineMetrics
 
 __all__ = [
-    "DEFAULT_CONTROL_SOCKET",
     "MAX_ANSWER_BYTES",
     "MAX_REQUEST_BYTES",
     "ControlAnswer",
@@ -39,7 +39,6 @@ __all__ = [
 
 log = logging.getLogger("evengine.control")
 
-DEFAULT_CONTROL_SOCKET = "/tmp/evengine.sock"
 MAX_REQUEST_BYTES = 1024
 MAX_ANSWER_BYTES = 256 * 1024
 REQUEST_TIMEOUT = 5.0  # seconds a client has to send its request line
@@ -143,7 +142,7 @@ class ControlServer:
         return await self._execute(command)
 
     def _refuse(self, why: str) -> ControlAnswer:
-        self._metrics.protocol_error("control_request")
+        self._metrics.protocol_error(LinkErrorKind.CONTROL_REQUEST)
         log.warning("bad control request %s", kv(cp=self._cp_id, error=why))
         return ControlAnswer(False, f"bad request: {why}")
 

@@ -13,14 +13,12 @@ import os
 import socket
 import sys
 
+from evproto.config import SettingsParser
 from evproto.errors import EvError
+from evproto.service import add_version_flag
+from evproto.vocabulary import DEFAULT_CONTROL_SOCKET
 
-from evengine.control import (
-    DEFAULT_CONTROL_SOCKET,
-    MAX_ANSWER_BYTES,
-    ControlAnswer,
-    ControlCommand,
-)
+from evengine.control import MAX_ANSWER_BYTES, ControlAnswer, ControlCommand
 
 __all__ = ["main", "send_command"]
 
@@ -70,7 +68,7 @@ def _read_line(sock: socket.socket) -> bytes:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = SettingsParser(
         prog="evengine ctl",
         description="Drive a running engine through its control socket: ko/ok simulate a "
         "fault and clear it, plug/unplug the vehicle, status shows state, session, kWh and €, "
@@ -86,6 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="the engine's control socket [env EV_CONTROL_SOCKET] (default: %(default)s)",
     )
     parser.add_argument("--json", action="store_true", help="print the answer as JSON")
+    add_version_flag(parser, "evengine")
     return parser
 
 

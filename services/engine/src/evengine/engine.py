@@ -34,6 +34,7 @@ from evproto.metrics import serve_metrics
 from evproto.routing import Router
 from evproto.schema import Message, MsgType
 from evproto.states import Health
+from evproto.vocabulary import LinkErrorKind
 
 from evengine.console import Console
 from evengine.control import ControlAnswer, ControlCommand, ControlServer
@@ -184,7 +185,7 @@ class Engine:
     def _count_dead_letters(self) -> None:
         seen = sum(self.kafka_stats.dead_lettered.values())
         if seen > self._dead_letters_seen:
-            self.metrics.protocol_errors.labels("kafka_dead_letter").inc(
+            self.metrics.protocol_errors.labels(LinkErrorKind.KAFKA_DEAD_LETTER).inc(
                 seen - self._dead_letters_seen
             )
             self._dead_letters_seen = seen

@@ -1,80 +1,41 @@
-"""The engine's Prometheus metrics, in a registry of its own (one per engine)."""
+"""The engine's Prometheus metrics (``evcharging_engine_…``) on the evproto.metrics base."""
 
 from __future__ import annotations
 
 from evproto.messages import DirectiveAction, Outcome
+from evproto.metrics import ServiceMetrics
 from evproto.states import CpState, Health
-from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client import CollectorRegistry
 
 from evengine.status import EngineStatus
 
-__all__ = ["PROTOCOL_ERROR_KINDS", "EngineMetrics"]
-
-# Pre-initialised label values; other kinds (error codes) appear when first seen.
-PROTOCOL_ERROR_KINDS = (
-    "handshake",
-    "handshake_timeout",
-    "bad_lrc",
-    "stray_bytes",
-    "frame_too_large",
-    "malformed",
-    "unknown_type",
-    "invalid_field",
-    "idle_timeout",
-    "unexpected_control",
-    "wrong_cp",
-    "control_request",
-    "kafka_dead_letter",
-)
+__all__ = ["EngineMetrics"]
 
 
-class EngineMetrics:
+class EngineMetrics(ServiceMetrics):
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
-        self.registry = registry or CollectorRegistry()
-        r = self.registry
-        self.supplying = Gauge(
-            "evcharging_engine_supplying", "1 while energy flows to a vehicle", registry=r
+        super().__init__(
+            "engine",
+            registry,
+            errors_help="bad input from the monitor link, the control socket or Kafka, by kind",
         )
-        self.power_kw = Gauge(
-            "evcharging_engine_power_kw", "power delivered now in kW (0 when idle)", registry=r
+        self.supplying = self.gauge("supplying", "1 while energy flows to a vehicle")
+        self.power_kw = self.gauge("power_kw", "power delivered now in kW (0 when idle)")
+        self.session_energy_kwh = self.gauge(
+            "session_energy_kwh", "energy of the current session so far (last telemetry)"
         )
-        self.session_energy_kwh = Gauge(
-            "evcharging_engine_session_energy_kwh",
-            "energy of the current session so far (last telemetry)",
-            registry=r,
+        self.health_ko = self.gauge("health_ko", "1 while the engine answers KO (fault)")
+        self.sessions = self.counter("sessions_total", "tickets issued, by outcome", ["outcome"])
+        self.telemetry_publish_failures = self.counter(
+            "telemetry_publish_failures_total", "telemetry records the broker did not take"
         )
-        self.health_ko = Gauge(
-            "evcharging_engine_health_ko", "1 while the engine answers KO (fault)", registry=r
-        )
-        self.sessions = Counter(
-            "evcharging_engine_sessions_total",
-            "tickets issued, by outcome",
-            ["outcome"],
-            registry=r,
-        )
-        self.telemetry_publish_failures = Counter(
-            "evcharging_engine_telemetry_publish_failures_total",
-            "telemetry records the broker did not take",
-            registry=r,
-        )
-        self.directives = Counter(
-            "evcharging_engine_directives_total",
-            "directives applied, by action (duplicates not counted)",
-            ["action"],
-            registry=r,
-        )
-        self.protocol_errors = Counter(
-            "evcharging_engine_protocol_errors_total",
-            "bad input from the monitor link, the control socket or Kafka, by kind",
-            ["kind"],
-            registry=r,
+        self.directives = self.counter(
+            "directives_total", "directives applied, by action (duplicates not counted)", ["action"]
         )
         for outcome in Outcome:
             self.sessions.labels(outcome.value)
         for action in DirectiveAction:
             self.directives.labels(action.value)
-        for kind in PROTOCOL_ERROR_KINDS:
-            self.protocol_errors.labels(kind)
 
     def show(self, status: EngineStatus) -> None:
         """Set the gauges from the engine's status."""
@@ -82,13 +43,3 @@ class EngineMetrics:
         self.power_kw.set(status.power_kw)
         self.session_energy_kwh.set(status.kwh)
         self.health_ko.set(1 if status.health is Health.KO else 0)
-
-    # LinkObserver (evproto.connection): counts the monitor link's errors
-    def frame_in(self) -> None:
-        pass
-
-    def frame_out(self) -> None:
-        pass
-
-    def protocol_error(self, kind: str) -> None:
-        self.protocol_errors.labels(kind).inc()

@@ -29,6 +29,7 @@ from evproto.messages import (
 )
 from evproto.routing import Router
 from evproto.schema import Message, MsgType
+from evproto.vocabulary import LinkErrorKind
 
 from evengine.metrics import EngineMetrics
 
@@ -84,7 +85,7 @@ class MonitorLink:
                 accept=CHANNELS["engine<-monitor"],
                 timeout=HANDSHAKE_TIMEOUT,
                 idle_timeout=IDLE_TIMEOUT,
-                observer=self._metrics,
+                observer=self._metrics.link_counter(),
             )
         except OSError as exc:
             raise EvError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
@@ -169,7 +170,7 @@ class MonitorLink:
         log.warning("the monitor refused a frame %s", kv(cp=self._cp_id, code=msg.code))
 
     def _wrong_cp(self, cp_id: str) -> ErrorReply:
-        self._metrics.protocol_error("wrong_cp")
+        self._metrics.protocol_error(LinkErrorKind.WRONG_CP)
         text = f"this engine is {self._cp_id}, not {cp_id}"
         log.warning("notice for another CP %s", kv(cp=self._cp_id, other=cp_id))
         return ErrorReply(code="wrong_cp", message=text)

@@ -28,12 +28,13 @@ from evproto.messages import (
 )
 from evproto.schema import Message, new_id
 from evproto.states import CpState, Health
+from evproto.vocabulary import manual_driver_id
 
 from evengine.events import Event, EventKind, Reason, Step
 from evengine.session import Limits, Session
 from evengine.status import EngineStatus
 
-__all__ = ["REPORT_INTERVAL", "ManualRequest", "SupplyMachine", "manual_driver_id"]
+__all__ = ["REPORT_INTERVAL", "ManualRequest", "SupplyMachine"]
 
 REPORT_INTERVAL = 1.0  # seconds between telemetry reports
 
@@ -44,11 +45,6 @@ class ManualRequest:
 
     request_id: str
     deadline: float
-
-
-def manual_driver_id(cp_id: str) -> str:
-    """The driver id the central gives a manual session."""
-    return f"manual@{cp_id}"
 
 
 class SupplyMachine:

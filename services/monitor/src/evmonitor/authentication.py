@@ -31,6 +31,7 @@ from evproto.messages import (
     Register,
 )
 from evproto.schema import Message
+from evproto.vocabulary import LinkErrorKind
 
 from evmonitor.credentials import SecretStore
 from evmonitor.metrics import MonitorMetrics
@@ -161,9 +162,9 @@ class Authenticator:
                 raise ProtocolError(f"the central answered for {getattr(msg, 'cp_id', '')}")
             return msg
         if isinstance(msg, ErrorReply):
-            self._metrics.protocol_error("error_reply")
+            self._metrics.protocol_error(LinkErrorKind.ERROR_REPLY)
             if msg.code == AuthError.code:
                 raise AuthError(f"the central refused {self._cp_id}: {msg.message}")
             raise ProtocolError(f"the central refused the login: {msg.code}: {msg.message}")
-        self._metrics.protocol_error("unexpected_message")
+        self._metrics.protocol_error(LinkErrorKind.UNEXPECTED_MESSAGE)
         raise ProtocolError(f"expected {kind.TYPE.value} from the central, got {msg.TYPE.value}")

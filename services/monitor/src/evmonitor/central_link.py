@@ -23,6 +23,7 @@ from evproto.logs import kv
 from evproto.messages import CHANNELS, AuthResult, ErrorReply, PriceUpdate, Status
 from evproto.routing import Router
 from evproto.schema import MsgType
+from evproto.vocabulary import LinkErrorKind
 
 from evmonitor.authentication import Authenticator, SecretRejected
 from evmonitor.engine_link import EngineLink
@@ -151,12 +152,12 @@ class CentralLink:
                 await self._router.dispatch(msg, conn)
             else:
                 error = UnknownMessageType(f"{msg.TYPE.value} is not expected after login")
-                await self._inbound.refuse(conn, error, count_as="unexpected_message")
+                await self._inbound.refuse(conn, error, count_as=LinkErrorKind.UNEXPECTED_MESSAGE)
 
     async def _on_price_update(self, msg: PriceUpdate, conn: FramedConnection) -> None:
         if msg.cp_id != self._cp_id:
             error = InvalidField(msg.TYPE.value, "cp_id", f"{msg.cp_id} is not {self._cp_id}")
-            await self._inbound.refuse(conn, error, count_as="invalid_field")
+            await self._inbound.refuse(conn, error, count_as=LinkErrorKind.INVALID_FIELD)
             return
         log.info("price update %s", kv(cp=self._cp_id, peer="central", price=msg.price))
         self._engine.forward_price(msg.price)

@@ -14,6 +14,7 @@ from evproto.errors import LinkClosed, LinkError, MessageError, ProtocolError
 from evproto.logs import kv
 from evproto.messages import ErrorReply
 from evproto.schema import Message
+from evproto.vocabulary import LinkErrorKind
 
 from evmonitor.metrics import MonitorMetrics
 from evmonitor.peers import Peer
@@ -46,7 +47,7 @@ class Inbound:
                 raise LinkClosed(f"the {self._peer} broke the framing: {exc.message}") from None
 
     async def refuse(
-        self, conn: FramedConnection, error: ProtocolError, *, count_as: str | None
+        self, conn: FramedConnection, error: ProtocolError, *, count_as: LinkErrorKind | None
     ) -> None:
         """Tell the peer what was wrong and carry on.
 
@@ -64,7 +65,7 @@ class Inbound:
 
     def unexpected(self, got: Message, wanted: str) -> None:
         """A valid message at the wrong moment: counted and logged, not answered."""
-        self._metrics.protocol_error("unexpected_message")
+        self._metrics.protocol_error(LinkErrorKind.UNEXPECTED_MESSAGE)
         log.warning(
             "unexpected message %s",
             kv(cp=self._cp_id, peer=self._peer.value, got=got.TYPE.value, wanted=wanted),
@@ -72,7 +73,7 @@ class Inbound:
 
     def peer_refused(self, reply: ErrorReply) -> None:
         """The peer answered one of ours with an ErrorReply."""
-        self._metrics.protocol_error("error_reply")
+        self._metrics.protocol_error(LinkErrorKind.ERROR_REPLY)
         log.warning(
             "%s refused a message %s",
             self._peer.value,

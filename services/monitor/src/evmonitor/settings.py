@@ -6,19 +6,19 @@ import ssl
 from dataclasses import dataclass
 from pathlib import Path
 
-from evproto.config import parse_hostport, setting
+from evproto.config import ServiceSettings, parse_hostport, setting
 from evproto.errors import ConfigError, InvalidField
 from evproto.messages import Authenticate
 
 __all__ = ["MonitorSettings"]
 
 
-@dataclass(frozen=True)
-class MonitorSettings:
+@dataclass(frozen=True, slots=True)
+class MonitorSettings(ServiceSettings):
     cp_id: str = setting("", help="the CP id this monitor watches (required)", metavar="ID")
-    engine: str = setting("127.0.0.1:5500", help="its engine, HOST:PORT", metavar="HOST:PORT")
+    engine: str = setting("127.0.0.1:5500", help="its engine", metavar="HOST:PORT", address=True)
     central: str = setting(
-        "127.0.0.1:3440", help="the central's monitor port, HOST:PORT", metavar="HOST:PORT"
+        "127.0.0.1:3440", help="the central's monitor port", metavar="HOST:PORT", address=True
     )
     state_dir: str = setting(
         ".evmonitor",
@@ -29,17 +29,23 @@ class MonitorSettings:
         "", help="needed only to register an unknown CP", secret=True, metavar="TOKEN"
     )
     health_interval: float = setting(
-        1.0, help="seconds between engine health checks and central status reports"
+        1.0,
+        help="seconds between engine health checks and central status reports",
+        above=0,
+        maximum=3600,
     )
-    health_timeout: float = setting(1.0, help="an engine answer later than this is a fault")
+    health_timeout: float = setting(
+        1.0, help="an engine answer later than this is a fault", above=0, maximum=3600
+    )
     central_tls: bool = setting(False, help="TLS to the central")
     central_ca_file: str = setting(
         "",
         help="CA bundle that signs the central's certificate (empty: system CAs)",
         metavar="FILE",
     )
-    retry_cap: float = setting(10.0, help="seconds, maximum back-off between reconnects")
-    metrics: str = setting("", help="HOST:PORT for /metrics (empty: off)", metavar="HOST:PORT")
+    retry_cap: float = setting(
+        10.0, help="seconds, maximum back-off between reconnects", above=0, maximum=3600
+    )
 
     def __post_init__(self) -> None:
         if not self.cp_id:
@@ -48,13 +54,7 @@ class MonitorSettings:
             Authenticate.from_dict({"type": Authenticate.TYPE.value, "cp_id": self.cp_id})
         except InvalidField as exc:
             raise ConfigError(f"--cp-id: {exc.problem}") from None
-        for name in ("health_interval", "health_timeout", "retry_cap"):
-            value = getattr(self, name)
-            if not value > 0:
-                raise ConfigError(f"--{name.replace('_', '-')} must be more than 0, got {value}")
         _ = self.engine_address, self.central_address
-        if self.metrics:
-            parse_hostport(self.metrics, what="--metrics")
         if self.central_ca_file and not self.central_tls:
             raise ConfigError("--central-ca-file is set but --central-tls is off")
 

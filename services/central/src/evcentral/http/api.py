@@ -13,6 +13,7 @@ from importlib import resources
 from typing import Any, NoReturn
 
 from aiohttp import web
+from evproto.vocabulary import MAX_PRICE_EUR_PER_KWH
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from evcentral.db import Database
@@ -31,7 +32,6 @@ log = logging.getLogger("evcentral.http")
 
 _MAX_BODY = 64 * 1024
 _BODY_TIMEOUT = 10.0
-_MAX_PRICE = 100.0
 _STATIC = resources.files("evcentral.http") / "static"
 
 
@@ -219,9 +219,9 @@ def _price_from(body: bytes) -> float:
     except OverflowError:  # an integer of hundreds of digits
         finite = False
     if not finite:
-        _error(web.HTTPBadRequest, f"price must be between 0 and {_MAX_PRICE} €/kWh")
-    if not 0 <= price <= _MAX_PRICE:
-        _error(web.HTTPBadRequest, f"price must be between 0 and {_MAX_PRICE} €/kWh")
+        _error(web.HTTPBadRequest, f"price must be between 0 and {MAX_PRICE_EUR_PER_KWH} €/kWh")
+    if not 0 <= price <= MAX_PRICE_EUR_PER_KWH:
+        _error(web.HTTPBadRequest, f"price must be between 0 and {MAX_PRICE_EUR_PER_KWH} €/kWh")
     return float(price)
 
 
