@@ -45,7 +45,7 @@ install: .venv/.installed ## create .venv with every package and tool (uv, one l
 lint: install ## ruff, mypy and the import contracts (services never import each other)
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
-	.venv/bin/mypy libs/evproto/src services/*/src bench/src
+	.venv/bin/mypy libs/*/src services/*/src bench/src
 	.venv/bin/lint-imports
 
 test: lint ## lint, then every test (unit, integration, e2e, chart, metrics)
@@ -58,7 +58,7 @@ test-fast: install ## unit tests only
 	.venv/bin/pytest -m "not e2e and not slow" $(PYTEST_ARGS)
 
 run: install ## the whole system locally on the embedded broker (CPS=3)
-	$(PY) -m evproto.localstack --cps $(CPS)
+	.venv/bin/evstack run --cps $(CPS)
 
 bench: install ## load benchmark; writes docs/benchmarks.md and docs/benchmarks.json
 	$(PY) -m evbench --out docs/benchmarks

@@ -1,3 +1,3 @@
-"""Fixtures every suite shares: the embedded broker (evproto.testing)."""
+"""Fixtures every suite shares: the embedded broker (evstack.fixtures)."""
 
-pytest_plugins = ["evproto.testing"]
+pytest_plugins = ["evstack.fixtures"]

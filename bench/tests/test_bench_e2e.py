@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 from evbench.looplag import scrape_lag_buckets
 from evbench.run import central_missing, wait_ready
-from evproto.broker import EmbeddedBroker
-from evproto.localstack import LocalStack
+from evstack.broker import EmbeddedBroker
+from evstack.localstack import LocalStack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

@@ -23,8 +23,8 @@ from typing import Any
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 from evchart_dockerfile import entrypoint_for_image
 from evchart_render import Manifest, Rendered
-from evproto.broker import free_port
-from evproto.localstack import ManagedProcess
+from evstack.broker import free_port
+from evstack.localstack import ManagedProcess
 
 _VENV_BIN = Path(sys.executable).parent
 _LOCAL_HOSTS = {"0.0.0.0", "127.0.0.1", "localhost", "::", "[::]"}

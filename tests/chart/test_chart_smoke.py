@@ -25,8 +25,8 @@ from typing import Any
 import pytest
 from evchart_pods import LocalCluster, create_topics_like_strimzi
 from evchart_render import Rendered, render
-from evproto.broker import EmbeddedBroker
-from evproto.localstack import ManagedProcess
+from evstack.broker import EmbeddedBroker
+from evstack.localstack import ManagedProcess
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

@@ -28,7 +28,7 @@ from evchart_pods import LocalCluster, Pod, create_topics_like_strimzi
 from evchart_render import render
 from evcontainers_engine import Engine, image_registry, image_tag
 from evcontainers_pods import ContainerCluster
-from evproto.broker import EmbeddedBroker
+from evstack.broker import EmbeddedBroker
 
 pytestmark = [pytest.mark.containers, pytest.mark.e2e, pytest.mark.slow]
 

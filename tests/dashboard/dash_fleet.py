@@ -12,8 +12,8 @@ from typing import Any
 
 from evcentral.db import Database
 from evcentral.records import CpRow, SessionRecord, SessionStatus
-from evproto.localstack import LocalStack, console_script
 from evproto.messages import Origin, Outcome
+from evstack.localstack import LocalStack, console_script
 from obs_wait import wait_until
 
 __all__ = ["FLEET_SIZE", "FleetSystem", "seeded_cp_id"]

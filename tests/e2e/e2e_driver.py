@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from e2e_wait import wait_until
-from evproto.localstack import ManagedProcess
+from evstack.localstack import ManagedProcess
 
 __all__ = ["DriverResult", "DriverRun"]
 

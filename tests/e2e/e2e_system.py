@@ -1,7 +1,7 @@
 """The whole system as real processes for one test: broker, central, charging
 points (engine + monitor), drivers, and the levers a scenario pulls.
 
-Built on :class:`evproto.localstack.LocalStack`, so every process runs with the
+Built on :class:`evstack.localstack.LocalStack`, so every process runs with the
 command line of ``make run`` and the Helm chart; the flags added here are the
 chart's ``extraArgs``-style knobs that make the scenarios quick (plug delay,
 reconnect back-off). Each test gets its own broker (it starts in a tenth of a
@@ -25,8 +25,8 @@ from e2e_http import CentralApi
 from e2e_proxy import LinkCutter
 from e2e_topics import read_topics
 from e2e_wait import wait_until
-from evproto.localstack import ChargingPoint, LocalStack, ManagedProcess, console_script
 from evproto.topics import Topic
+from evstack.localstack import ChargingPoint, LocalStack, ManagedProcess, console_script
 
 __all__ = ["CtlAnswer", "System"]
 

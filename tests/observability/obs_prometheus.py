@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from evproto.broker import free_port
+from evstack.broker import free_port
 from obs_wait import wait_until
 
 __all__ = ["Prometheus", "ScrapeTarget", "has_finite_sample"]

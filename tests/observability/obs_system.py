@@ -1,6 +1,6 @@
 """The local system under observation: broker, central, two CPs and a driver, as processes.
 
-Started through :class:`evproto.localstack.LocalStack` (the command lines of
+Started through :class:`evstack.localstack.LocalStack` (the command lines of
 ``make run`` and the chart), with every process that has no HTTP server serving
 ``--metrics`` on a port of its own, as the chart's pods do on 9100/9101/9102.
 The scenario leaves something to see on every panel: driver ``D1`` runs a batch
@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from evproto.broker import free_port
-from evproto.localstack import LocalStack, ManagedProcess, console_script
+from evstack.broker import free_port
+from evstack.localstack import LocalStack, ManagedProcess, console_script
 from obs_chart import ChartRelease
 from obs_prometheus import Prometheus, ScrapeTarget
 from obs_tools import require_tool

@@ -1,6 +1,6 @@
 """``make bench``: the embedded broker, the real central, the bare server and the load steps.
 
-The central is started exactly as :meth:`evproto.localstack.LocalStack.start_central`
+The central is started exactly as :meth:`evstack.localstack.LocalStack.start_central`
 starts it (the command line of ``make run`` and the Helm chart). For each step
 the same monitor-fleet load runs first against the bare frame server, then
 against the same server speaking through ``FramedConnection``, then against
@@ -24,9 +24,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from evproto.broker import free_port
 from evproto.errors import EvError
-from evproto.localstack import LocalStack, ManagedProcess, console_script
+from evstack.broker import free_port
+from evstack.localstack import LocalStack, ManagedProcess, console_script
 
 from evbench.limits import raise_fd_limit
 from evbench.looplag import Buckets, lag_between, scrape_lag_buckets

@@ -15,7 +15,6 @@ from contextlib import asynccontextmanager
 import pytest
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient
-from evproto.broker import EmbeddedBroker, free_port
 from evproto.errors import InvalidField
 from evproto.kafka import (
     ConsumerLoop,
@@ -27,8 +26,9 @@ from evproto.kafka import (
 )
 from evproto.messages import DeadLetter, Directive, DirectiveAction, HealthRequest
 from evproto.schema import Message, encode_message
-from evproto.testing import eventually
 from evproto.topics import Topic, partition_for
+from evstack.broker import EmbeddedBroker, free_port
+from evstack.waiting import eventually
 
 DEADLINE = 20.0
 

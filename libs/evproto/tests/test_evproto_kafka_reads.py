@@ -10,7 +10,6 @@ import time
 import uuid
 
 import pytest
-from evproto.broker import free_port
 from evproto.errors import BrokerError
 from evproto.kafka import (
     ConsumerLoop,
@@ -25,8 +24,9 @@ from evproto.kafka import (
 from evproto.messages import CpStateUpdate, Directive, DirectiveAction
 from evproto.schema import Message
 from evproto.states import CpState
-from evproto.testing import eventually
 from evproto.topics import Topic, partition_for
+from evstack.broker import free_port
+from evstack.waiting import eventually
 
 DEADLINE = 20.0
 

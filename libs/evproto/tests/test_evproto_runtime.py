@@ -5,14 +5,13 @@ from __future__ import annotations
 import urllib.request
 
 import pytest
-from evproto.broker import free_port
 from evproto.errors import ConfigError, LinkClosed, UnknownMessageType
 from evproto.messages import HealthRequest, InfoRequest
 from evproto.metrics import serve_metrics
 from evproto.retry import peer_retry
 from evproto.routing import CallbackRouter, Router
 from evproto.schema import Message, MsgType
-from evproto.testing import eventually
+from evstack.broker import free_port
 from prometheus_client import CollectorRegistry, Counter
 
 
@@ -98,15 +97,3 @@ def test_serve_metrics_exposes_the_registry_and_empty_means_off() -> None:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as answer:
         body = answer.read().decode()
     assert "evcharging_test_frames_total 3.0" in body
-
-
-async def test_eventually_returns_when_the_condition_holds_and_fails_naming_it() -> None:
-    ticks: list[int] = []
-
-    def grows() -> bool:
-        ticks.append(1)
-        return len(ticks) >= 3
-
-    await eventually(grows, 5.0, "three polls")
-    with pytest.raises(AssertionError, match=r"not within 0\.05s: never true"):
-        await eventually(lambda: False, 0.05, "never true")

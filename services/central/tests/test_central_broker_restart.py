@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from confluent_kafka.admin import AdminClient
 from evcentral.app import Central
-from evproto.broker import EmbeddedBroker
 from evproto.kafka import KafkaSettings
 from evproto.messages import CpStateUpdate
 from evproto.states import CpState
 from evproto.topics import Topic
+from evstack.broker import EmbeddedBroker
 
 
 @pytest.mark.slow

@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from evproto.broker import EmbeddedBroker, free_port
-from evproto.localstack import LocalStack, ManagedProcess, console_script
 from evproto.states import Health
+from evstack.broker import EmbeddedBroker, free_port
+from evstack.localstack import LocalStack, ManagedProcess, console_script
 
 pytestmark = pytest.mark.e2e
 

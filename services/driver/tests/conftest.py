@@ -22,7 +22,6 @@ from typing import Any
 
 import pytest
 from evproto.kafka import ConsumerLoop, KafkaSettings, Publisher, Record
-from evproto.localstack import console_script
 from evproto.messages import (
     CpStateUpdate,
     DriverUpdate,
@@ -37,6 +36,7 @@ from evproto.messages import (
 from evproto.schema import Message, new_id
 from evproto.states import CpState
 from evproto.topics import Topic
+from evstack.localstack import console_script
 
 EVDRIVER = console_script("evdriver")
 PRICE = 0.30

@@ -8,7 +8,7 @@ import urllib.error
 import urllib.request
 
 import pytest
-from evproto.broker import free_port
+from evstack.broker import free_port
 
 pytestmark = pytest.mark.e2e
 

@@ -8,9 +8,9 @@ import threading
 import urllib.request
 
 import pytest
-from evproto.broker import free_port
-from evproto.localstack import console_script
 from evproto.states import CpState
+from evstack.broker import free_port
+from evstack.localstack import console_script
 
 pytestmark = pytest.mark.e2e
 

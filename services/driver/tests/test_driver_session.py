@@ -6,9 +6,9 @@ import itertools
 import signal
 
 import pytest
-from evproto.broker import free_port
 from evproto.messages import Outcome
 from evproto.topics import Topic, partition_for
+from evstack.broker import free_port
 
 pytestmark = pytest.mark.e2e
 

@@ -20,13 +20,13 @@ from evengine.control import ControlCommand
 from evengine.ctl import send_command
 from evengine.engine import Engine
 from evengine.settings import EngineSettings
-from evproto.broker import EmbeddedBroker
 from evproto.errors import EvError
 from evproto.kafka import ConsumerLoop, KafkaSettings, Publisher, Record
-from evproto.localstack import ChargingPoint, LocalStack, console_script
 from evproto.messages import Directive, DirectiveAction
 from evproto.schema import Message, new_id
 from evproto.topics import Topic, partition_for
+from evstack.broker import EmbeddedBroker
+from evstack.localstack import ChargingPoint, LocalStack, console_script
 
 M = TypeVar("M", bound=Message)
 

@@ -15,7 +15,6 @@ import pytest
 from evengine.control import ControlCommand
 from evengine.engine import Engine
 from evengine.settings import EngineSettings
-from evproto.broker import EmbeddedBroker
 from evproto.kafka import KafkaSettings, Publisher
 from evproto.messages import (
     Directive,
@@ -26,6 +25,7 @@ from evproto.messages import (
     Ticket,
 )
 from evproto.topics import Topic
+from evstack.broker import EmbeddedBroker
 
 pytestmark = pytest.mark.slow
 CP = "CP-Eoutage"

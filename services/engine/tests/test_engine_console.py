@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 from evengine.console import render_view
 from evengine.status import EngineStatus
-from evproto.broker import EmbeddedBroker
-from evproto.localstack import console_script
 from evproto.states import CpState, Health
+from evstack.broker import EmbeddedBroker
+from evstack.localstack import console_script
 
 
 def test_the_view_shows_state_session_figures_and_keys() -> None:

@@ -11,11 +11,9 @@ import urllib.request
 from typing import Any
 
 import pytest
-from evproto.broker import free_port
 from evproto.connection import FramedConnection
 from evproto.errors import LinkClosed
 from evproto.framing import Control, encode_frame
-from evproto.localstack import console_script
 from evproto.messages import (
     CHANNELS,
     CentralRestored,
@@ -35,6 +33,8 @@ from evproto.messages import (
 )
 from evproto.states import Health
 from evproto.topics import Topic
+from evstack.broker import free_port
+from evstack.localstack import console_script
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

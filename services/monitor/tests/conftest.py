@@ -41,7 +41,7 @@ from evproto.messages import (
 )
 from evproto.schema import Message, MsgType
 from evproto.states import Health
-from evproto.testing import eventually as _eventually
+from evstack.waiting import eventually as _eventually
 
 CP_ID = "CP-0"
 TOKEN = "registration-token-for-tests"

@@ -9,8 +9,8 @@ import urllib.request
 
 import pytest
 from evproto import auth
-from evproto.broker import free_port
 from evproto.states import Health
+from evstack.broker import free_port
 
 pytestmark = pytest.mark.e2e
 

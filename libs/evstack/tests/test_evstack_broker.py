@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from confluent_kafka.admin import AdminClient
-from evproto.broker import EmbeddedBroker
 from evproto.kafka import KafkaSettings, broker_reachable
 from evproto.topics import Topic
+from evstack.broker import EmbeddedBroker
 
 
 def test_the_embedded_broker_restarts_on_the_same_port() -> None:

@@ -7,7 +7,6 @@ tests prove is what ``make run`` and the chart run.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import os
 import secrets
@@ -15,15 +14,24 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypedDict, Unpack
 
-from evproto.broker import EmbeddedBroker, free_port
+from evstack.broker import EmbeddedBroker, free_port
 
-__all__ = ["CpOptions", "LocalStack", "ManagedProcess"]
+__all__ = [
+    "ChargingPoint",
+    "CpOptions",
+    "LocalStack",
+    "ManagedProcess",
+    "console_script",
+    "run",
+    "stop_requested",
+]
 
 _BIN = Path(sys.executable).parent
 
@@ -309,49 +317,30 @@ class LocalStack:
             self.broker.stop()
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m evproto.localstack",
-        description="Run the EV Charging Network locally: broker, central, charging points.",
-    )
-    parser.add_argument("--cps", type=int, default=3, help="number of charging points")
-    parser.add_argument("--workdir", type=Path, default=Path(".run"), help="state, logs, database")
-    parser.add_argument("--kafka-port", type=int, default=9092)
-    parser.add_argument("--listen-port", type=int, default=3440)
-    parser.add_argument("--http-port", type=int, default=8080)
-    args = parser.parse_args(argv)
-    if args.cps < 0:
-        parser.error("--cps must be 0 or more")
-
-    stack = LocalStack(args.workdir, args.kafka_port, args.listen_port, args.http_port)
-    stopping = False
-
-    def on_signal(_sig: int, _frame: object) -> None:
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
+def run(cps: int, workdir: Path, kafka_port: int, listen_port: int, http_port: int) -> int:
+    """``make run``: start everything, report what died, stop it all on SIGINT/SIGTERM."""
+    stack = LocalStack(workdir, kafka_port, listen_port, http_port)
+    stopping = stop_requested()
     try:
         stack.start_broker()
         stack.start_central()
-        for i in range(args.cps):
+        for i in range(cps):
             stack.start_cp(i)
         print(
             f"""
-EV Charging Network is running ({args.cps} charging points).
+EV Charging Network is running ({cps} charging points).
   dashboard        {stack.http_url}/
-  operator token   {stack.operator_token}   (file {args.workdir}/operator-token)
+  operator token   {stack.operator_token}   (file {workdir}/operator-token)
   Kafka bootstrap  {stack.bootstrap}
   monitor port     {stack.central_address}
-  logs             {args.workdir}/*.log, {args.workdir}/CP-*/*.log
+  logs             {workdir}/*.log, {workdir}/CP-*/*.log
 
 Try:  .venv/bin/evdriver --id D1 --kafka {stack.bootstrap} request CP-0 --max-kwh 0.05
-      .venv/bin/evengine ctl ko --control-socket {args.workdir}/CP-0/engine.sock
+      .venv/bin/evengine ctl ko --control-socket {workdir}/CP-0/engine.sock
 Ctrl-C stops everything.""",
             flush=True,
         )
-        while not stopping:
+        while not stopping.is_set():
             for proc in stack.processes():
                 if proc.proc is not None and not proc.alive:
                     print(
@@ -366,5 +355,13 @@ Ctrl-C stops everything.""",
     return 0
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+def stop_requested() -> threading.Event:
+    """An event set by SIGINT or SIGTERM (for a foreground command's main loop)."""
+    stopping = threading.Event()
+
+    def on_signal(_sig: int, _frame: object) -> None:
+        stopping.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    return stopping

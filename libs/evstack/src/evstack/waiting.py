@@ -1,0 +1,97 @@
+"""The one way a test waits: poll a condition until it holds, fail at a deadline.
+
+One policy for every suite, async or not: the condition is asked every
+:data:`POLL_S` seconds until it returns something truthy, which is returned;
+an ``OSError`` (a server not answering yet, a refused connection) counts as
+"not yet"; at the deadline an ``AssertionError`` names what was awaited and the
+last thing seen, so a timeout reads as a finding, not as a mystery.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+__all__ = ["DEFAULT_TIMEOUT", "POLL_S", "eventually", "hold", "wait_until"]
+
+T = TypeVar("T")
+
+DEFAULT_TIMEOUT = 10.0  # seconds; a test that needs longer says so
+POLL_S = 0.05
+
+
+async def eventually(
+    condition: Callable[[], T | Awaitable[T | None] | None],
+    timeout: float = DEFAULT_TIMEOUT,
+    what: str = "condition",
+) -> T:
+    """In a coroutine: the condition's (plain or async) first truthy value."""
+    deadline = _Deadline(timeout, what)
+    while True:
+        try:
+            value: object = condition()
+            if inspect.isawaitable(value):
+                value = await value
+        except OSError as exc:
+            value = _NotYet(exc)
+        if deadline.met(value):
+            return value  # type: ignore[return-value]
+        await asyncio.sleep(POLL_S)
+
+
+def wait_until(
+    condition: Callable[[], T | None], timeout: float = DEFAULT_TIMEOUT, what: str = "condition"
+) -> T:
+    """Blocking, for tests that are not coroutines: the condition's first truthy value."""
+    deadline = _Deadline(timeout, what)
+    while True:
+        try:
+            value: object = condition()
+        except OSError as exc:
+            value = _NotYet(exc)
+        if deadline.met(value):
+            return value  # type: ignore[return-value]
+        time.sleep(POLL_S)
+
+
+@dataclass(frozen=True, slots=True)
+class _NotYet:
+    """A condition that raised OSError: falsy, and shown as the error it was."""
+
+    error: OSError
+
+    def __bool__(self) -> bool:
+        return False
+
+    def __repr__(self) -> str:
+        return repr(self.error)
+
+
+class _Deadline:
+    def __init__(self, timeout: float, what: str) -> None:
+        self._timeout, self._what = timeout, what
+        self._end = time.monotonic() + timeout
+
+    def met(self, value: object) -> bool:
+        """True when ``value`` is truthy; AssertionError once the deadline has passed."""
+        if value:
+            return True
+        if time.monotonic() >= self._end:
+            raise AssertionError(
+                f"not within {self._timeout:g}s: {self._what} (last seen: {value!r})"
+            )
+        return False
+
+
+def hold(seconds: float, why: str) -> None:
+    """Keep a scenario as it is for ``seconds`` (an outage's length, say).
+
+    Not a way to wait for something: that is :func:`wait_until`. ``why`` is for
+    the reader of the test.
+    """
+    del why
+    time.sleep(seconds)
