@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterator
 
@@ -47,3 +48,32 @@ def test_setup_logging_writes_one_utc_line_per_event(capsys: pytest.CaptureFixtu
     assert (level, component) == ("INFO", "central")
     assert " ".join(rest) == "supply authorized cp=CP-1 driver=D1"
     assert logging.getLogger().level == logging.DEBUG
+
+
+@pytest.mark.usefixtures("restore_root_logger")
+def test_json_fields_keep_hostile_values_inside_one_line(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    setup_logging("demo", "INFO", "json")
+    log = logging.getLogger("demo")
+    log.warning("refused %s input", kv(driver="D1\nFAKE", session="S\u2028x", level="x"))
+    (line,) = capsys.readouterr().err.splitlines()
+    event = json.loads(line)
+    assert event["message"] == "refused input"
+    assert event["driver"] == "D1\nFAKE" and event["session"] == "S\u2028x"
+    assert event["field_level"] == "x"
+
+
+@pytest.mark.usefixtures("restore_root_logger")
+def test_text_log_lines_escape_control_characters(capsys: pytest.CaptureFixture[str]) -> None:
+    setup_logging("demo", "INFO")
+    log = logging.getLogger("demo")
+    log.warning("bad %s from %s", "a\nb\x1b[31m", kv(cp="CP-1"))
+    try:
+        raise ValueError("two\nlines")
+    except ValueError:
+        log.exception("failed %s", kv(cp="CP-1"))
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 2
+    assert lines[0].endswith("bad a\\nb\\x1b[31m from cp=CP-1")
+    assert "failed cp=CP-1 error=Traceback" in lines[1] and "two\\nlines" in lines[1]

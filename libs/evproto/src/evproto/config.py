@@ -29,9 +29,12 @@ __all__ = [
     "LOG_LEVELS",
     "ServiceSettings",
     "SettingsParser",
+    "address",
     "build_parser",
+    "count",
     "load_settings",
     "parse_hostport",
+    "seconds",
     "setting",
 ]
 
@@ -75,6 +78,23 @@ def setting(
         default=default,
         metadata={"help": help, "secret": secret, "metavar": metavar, "bounds": bounds},
     )
+
+
+def seconds(default: float, help: str, *, maximum: float = 3600, zero_ok: bool = False) -> Any:
+    """A duration in seconds: above 0 (or from 0 with ``zero_ok``) up to ``maximum``."""
+    if zero_ok:
+        return setting(default, help=help, metavar="S", minimum=0, maximum=maximum)
+    return setting(default, help=help, metavar="S", above=0, maximum=maximum)
+
+
+def count(default: int, help: str, *, minimum: int = 1, maximum: int | None = None) -> Any:
+    """A whole number of things: at least ``minimum`` (1), at most ``maximum``."""
+    return setting(default, help=help, metavar="N", minimum=minimum, maximum=maximum)
+
+
+def address(default: str, help: str) -> Any:
+    """A ``HOST:PORT`` (empty allowed when the default is empty: the feature is off)."""
+    return setting(default, help=help, metavar="HOST:PORT", address=True)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -343,6 +363,4 @@ class ServiceSettings:
         metavar="FORMAT",
         choices=("text", "json"),
     )
-    metrics: str = setting(
-        "", help="serve /metrics on HOST:PORT; empty: off", metavar="HOST:PORT", address=True
-    )
+    metrics: str = address("", "serve /metrics on HOST:PORT; empty: off")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from evproto.config import setting
+from evproto.config import address, count, seconds, setting
 from evproto.errors import ConfigError
 from evproto.kafka import KafkaSettings
 from evproto.kafka_options import KafkaOptions
@@ -16,15 +16,8 @@ __all__ = ["CentralSettings"]
 @dataclass(frozen=True, slots=True)
 class CentralSettings(KafkaOptions):
     db: str = setting("evcentral.db", help="SQLite database file (WAL)", metavar="PATH")
-    listen: str = setting(
-        "0.0.0.0:3440", help="TCP address for monitors", metavar="HOST:PORT", address=True
-    )
-    http: str = setting(
-        "0.0.0.0:8080",
-        help="dashboard, REST API, /metrics, /healthz, /readyz",
-        metavar="HOST:PORT",
-        address=True,
-    )
+    listen: str = address("0.0.0.0:3440", "TCP address for monitors")
+    http: str = address("0.0.0.0:8080", "dashboard, REST API, /metrics, /healthz, /readyz")
     operator_token: str = setting(
         "", help="Bearer token for operator actions (generated and logged if empty)", secret=True
     )
@@ -40,74 +33,36 @@ class CentralSettings(KafkaOptions):
         minimum=0,
         maximum=MAX_PRICE_EUR_PER_KWH,
     )
-    heartbeat_interval: float = setting(
-        1.0, help="seconds between monitor status reports", metavar="S", above=0, maximum=3600
+    heartbeat_interval: float = seconds(1.0, "seconds between monitor status reports")
+    missed_heartbeats: int = count(3, "missed reports before a CP is DISCONNECTED", maximum=1000)
+    start_timeout: float = seconds(
+        60.0, "seconds an authorized supply may wait for the plug", maximum=86400
     )
-    missed_heartbeats: int = setting(
-        3, help="missed reports before a CP is DISCONNECTED", metavar="N", minimum=1, maximum=1000
+    abort_grace: float = seconds(
+        3.0, "seconds to wait for the engine's ticket after a fault before closing the session"
     )
-    start_timeout: float = setting(
-        60.0,
-        help="seconds an authorized supply may wait for the plug",
-        metavar="S",
-        above=0,
-        maximum=86400,
-    )
-    abort_grace: float = setting(
-        3.0,
-        help="seconds to wait for the engine's ticket after a fault before closing the session",
-        metavar="S",
-        above=0,
-        maximum=3600,
-    )
-    handshake_timeout: float = setting(
-        10.0,
-        help="seconds a new monitor connection has to authenticate",
-        metavar="S",
-        above=0,
-        maximum=3600,
-    )
+    handshake_timeout: float = seconds(10.0, "seconds a new monitor connection has to authenticate")
     # bounds on what peers may hold (docs/reliability.md); defaults fit 10,000 CPs
-    link_error_budget: int = setting(
-        20,
-        help="protocol errors a monitor link may make in --link-error-window before it is closed",
-        metavar="N",
-        minimum=1,
+    link_error_budget: int = count(
+        20, "protocol errors a monitor link may make in --link-error-window before it is closed"
     )
-    link_error_window: float = setting(
-        10.0, help="seconds over which --link-error-budget counts", metavar="S", above=0
+    link_error_window: float = seconds(10.0, "seconds over which --link-error-budget counts")
+    max_pending_monitors: int = count(
+        4096, "monitor connections not yet authenticated, in all (more are refused and counted)"
     )
-    max_pending_monitors: int = setting(
-        4096,
-        help="monitor connections not yet authenticated, in all (more are refused and counted)",
-        metavar="N",
-        minimum=1,
+    max_pending_per_address: int = count(
+        1024, "monitor connections not yet authenticated from one IP address"
     )
-    max_pending_per_address: int = setting(
-        1024,
-        help="monitor connections not yet authenticated from one IP address",
-        metavar="N",
-        minimum=1,
+    max_event_clients: int = count(100, "open /api/events streams (more get 503)")
+    event_write_timeout: float = seconds(
+        10.0, "seconds an /api/events client may take to accept a write before it is dropped"
     )
-    max_event_clients: int = setting(
-        100, help="open /api/events streams (more get 503)", metavar="N", minimum=1
+    http_idle_timeout: float = seconds(
+        15.0, "seconds an HTTP connection may stay idle or take to send its request headers"
     )
-    event_write_timeout: float = setting(
-        10.0,
-        help="seconds an /api/events client may take to accept a write before it is dropped",
-        metavar="S",
-        above=0,
-    )
-    http_idle_timeout: float = setting(
-        15.0,
-        help="seconds an HTTP connection may stay idle or take to send its request headers",
-        metavar="S",
-        above=0,
-    )
-    max_open_files: int = setting(
+    max_open_files: int = count(
         65536,
-        help="open-files limit the central raises its soft limit to (never above the hard one)",
-        metavar="N",
+        "open-files limit the central raises its soft limit to (never above the hard one)",
         minimum=256,
     )
     create_topics: bool = setting(True, help="create the Kafka topics at start")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from evproto.config import LOG_LEVELS, setting
+from evproto.config import LOG_LEVELS, address, count, seconds, setting
 from evproto.errors import ConfigError
 from evproto.kafka import KafkaSettings
 from evproto.kafka_options import KafkaOptions
@@ -20,34 +20,15 @@ class DriverSettings(KafkaOptions):
     state_dir: str = setting(
         ".evdriver", help="keeps <id>.json: the current or last session", metavar="DIR"
     )
-    answer_timeout: float = setting(
-        30.0,
-        help="seconds to wait for the central's answer to a request",
-        metavar="S",
-        above=0,
-        maximum=3600,
+    answer_timeout: float = seconds(30.0, "seconds to wait for the central's answer to a request")
+    stop_wait: float = seconds(
+        10.0, "seconds to wait for the ticket after asking to stop a supply", zero_ok=True
     )
-    stop_wait: float = setting(
-        10.0,
-        help="seconds to wait for the ticket after asking to stop a supply",
-        metavar="S",
-        minimum=0,
-        maximum=3600,
-    )
-    connect_attempts: int = setting(
-        4,
-        help="tries to reach the broker (exponential back-off) before giving up",
-        metavar="N",
-        minimum=1,
-        maximum=100,
+    connect_attempts: int = count(
+        4, "tries to reach the broker (exponential back-off) before giving up", maximum=100
     )
     json: bool = setting(False, help="print one JSON object per event instead of text")
-    metrics: str = setting(
-        "",
-        help="serve /metrics on HOST:PORT (idle, batch, interactive); empty: off",
-        metavar="HOST:PORT",
-        address=True,
-    )
+    metrics: str = address("", "serve /metrics on HOST:PORT (idle, batch, interactive); empty: off")
     log_level: str = setting(
         "WARNING", help="the least severe diagnostics written to stderr", choices=LOG_LEVELS
     )

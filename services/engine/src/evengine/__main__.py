@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import sys
 
 from evproto import service
@@ -14,23 +13,19 @@ from evengine.settings import EngineSettings
 
 __all__ = ["SERVICE", "main"]
 
-
-async def serve(settings: EngineSettings, stop: asyncio.Event) -> None:
-    await Engine(settings).serve(stop)
-
-
-SERVICE = Service(
-    "evengine",
-    EngineSettings,
+DESCRIPTION = (
     "The charging point engine: simulates the charger and the energy supply, answers its "
     "monitor on --listen, takes directives from Kafka and reports telemetry and tickets. "
     "`evengine ctl ko|ok|plug|unplug|status|supply [--control-socket PATH]` drives a running "
-    "engine (see `evengine ctl --help`).",
-    until_stopped(serve),
+    "engine (see `evengine ctl --help`)."
+)
+SERVICE = Service(
+    "evengine", EngineSettings, DESCRIPTION, until_stopped(lambda s, stop: Engine(s).serve(stop))
 )
 
 
 def main(argv: list[str] | None = None) -> int:
+    """``evengine ctl …`` drives a running engine; anything else runs one."""
     args = sys.argv[1:] if argv is None else argv
     if args[:1] == ["ctl"]:
         return ctl.main(args[1:])

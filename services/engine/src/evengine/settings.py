@@ -6,7 +6,7 @@ import enum
 import math
 from dataclasses import dataclass
 
-from evproto.config import setting
+from evproto.config import address, seconds, setting
 from evproto.errors import ConfigError
 from evproto.kafka import KafkaSettings
 from evproto.kafka_options import KafkaOptions
@@ -32,9 +32,7 @@ class EngineSettings(KafkaOptions):
         pattern=_CP_ID,
         pattern_help="1-64 letters, digits or ._:@-",
     )
-    listen: str = setting(
-        "0.0.0.0:5500", help="TCP port its monitor connects to", metavar="HOST:PORT", address=True
-    )
+    listen: str = address("0.0.0.0:5500", "TCP port its monitor connects to")
     location: str = setting(
         "Unknown", help="where the CP is (sent at registration)", metavar="TEXT"
     )
@@ -46,12 +44,8 @@ class EngineSettings(KafkaOptions):
         "-1 = wait for the plug key / `evengine ctl plug`",
         metavar="SECONDS",
     )
-    manual_timeout: float = setting(
-        180.0,
-        help="seconds a manual supply waits for the central's start directive",
-        metavar="S",
-        above=0,
-        maximum=3600,
+    manual_timeout: float = seconds(
+        180.0, "seconds a manual supply waits for the central's start directive"
     )
     control_socket: str = setting(
         DEFAULT_CONTROL_SOCKET,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import sys
 
 from evproto import service
@@ -13,17 +12,12 @@ from evmonitor.settings import MonitorSettings
 
 __all__ = ["SERVICE", "main"]
 
-
-async def serve(settings: MonitorSettings, stop: asyncio.Event) -> None:
-    await Monitor(settings).run(stop)
-
-
-SERVICE = Service(
-    "evmonitor",
-    MonitorSettings,
+DESCRIPTION = (
     "Charging point monitor: checks its engine's health every interval and keeps the "
-    "CP's authenticated link to the central.",
-    until_stopped(serve),
+    "CP's authenticated link to the central."
+)
+SERVICE = Service(
+    "evmonitor", MonitorSettings, DESCRIPTION, until_stopped(lambda s, stop: Monitor(s).run(stop))
 )
 
 

@@ -6,7 +6,7 @@ import ssl
 from dataclasses import dataclass
 from pathlib import Path
 
-from evproto.config import ServiceSettings, parse_hostport, setting
+from evproto.config import ServiceSettings, address, parse_hostport, seconds, setting
 from evproto.errors import ConfigError, InvalidField
 from evproto.messages import Authenticate
 
@@ -16,10 +16,8 @@ __all__ = ["MonitorSettings"]
 @dataclass(frozen=True, slots=True)
 class MonitorSettings(ServiceSettings):
     cp_id: str = setting("", help="the CP id this monitor watches (required)", metavar="ID")
-    engine: str = setting("127.0.0.1:5500", help="its engine", metavar="HOST:PORT", address=True)
-    central: str = setting(
-        "127.0.0.1:3440", help="the central's monitor port", metavar="HOST:PORT", address=True
-    )
+    engine: str = address("127.0.0.1:5500", "its engine")
+    central: str = address("127.0.0.1:3440", "the central's monitor port")
     state_dir: str = setting(
         ".evmonitor",
         help="keeps the CP secret issued at registration (<cp-id>.secret)",
@@ -28,24 +26,17 @@ class MonitorSettings(ServiceSettings):
     registration_token: str = setting(
         "", help="needed only to register an unknown CP", secret=True, metavar="TOKEN"
     )
-    health_interval: float = setting(
-        1.0,
-        help="seconds between engine health checks and central status reports",
-        above=0,
-        maximum=3600,
+    health_interval: float = seconds(
+        1.0, "seconds between engine health checks and central status reports"
     )
-    health_timeout: float = setting(
-        1.0, help="an engine answer later than this is a fault", above=0, maximum=3600
-    )
+    health_timeout: float = seconds(1.0, "an engine answer later than this is a fault")
     central_tls: bool = setting(False, help="TLS to the central")
     central_ca_file: str = setting(
         "",
         help="CA bundle that signs the central's certificate (empty: system CAs)",
         metavar="FILE",
     )
-    retry_cap: float = setting(
-        10.0, help="seconds, maximum back-off between reconnects", above=0, maximum=3600
-    )
+    retry_cap: float = seconds(10.0, "seconds, maximum back-off between reconnects")
 
     def __post_init__(self) -> None:
         if not self.cp_id:
