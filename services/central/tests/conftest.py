@@ -21,6 +21,7 @@ import pytest
 from confluent_kafka import Consumer, TopicPartition
 from evcentral.app import Central
 from evcentral.kafka_io import CONSUMED_TOPICS
+from evcentral.records import SessionRecord, SessionStatus
 from evcentral.settings import CentralSettings
 from evproto.auth import client_proof, registration_proof, unseal_secret
 from evproto.connection import FramedConnection
@@ -491,3 +492,29 @@ class Http:
 async def http() -> AsyncIterator[Http]:
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
         yield Http(session)
+
+
+def _ended_session(
+    session_id: str, cp_id: str, driver_id: str, outcome: Outcome, at: float
+) -> SessionRecord:
+    """A stored, ended session of 1.5 kWh at 0.5 €/kWh, authorized at ``at``."""
+    return SessionRecord(
+        session_id=session_id,
+        cp_id=cp_id,
+        driver_id=driver_id,
+        origin=Origin.DRIVER,
+        status=SessionStatus.ENDED,
+        authorized_at=at,
+        started_at=at + 1,
+        ended_at=at + 60,
+        kwh=1.5,
+        eur=0.75,
+        price=0.5,
+        last_seq=60,
+        outcome=outcome,
+    )
+
+
+@pytest.fixture
+def ended_session() -> Callable[[str, str, str, Outcome, float], SessionRecord]:
+    return _ended_session

@@ -9,32 +9,12 @@ import time
 
 import pytest
 from evcentral.app import Central
-from evcentral.records import SessionRecord, SessionStatus
-from evproto.messages import Origin, Outcome
+from evproto.messages import Outcome
 from evproto.states import CpState
 
 
-def _ended(n: int, cp_id: str, driver_id: str, outcome: Outcome, at: float) -> SessionRecord:
-    return SessionRecord(
-        session_id=f"s-{n:03d}",
-        cp_id=cp_id,
-        driver_id=driver_id,
-        origin=Origin.DRIVER,
-        status=SessionStatus.ENDED,
-        authorized_at=at,
-        started_at=at + 1,
-        ended_at=at + 60,
-        kwh=1.5,
-        eur=0.75,
-        price=0.5,
-        last_seq=60,
-        outcome=outcome,
-        reason="=cmd()" if n == 0 else "",
-    )
-
-
 @pytest.fixture
-def history_of_sessions(central: Central) -> float:
+def history_of_sessions(central: Central, ended_session) -> float:
     """30 ended sessions: D1 at CP-A (completed), D2 at CP-B (aborted), an hour apart
     from ``start`` on."""
     start = time.time() - 40 * 3600
@@ -42,7 +22,9 @@ def history_of_sessions(central: Central) -> float:
         driver, cp, outcome = (
             ("D1", "CP-A", Outcome.COMPLETED) if n % 2 == 0 else ("D2", "CP-B", Outcome.ABORTED)
         )
-        central.db.save_session(_ended(n, cp, driver, outcome, start + n * 3600))
+        session = ended_session(f"s-{n:03d}", cp, driver, outcome, start + n * 3600)
+        session.reason = "=cmd()" if n == 0 else ""
+        central.db.save_session(session)
     return start
 
 
