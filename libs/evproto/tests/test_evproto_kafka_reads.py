@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from typing import Any
 
 import pytest
 from evproto.errors import BrokerError
@@ -76,7 +77,7 @@ async def test_a_handler_that_fails_for_a_while_is_retried_not_dead_lettered(
         nonlocal failures_left
         if failures_left:
             failures_left -= 1
-            raise RuntimeError("database busy")
+            raise TimeoutError("database busy")
         handled.append(msg)
 
     await published(kafka_settings, Topic.DIRECTIVES, key, directive(key))
@@ -98,6 +99,92 @@ async def test_a_handler_that_fails_for_a_while_is_retried_not_dead_lettered(
         await loop.close()
     assert failures_left == 0
     assert loop.stats.dead_lettered == {}
+
+
+async def test_a_poison_record_is_dead_lettered_at_once_and_the_next_one_handled(
+    kafka_settings: KafkaSettings,
+) -> None:
+    """A handler error that is not temporary would fail the same way again."""
+    key = unique("CP")
+    poison, good = directive(key), directive(key)
+    for msg in (poison, good):
+        await published(kafka_settings, Topic.DIRECTIVES, key, msg)
+    handled: list[Message] = []
+    attempts: list[float] = []
+
+    async def strict(msg: Message, _record: Record) -> None:
+        if msg == poison:
+            attempts.append(time.monotonic())
+            raise ValueError("surrogates not allowed")
+        handled.append(msg)
+
+    loop = ConsumerLoop(
+        kafka_settings,
+        group_id=unique("g"),
+        partitions=key_partitions(key, [Topic.DIRECTIVES]),
+        handler=strict,
+        dead_letters=None,
+        keys=frozenset({key}),
+    )
+    stop = asyncio.Event()
+    task = asyncio.create_task(loop.run(stop))
+    try:
+        await eventually(lambda: handled == [good], DEADLINE, "the good record handled")
+        handled_at = time.monotonic()
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, DEADLINE)
+        await loop.close()
+    assert len(attempts) == 1 and handled_at - attempts[0] < 1.0
+    assert loop.stats.dead_lettered == {Topic.DIRECTIVES.value: 1}
+
+
+async def test_a_record_still_failing_at_stop_is_left_uncommitted(
+    kafka_settings: KafkaSettings,
+) -> None:
+    key = unique("CP")
+    await published(kafka_settings, Topic.DIRECTIVES, key, directive(key))
+    group = unique("g")
+    tries = 0
+
+    async def disk_full(_msg: Message, _record: Record) -> None:
+        nonlocal tries
+        tries += 1
+        raise OSError(28, "No space left on device")
+
+    def consumer(handler: Any) -> ConsumerLoop:
+        return ConsumerLoop(
+            kafka_settings,
+            group_id=group,
+            partitions=key_partitions(key, [Topic.DIRECTIVES]),
+            handler=handler,
+            dead_letters=None,
+            keys=frozenset({key}),
+        )
+
+    loop = consumer(disk_full)
+    stop = asyncio.Event()
+    task = asyncio.create_task(loop.run(stop))
+    await eventually(lambda: tries >= 3, DEADLINE, "a few retries")
+    stop.set()
+    await asyncio.wait_for(task, DEADLINE)
+    await loop.close()
+    assert loop.stats.dead_lettered == {}
+
+    handled: list[Message] = []
+
+    async def healthy(msg: Message, _record: Record) -> None:
+        handled.append(msg)
+
+    again = consumer(healthy)  # the disk has room again: the record is still there
+    stop = asyncio.Event()
+    task = asyncio.create_task(again.run(stop))
+    try:
+        await eventually(lambda: len(handled) == 1, DEADLINE, "the record read again")
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, DEADLINE)
+        await again.close()
 
 
 async def test_a_snapshot_holds_every_message_of_the_topic(kafka_settings: KafkaSettings) -> None:

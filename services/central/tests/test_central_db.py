@@ -133,3 +133,33 @@ def test_a_failed_transaction_writes_nothing(tmp_path: Path) -> None:
     except sqlite3.IntegrityError:
         pass
     assert db.load_cps() == []
+
+
+def test_commits_are_durable(tmp_path: Path) -> None:
+    db = Database(tmp_path / "c.db")
+    assert db._conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+
+
+def test_prune_forgets_old_request_ids_ended_sessions_and_idle_drivers(tmp_path: Path) -> None:
+    db = Database(tmp_path / "c.db")
+    db.migrate()
+    db.mark_processed("old", "supply_request", None, 100.0)
+    db.mark_processed("new", "supply_request", None, 900.0)
+    db.save_session(session("ended-old", status=SessionStatus.ENDED, ended_at=150.0))
+    db.save_session(session("ended-new", status=SessionStatus.ENDED, ended_at=950.0))
+    db.save_session(session("open-old", status=SessionStatus.SUPPLYING))
+    db.touch_driver("D-old", 100.0)
+    db.touch_driver("D-new", 900.0)
+    size = db.size_bytes()
+    assert size > 0
+
+    assert db.prune(requests_before=500.0, sessions_before=None) == 1
+    assert db.processed("old") == (False, None) and db.processed("new")[0]
+    assert db.get_session("ended-old") is not None  # sessions kept forever: retention 0
+
+    assert db.prune(requests_before=500.0, sessions_before=500.0) == 2
+    assert db.get_session("ended-old") is None
+    assert db.get_session("ended-new") is not None
+    assert db.get_session("open-old") is not None  # open sessions are never pruned
+    drivers = [r[0] for r in db._conn.execute("SELECT driver_id FROM drivers")]
+    assert drivers == ["D-new"]

@@ -3,6 +3,8 @@ online, fake engines and drivers talk Kafka exactly as the real ones will."""
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -245,3 +247,51 @@ async def test_a_lost_monitor_link_and_a_silent_engine_abort_the_supply(flow: Fl
     assert "stopped reporting" in error.reason
     ticket = await flow.driver.wait_for(Ticket)
     assert (ticket.outcome, ticket.last_seq) == (Outcome.ABORTED, 2)
+
+
+async def test_a_ticket_with_a_lone_surrogate_is_dead_lettered_at_once_and_changes_nothing(
+    flow: Flow, peers, wait_until
+) -> None:
+    letters = await peers.watcher(Topic.DEAD_LETTER)
+    session_id = (await flow.request()).session_id
+    await flow.engine_says(flow.telemetry(session_id, 1))
+    await wait_until(lambda: flow.state() is CpState.SUPPLYING, what="SUPPLYING")
+
+    sent = time.monotonic()
+    await flow.engine_says(flow.ticket(session_id, Outcome.COMPLETED, reason="bad \ud800", seq=1))
+    letter = await letters.wait_for(DeadLetter, key=flow.cp_id)
+    assert time.monotonic() - sent < 2.0  # no retries in between
+    assert "reason" in letter.reason and "\\ud800" in letter.reason
+    assert flow.state() is CpState.SUPPLYING
+    assert flow.central.db.get_session(session_id).status.value == "supplying"  # type: ignore[union-attr]
+
+    await flow.engine_says(flow.ticket(session_id, Outcome.COMPLETED, seq=1))
+    ticket = await flow.driver.wait_for(Ticket)
+    assert ticket.reason == "" and len(flow.driver.of(Ticket)) == 1
+    await wait_until(lambda: flow.state() is CpState.ACTIVE, what="ACTIVE again")
+
+
+async def test_a_locked_database_holds_the_ticket_until_it_is_free_and_loses_nothing(
+    flow: Flow, peers, wait_until
+) -> None:
+    letters = await peers.watcher(Topic.DEAD_LETTER)
+    session_id = (await flow.request()).session_id
+    await flow.engine_says(flow.telemetry(session_id, 1))
+    await wait_until(lambda: flow.state() is CpState.SUPPLYING, what="SUPPLYING")
+    other = sqlite3.connect(flow.central.db.path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another writer holds the lock: "database is locked"
+    try:
+        await flow.engine_says(flow.ticket(session_id, Outcome.COMPLETED, seq=1))
+        await wait_until(
+            lambda: flow.central.kafka.consumed.consumed.get(Topic.TELEMETRY.value, 0) >= 2,
+            what="the ticket read",
+        )
+        await asyncio.sleep(1.0)  # while retrying: nothing changed, nothing dead-lettered
+        assert flow.state() is CpState.SUPPLYING and not flow.driver.of(Ticket)
+        assert not letters.of(DeadLetter)
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    ticket = await flow.driver.wait_for(Ticket)
+    assert ticket.session_id == session_id and len(flow.driver.of(Ticket)) == 1
+    assert flow.central.db.get_session(session_id).status.value == "ended"  # type: ignore[union-attr]

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
+import sqlite3
 import ssl
 import time
 from typing import Any
@@ -53,6 +54,10 @@ _FLUSH_INTERVAL = 1.0
 # second cost ~2-7 % of the central's CPU at 10,000 CPs (docs/benchmarks.md).
 _LAST_SEEN_INTERVAL = 30.0
 _PROBE_INTERVAL = 3.0
+_PRUNE_INTERVAL = 3600.0
+# An answered request id only guards against a replay, and a request is stale after
+# its ttl (at most an hour): a day is plenty.
+_REQUEST_ID_RETENTION = 86400.0
 
 
 class Central:
@@ -119,11 +124,13 @@ class Central:
         self.operator = OperatorActions(core, self.sessions, self.monitors.push_price)
         self.metrics.connected_monitors.set_function(lambda: self.registry.connected)
         self.metrics.pending_monitors.set_function(lambda: self.monitors.pending)
+        self.metrics.database_size.set_function(self.db.size_bytes)
         self.metrics.event_clients.set_function(lambda: self.hub.clients)
         self.metrics.ready.set_function(lambda: 1 if self.readiness().ready else 0)
         self._publish_states = False  # until the topics exist; then every CP once
         self._stop = asyncio.Event()
         self._last_seen_flushed = time.monotonic()
+        self._pruned_at = -_PRUNE_INTERVAL
         self._tasks: list[asyncio.Task[Any]] = []
         self._runner: web.AppRunner | None = None
         self.http_port = 0
@@ -223,7 +230,28 @@ class Central:
     async def _flush_forever(self) -> None:
         while not self._stop.is_set():
             await asyncio.sleep(_FLUSH_INTERVAL)
-            self.flush(last_seen=time.monotonic() - self._last_seen_flushed >= _LAST_SEEN_INTERVAL)
+            try:
+                self.flush(
+                    last_seen=time.monotonic() - self._last_seen_flushed >= _LAST_SEEN_INTERVAL
+                )
+                if time.monotonic() - self._pruned_at >= _PRUNE_INTERVAL:
+                    self.prune()
+            except sqlite3.Error as exc:  # locked or full: the next round tries again
+                log.warning("database write failed %s", kv(error=exc))
+
+    def prune(self) -> int:
+        """Forget answered request ids after a day, ended sessions and idle drivers
+        after --retention-days."""
+        self._pruned_at = time.monotonic()
+        now = time.time()
+        days = self.settings.retention_days
+        deleted = self.db.prune(
+            requests_before=now - _REQUEST_ID_RETENTION,
+            sessions_before=now - days * 86400 if days > 0 else None,
+        )
+        if deleted:
+            log.info("database pruned %s", kv(rows=deleted, size_bytes=self.db.size_bytes()))
+        return deleted
 
     def flush(self, *, last_seen: bool = True) -> None:
         """Telemetry progress (and, when asked, heartbeat times) kept in memory, written in

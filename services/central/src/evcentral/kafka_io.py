@@ -4,17 +4,20 @@ The consumer (group ``evcentral``) reads every partition of the supply
 requests and the telemetry, from the committed offsets (``earliest`` the
 first time), and hands each validated message to the router; offsets are
 committed after the handlers ran, so a restart resumes where it stopped and
-the idempotent handlers make a replay harmless.
+the idempotent handlers make a replay harmless. A database that is locked or
+full is a temporary failure: the record is retried, never dead-lettered.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 from collections.abc import Callable
 
 from evproto.errors import BrokerError
 from evproto.kafka import (
+    TEMPORARY_ERRORS,
     ConsumerLoop,
     GroupLag,
     KafkaSettings,
@@ -61,6 +64,7 @@ class KafkaIO:
             dead_letters=self.publisher,
             start="earliest",
             stats=self.consumed,
+            temporary=(*TEMPORARY_ERRORS, sqlite3.OperationalError),
         )
         self._admin = TopicAdmin(settings)
         self._lag_reader = GroupLag(settings, group_id, CONSUMED_TOPICS)

@@ -113,6 +113,9 @@ class CentralMetrics(ServiceMetrics):
             "Connections refused or dropped by a cap (docs/reliability.md)",
             ["reason"],
         )
+        self.database_size = self.gauge(
+            "database_size_bytes", "The SQLite database and its WAL on disk"
+        )
         self.ready = self.gauge("ready", "1 when /readyz answers 200")
         self.http_requests = self.counter(
             "http_requests_total", "HTTP requests served", ["method", "status"]

@@ -9,9 +9,11 @@ fault); anything arriving for an ended session is ignored and counted.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from evproto.errors import InvalidField
 from evproto.kafka import Record
@@ -26,6 +28,7 @@ from evproto.messages import (
 from evproto.vocabulary import AbortCause
 
 from evcentral.core import Core
+from evcentral.db import Database
 from evcentral.journal import LogKind
 from evcentral.records import SessionRecord, SessionStatus
 from evcentral.registry import ChargingPoint
@@ -172,14 +175,18 @@ class SessionManager:
         if msg.seq <= session.last_seq:
             self._metrics.ignored_messages.labels("duplicate_telemetry").inc()
             return
-        session.last_seq = msg.seq
-        session.kwh = msg.kwh
-        session.eur = msg.eur
-        session.elapsed_s = msg.elapsed_s
+        progress = {
+            "last_seq": msg.seq,
+            "kwh": msg.kwh,
+            "eur": msg.eur,
+            "elapsed_s": msg.elapsed_s,
+        }
         if session.status is SessionStatus.AUTHORIZED:
             # SupplyStarted was lost or reordered: the telemetry proves the supply runs
-            self._mark_started(session, msg.sent_at - msg.elapsed_s)
+            self._mark_started(session, msg.sent_at - msg.elapsed_s, **progress)
         else:
+            for name, value in progress.items():  # written in the next batch (flush)
+                setattr(session, name, value)
             self._progress[session.session_id] = session
             self._registry.tile_changed(self._cp(session))
         if session.session_id not in self._grace:  # after an error the driver waits for the ticket
@@ -280,14 +287,17 @@ class SessionManager:
     def _finish(
         self, session: SessionRecord, ticket: Ticket, abort_label: AbortCause | None
     ) -> None:
-        session.status = SessionStatus.ENDED
-        session.ended_at = ticket.ended_at
-        session.kwh = ticket.kwh
-        session.eur = ticket.eur
-        session.last_seq = max(session.last_seq, ticket.last_seq)
-        session.outcome = ticket.outcome
-        session.reason = ticket.reason
-        self._db.save_session(session)
+        _save_then_apply(
+            self._db,
+            session,
+            status=SessionStatus.ENDED,
+            ended_at=ticket.ended_at,
+            kwh=ticket.kwh,
+            eur=ticket.eur,
+            last_seq=max(session.last_seq, ticket.last_seq),
+            outcome=ticket.outcome,
+            reason=ticket.reason,
+        )
         self._forget(session.session_id)
         self._registry.detach_session(session)
         self._outbox.ticket(session, ticket)
@@ -341,13 +351,13 @@ class SessionManager:
 
     # --- helpers -------------------------------------------------------------------------------
 
-    def _mark_started(self, session: SessionRecord, started_at: float) -> None:
-        session.status = SessionStatus.SUPPLYING
-        session.started_at = started_at
+    def _mark_started(self, session: SessionRecord, started_at: float, **progress: Any) -> None:
+        _save_then_apply(
+            self._db, session, status=SessionStatus.SUPPLYING, started_at=started_at, **progress
+        )
         handle = self._start_timers.pop(session.session_id, None)
         if handle is not None:
             handle.cancel()
-        self._db.save_session(session)
         self._progress.pop(session.session_id, None)
         self._registry.refresh(self._cp(session))
         self._journal.about(
@@ -372,11 +382,20 @@ class SessionManager:
         if not self._progress:
             return 0
         pending = list(self._progress.values())
+        self._db.flush_progress(pending)  # kept for the next flush if this one fails
         self._progress.clear()
-        self._db.flush_progress(pending)
         return len(pending)
 
     def close(self) -> None:
         """Stop the timers; open sessions stay open in the database for the next start."""
         for session_id in list(self._registry.sessions):
             self._cancel_timers(session_id)
+
+
+def _save_then_apply(db: Database, session: SessionRecord, **changes: Any) -> None:
+    """Write the changed session first; only once that commit is durable does the
+    session in memory change (a failed write leaves memory and database agreeing,
+    and the record that caused it is retried)."""
+    db.save_session(dataclasses.replace(session, **changes))
+    for name, value in changes.items():
+        setattr(session, name, value)

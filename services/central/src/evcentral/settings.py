@@ -60,6 +60,12 @@ class CentralSettings(KafkaOptions):
     http_idle_timeout: float = seconds(
         15.0, "seconds an HTTP connection may stay idle or take to send its request headers"
     )
+    retention_days: float = setting(
+        365.0,
+        help="days ended sessions and drivers not seen are kept in the database (0: forever)",
+        metavar="DAYS",
+        minimum=0,
+    )
     max_open_files: int = count(
         65536,
         "open-files limit the central raises its soft limit to (never above the hard one)",

@@ -16,13 +16,14 @@ event loops never stall. Broker failures raise :class:`evproto.errors.BrokerErro
 
 from evproto.kafka.admin import TopicAdmin, broker_reachable, create_topics, ensure_topics
 from evproto.kafka.assignment import key_partitions, pin_start_positions
-from evproto.kafka.consumer import ConsumerLoop, Handler, Record
+from evproto.kafka.consumer import TEMPORARY_ERRORS, ConsumerLoop, Handler, Record
 from evproto.kafka.lag import GroupLag
 from evproto.kafka.publisher import Publisher
 from evproto.kafka.settings import KafkaSettings, KafkaStats
 from evproto.kafka.snapshot import TopicSnapshot, read_snapshot
 
 __all__ = [
+    "TEMPORARY_ERRORS",
     "ConsumerLoop",
     "GroupLag",
     "Handler",

@@ -23,11 +23,17 @@ from evproto.messages import CHANNELS, DeadLetter
 from evproto.schema import Message, decode_message
 from evproto.topics import Topic
 
-__all__ = ["ConsumerLoop", "Handler", "Record"]
+__all__ = ["TEMPORARY_ERRORS", "ConsumerLoop", "Handler", "Record"]
 
 log = logging.getLogger("evproto.kafka")
 
-HANDLER_ATTEMPTS = 5  # a handler that keeps failing on one record: dead-letter it
+TEMPORARY_ERRORS: tuple[type[BaseException], ...] = (BrokerError, OSError, TimeoutError)
+"""Failures that pass (broker away, disk full, a timeout): retried, never dead-lettered."""
+_RETRY_MAX_WAIT = 5.0
+
+
+class _Abandoned(Exception):
+    """The loop is stopping while a record still fails temporarily: leave it uncommitted."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,10 +58,13 @@ class ConsumerLoop:
     committed offsets of ``group_id``, else ``start`` ("earliest" or "latest",
     resolved to an explicit offset at assignment so nothing produced after
     :meth:`start` returns is missed). A record that is not a valid message for
-    its topic, or whose handler raises a :class:`MessageError`, goes to the
-    dead-letter topic with the reason; any other handler error is retried
-    (:data:`HANDLER_ATTEMPTS` in all, backing off) before it is dead-lettered.
-    Broker failures raise :class:`~evproto.errors.BrokerError`.
+    its topic, or whose handler raises a :class:`MessageError` or any error that
+    is not ``temporary``, goes to the dead-letter topic at once with the reason (a
+    poison record never holds up the next one). A ``temporary`` failure (database
+    locked, disk full, broker away) is retried with backoff until it passes: the
+    loop reads nothing meanwhile (Kafka keeps the records), and a stop during it
+    leaves that record uncommitted, to be read again. Broker failures raise
+    :class:`~evproto.errors.BrokerError`.
     """
 
     def __init__(
@@ -70,6 +79,7 @@ class ConsumerLoop:
         keys: frozenset[str] | None = None,
         stats: KafkaStats | None = None,
         batch: int = 500,
+        temporary: tuple[type[BaseException], ...] = TEMPORARY_ERRORS,
     ) -> None:
         self.group_id = group_id
         self.stats = stats or KafkaStats()
@@ -88,11 +98,12 @@ class ConsumerLoop:
                     "on_commit": self._committed,
                 }
             )
+        self._temporary = temporary
+        self._stopping: asyncio.Event = asyncio.Event()
         self._retrying = tenacity.AsyncRetrying(
-            stop=tenacity.stop_after_attempt(HANDLER_ATTEMPTS),
-            wait=tenacity.wait_exponential(multiplier=0.4),
-            retry=tenacity.retry_if_exception_type(Exception)
-            & tenacity.retry_if_not_exception_type(MessageError),
+            stop=lambda _state: self._stopping.is_set(),
+            wait=tenacity.wait_exponential_jitter(multiplier=0.2, max=_RETRY_MAX_WAIT, jitter=0.2),
+            retry=tenacity.retry_if_exception_type(temporary),
             reraise=True,
         )
         self._assigned: list[TopicPartition] = []
@@ -151,6 +162,7 @@ class ConsumerLoop:
         is a round trip in which nothing is fetched, added to every record's latency);
         the last one is committed synchronously when the loop stops.
         """
+        self._stopping = stop
         if not self._assigned:
             await self.assign()
         try:
@@ -164,7 +176,10 @@ class ConsumerLoop:
                             self._on_error(err)
                         continue
                     self.stats.broker_up = True
-                    await self._process(record)
+                    try:
+                        await self._process(record)
+                    except _Abandoned:
+                        break  # stopping: this record and the rest of the batch are read again
                     last[(record.topic() or "", record.partition() or 0)] = record.offset() or 0
                 if last:
                     self._commit_soon(last)
@@ -199,18 +214,23 @@ class ConsumerLoop:
         try:
             try:
                 await self._handler(msg, meta)
-            except MessageError:
-                raise
-            except Exception as exc:
+            except self._temporary as exc:
                 await self._retry_handler(msg, meta, exc)
         except MessageError as exc:
             await self._dead_letter(record, meta, exc.message)
-        except Exception as exc:
+        except self._temporary as exc:  # still failing when the loop stops
+            log.warning(
+                "stopping, record left unhandled %s",
+                kv(topic=topic.value, offset=meta.offset, error=repr(exc)),
+            )
+            raise _Abandoned from exc
+        except Exception as exc:  # poison: retrying would fail the same way
             log.exception("handler failed, dead-lettering %s", kv(topic=topic, offset=meta.offset))
             await self._dead_letter(record, meta, f"handler failed: {exc!r}")
 
-    async def _retry_handler(self, msg: Message, meta: Record, failure: Exception) -> None:
-        """Run the handler again under the back-off; the last failure is raised.
+    async def _retry_handler(self, msg: Message, meta: Record, failure: BaseException) -> None:
+        """Run the handler again under the back-off until it passes; at stop the last
+        failure is raised.
 
         The first attempt ran bare (tenacity costs ~13 µs a call, paid on every
         record otherwise); its failure is tenacity's first attempt here.
