@@ -249,13 +249,19 @@ async def test_a_lost_monitor_link_and_a_silent_engine_abort_the_supply(flow: Fl
     assert (ticket.outcome, ticket.last_seq) == (Outcome.ABORTED, 2)
 
 
+async def _supplying(flow: Flow, wait_until: Any) -> str:
+    session_id = (await flow.request()).session_id
+    assert session_id is not None
+    await flow.engine_says(flow.telemetry(session_id, 1))
+    await wait_until(lambda: flow.state() is CpState.SUPPLYING, what="SUPPLYING")
+    return session_id
+
+
 async def test_a_ticket_with_a_lone_surrogate_is_dead_lettered_at_once_and_changes_nothing(
     flow: Flow, peers, wait_until
 ) -> None:
     letters = await peers.watcher(Topic.DEAD_LETTER)
-    session_id = (await flow.request()).session_id
-    await flow.engine_says(flow.telemetry(session_id, 1))
-    await wait_until(lambda: flow.state() is CpState.SUPPLYING, what="SUPPLYING")
+    session_id = await _supplying(flow, wait_until)
 
     sent = time.monotonic()
     await flow.engine_says(flow.ticket(session_id, Outcome.COMPLETED, reason="bad \ud800", seq=1))
@@ -275,9 +281,7 @@ async def test_a_locked_database_holds_the_ticket_until_it_is_free_and_loses_not
     flow: Flow, peers, wait_until
 ) -> None:
     letters = await peers.watcher(Topic.DEAD_LETTER)
-    session_id = (await flow.request()).session_id
-    await flow.engine_says(flow.telemetry(session_id, 1))
-    await wait_until(lambda: flow.state() is CpState.SUPPLYING, what="SUPPLYING")
+    session_id = await _supplying(flow, wait_until)
     other = sqlite3.connect(flow.central.db.path, isolation_level=None)
     other.execute("BEGIN IMMEDIATE")  # another writer holds the lock: "database is locked"
     try:
