@@ -142,11 +142,12 @@ def test_tokens_are_generated_into_a_secret_and_read_from_files(
 ) -> None:
     chart = rendered_variants["default"]
     secret = chart.one("Secret", "-central-tokens")
-    assert set(secret["data"]) == {"operator-token", "registration-token"}
+    assert set(secret["data"]) == {"operator-token", "viewer-token", "registration-token"}
     assert all(len(v) >= 40 for v in secret["data"].values())
     central = env_of(container(chart, "-central", "central"))
     monitor = env_of(container(chart, "-cp", "monitor"))
     assert central["EV_OPERATOR_TOKEN_FILE"] == "/etc/evcharging/tokens/operator-token"
+    assert central["EV_VIEWER_TOKEN_FILE"] == "/etc/evcharging/tokens/viewer-token"
     assert central["EV_REGISTRATION_TOKEN_FILE"] == "/etc/evcharging/tokens/registration-token"
     assert monitor["EV_REGISTRATION_TOKEN_FILE"] == "/etc/evcharging/tokens/registration-token"
     assert "EV_OPERATOR_TOKEN" not in central and "EV_OPERATOR_TOKEN_FILE" not in monitor

@@ -10,6 +10,7 @@ within the pods' terminationGracePeriodSeconds.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shutil
@@ -52,9 +53,12 @@ def answers_200(url: str) -> Callable[[], bool]:
     return lambda: http_get(url)[0] == 200
 
 
-def http_get(url: str) -> tuple[int, bytes]:
+def http_get(url: str, token: str = "") -> tuple[int, bytes]:
+    request = urllib.request.Request(url)
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
     try:
-        with urllib.request.urlopen(url, timeout=2.0) as response:
+        with urllib.request.urlopen(request, timeout=2.0) as response:
             return int(response.status), bytes(response.read())
     except urllib.error.HTTPError as exc:
         return int(exc.code), b""
@@ -91,7 +95,12 @@ class LocalRelease:
     central_url: str
 
     def api(self, path: str) -> Any:
-        status, body = http_get(self.central_url + path)
+        """GET with the operator token of the release's Secret (reads need a token)."""
+        (secret,) = [
+            s for s in self.cluster.chart.of_kind("Secret") if "operator-token" in s["data"]
+        ]
+        token = base64.b64decode(secret["data"]["operator-token"]).decode()
+        status, body = http_get(self.central_url + path, token)
         return json.loads(body) if status == 200 else None
 
     def wait(self, what: str, condition: Callable[[], bool], deadline_s: float) -> None:

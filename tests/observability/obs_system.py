@@ -143,7 +143,9 @@ class ObservedSystem:
         return found
 
     def get_json(self, path: str) -> Any:
-        with urllib.request.urlopen(f"{self.stack.http_url}{path}", timeout=5) as answer:
+        request = urllib.request.Request(f"{self.stack.http_url}{path}")
+        request.add_header("Authorization", f"Bearer {self.stack.viewer_token}")
+        with urllib.request.urlopen(request, timeout=5) as answer:
             return json.load(answer)
 
     def cp(self, cp_id: str) -> dict[str, Any]:

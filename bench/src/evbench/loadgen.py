@@ -52,6 +52,7 @@ class LoadPlan:
     central: str  # HOST:PORT of the monitor port (or of the bare server)
     cps: int
     http: str | None = None  # the central's HTTP base URL, for the SSE probes
+    viewer_token: str = ""  # the stream of the SSE probes needs it
     kafka: str | None = None  # bootstrap; None = no sessions
     registration_token: str | None = None  # None = bare server: no authentication
     secrets: Path | None = None
@@ -293,14 +294,14 @@ async def run_load(
         await rig.start()
         echo = BrokerEcho(rig.settings)
         await echo.start()
-    watcher = DashboardWatcher(plan.http) if plan.http else None
+    watcher = DashboardWatcher(plan.http, plan.viewer_token) if plan.http else None
     if watcher is not None:
         await watcher.start()
     result: dict[str, Any] = {
         "plan": {
             k: str(v) if isinstance(v, Path) else v
             for k, v in asdict(plan).items()
-            if k != "registration_token"
+            if k not in ("registration_token", "viewer_token")
         },
         "fd_limit": fd_limit,
     }
@@ -406,6 +407,9 @@ def _parser() -> argparse.ArgumentParser:
         type=Path,
         help="file holding the registration token; omit against the bare server",
     )
+    p.add_argument(
+        "--viewer-token-file", type=Path, help="file holding the viewer token (with --http)"
+    )
     p.add_argument("--secrets", type=Path, help="JSON file keeping CP secrets between runs")
     p.add_argument("--cps", type=int, required=True, help="simulated charging points (N)")
     p.add_argument("--first-index", type=int, default=0, help="index of the first CP id")
@@ -440,10 +444,17 @@ def main(argv: list[str] | None = None) -> int:
             token = args.registration_token_file.read_text().strip()
         except OSError as exc:
             parser.error(f"--registration-token-file: {exc.strerror}")
+    viewer_token = ""
+    if args.viewer_token_file is not None:
+        try:
+            viewer_token = args.viewer_token_file.read_text().strip()
+        except OSError as exc:
+            parser.error(f"--viewer-token-file: {exc.strerror}")
     plan = LoadPlan(
         central=args.central,
         cps=args.cps,
         http=args.http,
+        viewer_token=viewer_token,
         kafka=args.kafka,
         registration_token=token,
         secrets=args.secrets,

@@ -218,6 +218,7 @@ class _Bench:
             [*common, "--central", s.central_address, "--http", s.http_url,
              "--kafka", s.bootstrap,
              "--registration-token-file", str(self.workdir / "registration-token"),
+             "--viewer-token-file", str(self.workdir / "viewer-token"),
              "--secrets", str(self.workdir / "cp-secrets.json"),
              "--drivers", str(step.drivers), "--rate", f"{step.rate:.3f}",
              "--session-s", str(step.session_s), "--heartbeat-window", str(o.heartbeat_window),

@@ -29,8 +29,9 @@ _MAX_LINE = 1 << 20
 class DashboardWatcher:
     """Follows the central's Server-Sent Events and tells when a CP reaches a state."""
 
-    def __init__(self, http_url: str) -> None:
+    def __init__(self, http_url: str, token: str) -> None:
         self.url = http_url.rstrip("/") + "/api/events"
+        self.token = token  # the viewer token: the stream needs one
         self.events = 0
         self.bad_events = 0
         self.connected = asyncio.Event()
@@ -50,9 +51,8 @@ class DashboardWatcher:
         assert self._session is not None
         while True:
             try:
-                async with self._session.get(
-                    self.url, headers={"Accept": "text/event-stream"}
-                ) as response:
+                headers = {"Accept": "text/event-stream", "Authorization": f"Bearer {self.token}"}
+                async with self._session.get(self.url, headers=headers) as response:
                     response.raise_for_status()
                     self.connected.set()
                     await self._read(response.content)

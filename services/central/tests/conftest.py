@@ -47,6 +47,7 @@ from evproto.topics import Topic, partition_for
 from prometheus_client import CollectorRegistry
 
 OPERATOR_TOKEN = "op-token"
+VIEWER_TOKEN = "view-token"
 REGISTRATION_TOKEN = "reg-token"
 
 
@@ -190,6 +191,7 @@ class CentralHarness:
             "listen": "127.0.0.1:0",
             "http": "127.0.0.1:0",
             "operator_token": OPERATOR_TOKEN,
+            "viewer_token": VIEWER_TOKEN,
             "registration_token": REGISTRATION_TOKEN,
             "heartbeat_interval": 0.5,
             "missed_heartbeats": 4,

@@ -89,12 +89,13 @@ async def test_unauthenticated_connections_are_capped_in_all_and_per_address(
 async def test_event_streams_are_capped_with_503(centrals, http) -> None:
     central: Central = await centrals.start(max_event_clients=2)
     url = f"http://127.0.0.1:{central.http_port}/api/events"
+    viewer = {"Authorization": "Bearer view-token"}
     async with contextlib.AsyncExitStack() as streams:
         for _ in range(2):
-            response = await streams.enter_async_context(http.session.get(url))
+            response = await streams.enter_async_context(http.session.get(url, headers=viewer))
             assert response.status == 200
             await response.content.readuntil(b"\n\n")
-        async with http.session.get(url) as refused:
+        async with http.session.get(url, headers=viewer) as refused:
             assert refused.status == 503
             assert "too many event streams" in (await refused.json())["error"]
     assert sample(central, "connections_capped_total", reason="event_clients") == 1

@@ -47,6 +47,8 @@ async def test_cps_filter_by_state_and_search(central: Central, fleet: list[str]
 
 async def test_whoami_names_the_role_of_the_token(central: Central, http) -> None:
     assert await http.call(central, "GET", "/api/whoami") == (200, {"role": "operator"})
+    viewer = await http.call(central, "GET", "/api/whoami", token="view-token")
+    assert viewer == (200, {"role": "viewer"})
     status, body = await http.call(central, "GET", "/api/whoami", token="wrong")
     assert status == 401 and body["error"]
 

@@ -1,18 +1,25 @@
-"""The HTTP API: every endpoint, its errors (400/401/404), the OpenAPI document, SSE."""
+"""The HTTP API: every endpoint, its errors (400/401/403/404), the OpenAPI document, SSE,
+who may read and act (viewer and operator tokens) and what a viewer sees of drivers."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import time
 
 import aiohttp
 import pytest
 from evcentral.app import Central
+from evcentral.journal import LogKind
+from evcentral.records import SessionRecord, SessionStatus
+from evproto.messages import Origin, Outcome
 from evproto.states import CpState
+
+VIEWER_TOKEN = "view-token"  # conftest's
 
 
 async def test_list_and_get_cps(central: Central, fleet: list[str], http) -> None:
-    status, body = await http.call(central, "GET", "/api/cps", token=None)
+    status, body = await http.call(central, "GET", "/api/cps", token=VIEWER_TOKEN)
     assert status == 200
     assert [cp["cp_id"] for cp in body["cps"]] == fleet
     online = body["cps"][0]
@@ -22,23 +29,23 @@ async def test_list_and_get_cps(central: Central, fleet: list[str], http) -> Non
         "cp_id", "location", "price", "state", "colour", "label", "connected", "health",
         "driver_id", "session_id", "kwh", "eur", "last_seen",
     }  # fmt: skip
-    status, offline = await http.call(central, "GET", f"/api/cps/{fleet[1]}", token=None)
+    status, offline = await http.call(central, "GET", f"/api/cps/{fleet[1]}", token=VIEWER_TOKEN)
     assert status == 200 and offline["state"] == "DISCONNECTED" and offline["colour"] == "grey"
-    status, body = await http.call(central, "GET", "/api/cps/CP-nowhere", token=None)
+    status, body = await http.call(central, "GET", "/api/cps/CP-nowhere")
     assert status == 404 and "CP-nowhere" in body["error"]
 
 
 async def test_operator_actions_need_the_token(central: Central, fleet: list[str], http) -> None:
     path = f"/api/cps/{fleet[0]}/stop"
-    for token in (None, "wrong"):
+    for token, expected in ((None, 401), ("wrong", 401), (VIEWER_TOKEN, 403)):
         status, body = await http.call(central, "POST", path, token=token)
-        assert status == 401 and body["error"]
+        assert status == expected and body["error"]
         status, _body = await http.call(central, "POST", "/api/cps/stop", token=token)
-        assert status == 401
+        assert status == expected
         status, _body = await http.call(
             central, "PUT", f"/api/cps/{fleet[0]}/price", token=token, json={"price": 1}
         )
-        assert status == 401
+        assert status == expected
     cp = central.registry.cps[fleet[0]]
     assert not cp.out_of_service and cp.price == 0.4  # nothing changed
 
@@ -93,13 +100,17 @@ async def test_set_price(central: Central, fleet: list[str], http) -> None:
 
 
 async def test_sessions_query(central: Central, http) -> None:
-    status, body = await http.call(central, "GET", "/api/sessions?limit=5&driver_id=x", token=None)
+    status, body = await http.call(central, "GET", "/api/sessions?limit=5&driver_id=x")
     assert status == 200 and body == {"sessions": [], "total": 0, "offset": 0, "limit": 5}
     for bad in ("0", "many", "5000", "9" * 5000):
-        status, body = await http.call(central, "GET", f"/api/sessions?limit={bad}", token=None)
+        status, body = await http.call(
+            central, "GET", f"/api/sessions?limit={bad}", token=VIEWER_TOKEN
+        )
         assert status == 400 and "limit" in body["error"]
     for bad in ("%ED%A0%80", "a%00b", "x" * 65, "%E2%82%AC"):
-        status, body = await http.call(central, "GET", f"/api/sessions?cp_id={bad}", token=None)
+        status, body = await http.call(
+            central, "GET", f"/api/sessions?cp_id={bad}", token=VIEWER_TOKEN
+        )
         assert status == 400 and "cp_id is not a valid id" in body["error"]
 
 
@@ -190,7 +201,8 @@ async def test_events_stream_a_snapshot_then_changes(
     central: Central, fleet: list[str], http
 ) -> None:
     url = f"http://127.0.0.1:{central.http_port}/api/events"
-    async with http.session.get(url) as response:
+    headers = {"Authorization": f"Bearer {VIEWER_TOKEN}"}
+    async with http.session.get(url, headers=headers) as response:
         assert response.headers["Content-Type"].startswith("text/event-stream")
         events = _sse(response.content)
         snapshot = [await anext(events) for _ in range(2)]
@@ -218,3 +230,103 @@ async def _sse(stream: aiohttp.StreamReader):  # type: ignore[no-untyped-def]
             kind = line[7:]
         elif line.startswith("data: "):
             yield kind, json.loads(line[6:])
+
+
+READS = (
+    "/api/whoami",
+    "/api/summary",
+    "/api/cps",
+    "/api/cps/CP-1",
+    "/api/cps/CP-1/history",
+    "/api/sessions",
+    "/api/sessions.csv",
+    "/api/events",
+)
+
+
+async def test_reads_need_a_token_and_each_refusal_is_counted_and_journaled(
+    central: Central, http
+) -> None:
+    for path in READS:
+        for token in (None, "guess"):
+            status, body = await http.call(central, "GET", path, token=token)
+            assert status == 401 and "token" in body["error"], (path, token)
+    _status, text = await http.call(central, "GET", "/metrics", token=None)
+    for reason, count in (("no_token", len(READS)), ("wrong_token", len(READS))):
+        line = f'evcharging_central_access_refused_total{{door="http",reason="{reason}"}} {count}.0'
+        assert line in text
+    security = [e.message for e in central.journal.recent if e.kind.value == "security"]
+    assert security == [  # one line per peer and reason within the quiet period
+        "http refused from 127.0.0.1: GET /api/whoami: no_token",
+        "http refused from 127.0.0.1: GET /api/whoami: wrong_token",
+    ]
+    for path in ("/", "/static/app.js", "/healthz", "/readyz", "/metrics", "/api/openapi.json"):
+        assert (await http.call(central, "GET", path, token=None))[0] in (200, 503), path
+
+
+def _session(session_id: str, cp_id: str, driver_id: str) -> SessionRecord:
+    now = time.time()
+    return SessionRecord(
+        session_id=session_id,
+        cp_id=cp_id,
+        driver_id=driver_id,
+        origin=Origin.DRIVER,
+        status=SessionStatus.ENDED,
+        authorized_at=now - 60,
+        price=0.4,
+        started_at=now - 50,
+        ended_at=now,
+        kwh=1.0,
+        eur=0.4,
+        outcome=Outcome.COMPLETED,
+    )
+
+
+async def test_a_viewer_sees_drivers_by_a_stable_pseudonym(
+    central: Central, fleet: list[str], http
+) -> None:
+    for session_id, cp_id, driver_id in (
+        ("S-1", fleet[0], "alice"),
+        ("S-2", fleet[1], "alice"),
+        ("S-3", fleet[0], "bob"),
+    ):
+        central.db.save_session(_session(session_id, cp_id, driver_id))
+    status, body = await http.call(central, "GET", "/api/sessions")  # the operator
+    assert status == 200 and {s["driver_id"] for s in body["sessions"]} == {"alice", "bob"}
+    status, body = await http.call(central, "GET", "/api/sessions", token=VIEWER_TOKEN)
+    assert status == 200
+    shown = {(s["session_id"], s["driver_id"]) for s in body["sessions"]}
+    aliases = {alias for _session_id, alias in shown}
+    assert len(aliases) == 2 and not aliases & {"alice", "bob"}
+    assert all(alias.startswith("driver-") for alias in aliases)
+    by_session = dict(shown)  # the same driver has the same pseudonym in every row
+    assert by_session["S-1"] == by_session["S-2"] != by_session["S-3"]
+    assert "alice" not in json.dumps(body)
+    url = f"http://127.0.0.1:{central.http_port}/api/sessions.csv"
+    headers = {"Authorization": f"Bearer {VIEWER_TOKEN}"}
+    async with http.session.get(url, headers=headers) as response:
+        csv_text = await response.text()
+    assert response.status == 200 and "alice" not in csv_text and by_session["S-1"] in csv_text
+    for path in ("/api/sessions?driver_id=alice", "/api/sessions.csv?driver_id=alice"):
+        status, body = await http.call(central, "GET", path, token=VIEWER_TOKEN)
+        assert status == 403 and "operator" in body["error"]  # no probing for a known driver
+
+
+async def test_a_viewer_stream_redacts_driver_ids_in_tiles_and_log(
+    central: Central, fleet: list[str], http
+) -> None:
+    central.journal.record(
+        LogKind.REQUEST, "carol asks for a supply", cp_id=fleet[0], driver_id="carol"
+    )
+    url = f"http://127.0.0.1:{central.http_port}/api/events"
+    headers = {"Authorization": f"Bearer {VIEWER_TOKEN}"}
+    async with http.session.get(url, headers=headers) as response:
+        assert response.status == 200
+        events = _sse(response.content)
+        async for kind, data in events:
+            if kind == "log" and data["driver_id"]:
+                assert data["driver_id"].startswith("driver-")
+                assert data["message"] == f"{data['driver_id']} asks for a supply"
+                break
+    async with http.session.get(url) as response:
+        assert response.status == 401

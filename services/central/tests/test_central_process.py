@@ -18,9 +18,12 @@ from evstack.localstack import LocalStack, ManagedProcess, console_script
 pytestmark = pytest.mark.e2e
 
 
-def _get(url: str) -> tuple[int, Any]:
+def _get(url: str, token: str = "") -> tuple[int, Any]:
+    request = urllib.request.Request(url)
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
     try:
-        with urllib.request.urlopen(url, timeout=2) as response:
+        with urllib.request.urlopen(request, timeout=2) as response:
             return response.status, json.loads(response.read())
     except urllib.error.HTTPError as exc:
         return exc.code, json.loads(exc.read())
@@ -28,8 +31,8 @@ def _get(url: str) -> tuple[int, Any]:
         return 0, None
 
 
-async def get(url: str) -> tuple[int, Any]:
-    return await asyncio.to_thread(_get, url)
+async def get(url: str, token: str = "") -> tuple[int, Any]:
+    return await asyncio.to_thread(_get, url, token)
 
 
 async def test_the_process_serves_and_stops_cleanly_on_sigterm(
@@ -49,7 +52,7 @@ async def test_the_process_serves_and_stops_cleanly_on_sigterm(
         await monitor.status(Health.OK)
 
         async def active() -> dict[str, Any] | None:
-            code, body = await get(f"{stack.http_url}/api/cps/CP-P1")
+            code, body = await get(f"{stack.http_url}/api/cps/CP-P1", stack.viewer_token)
             return body if code == 200 and body["state"] == "ACTIVE" else None
 
         tile = await wait_until(active, 10, "CP-P1 ACTIVE over HTTP")

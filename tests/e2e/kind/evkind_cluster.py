@@ -74,11 +74,14 @@ class Release:
         return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
     def api(self, path: str) -> object:
-        """GET the central's REST API from inside its pod (no port-forward needed)."""
+        """GET the central's REST API from inside its pod (no port-forward needed), with
+        the operator token the pod mounts."""
         fetch = (
             "import sys, urllib.request; "
-            "print(urllib.request.urlopen('http://127.0.0.1:8080' + sys.argv[1], timeout=5)"
-            ".read().decode())"
+            "token = open('/etc/evcharging/tokens/operator-token').read().strip(); "
+            "request = urllib.request.Request('http://127.0.0.1:8080' + sys.argv[1], "
+            "headers={'Authorization': 'Bearer ' + token}); "
+            "print(urllib.request.urlopen(request, timeout=5).read().decode())"
         )
         done = self.exec(
             f"{self.fullname}-central-0", "python", "-c", fetch, path, container="central"

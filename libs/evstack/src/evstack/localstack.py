@@ -158,6 +158,7 @@ class LocalStack:
         self.listen_port = self.listen_port or self._free_port()
         self.http_port = self.http_port or self._free_port()
         self.operator_token = self._token("operator-token")
+        self.viewer_token = self._token("viewer-token")
         self.registration_token = self._token("registration-token")
 
     def _free_port(self) -> int:
@@ -211,6 +212,7 @@ class LocalStack:
         env = {
             **self._common_env(),
             "EV_OPERATOR_TOKEN_FILE": str(self.workdir / "operator-token"),
+            "EV_VIEWER_TOKEN_FILE": str(self.workdir / "viewer-token"),
             "EV_REGISTRATION_TOKEN_FILE": str(self.workdir / "registration-token"),
         }
         self.central = ManagedProcess("central", argv, env, self.workdir / "central.log")
@@ -329,8 +331,9 @@ def run(cps: int, workdir: Path, kafka_port: int, listen_port: int, http_port: i
         print(
             f"""
 EV Charging Network is running ({cps} charging points).
-  dashboard        {stack.http_url}/
-  operator token   {stack.operator_token}   (file {workdir}/operator-token)
+  dashboard        {stack.http_url}/   (asks for a token)
+  operator token   file {workdir}/operator-token   (reads and actions)
+  viewer token     file {workdir}/viewer-token     (reads only, drivers pseudonymised)
   Kafka bootstrap  {stack.bootstrap}
   monitor port     {stack.central_address}
   logs             {workdir}/*.log, {workdir}/CP-*/*.log

@@ -32,6 +32,7 @@ from evcentral.core import Core
 from evcentral.credentials import Authenticator
 from evcentral.db import Database
 from evcentral.history import StateHistory
+from evcentral.http.access import Access
 from evcentral.http.api import HttpDeps, Readiness, build_app
 from evcentral.http.events import EventHub
 from evcentral.journal import Journal
@@ -40,6 +41,7 @@ from evcentral.metrics import CentralMetrics
 from evcentral.monitor_server import MonitorLimits, MonitorServer
 from evcentral.operator_actions import OperatorActions
 from evcentral.outbox import Outbox
+from evcentral.refusals import Refusals
 from evcentral.registry import ChargingPoint, Registry
 from evcentral.sessions import SessionManager
 from evcentral.settings import CentralSettings
@@ -70,14 +72,18 @@ class Central:
     ) -> None:
         self.settings = settings
         self.operator_token = settings.operator_token or secrets.token_urlsafe(24)
+        self.viewer_token = settings.viewer_token or secrets.token_urlsafe(24)
+        self.access = Access(self.operator_token, self.viewer_token)
         self.metrics = CentralMetrics(metrics_registry)
         self.journal = Journal()
         self.history = StateHistory()
+        self.refusals = Refusals(self.journal, self.metrics.refused)
         self.db = Database(settings.db)
         self.registry = Registry(self._published_change, self._tile_change)
         self.hub = EventHub(
             self.registry,
             self.journal,
+            self.access,
             max_clients=settings.max_event_clients,
             write_timeout=settings.event_write_timeout,
             capped=lambda reason: self.metrics.capped.labels(reason).inc(),
@@ -168,6 +174,8 @@ class Central:
             log.warning(
                 "no operator token configured; generated one %s", kv(token=self.operator_token)
             )
+        if not s.viewer_token:
+            log.warning("no viewer token configured; generated one %s", kv(token=self.viewer_token))
         self.metrics.kafka.stats = [self.kafka.produced, self.kafka.consumed]
         self.metrics.kafka.lag = self.kafka.lag
         await self.kafka.start()
@@ -190,7 +198,8 @@ class Central:
             operator=self.operator,
             hub=self.hub,
             metrics=self.metrics,
-            operator_token=self.operator_token,
+            access=self.access,
+            refusals=self.refusals,
             readiness=self.readiness,
             open_sessions=lambda: self.registry.sessions,
             history=self.history,

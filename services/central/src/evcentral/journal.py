@@ -27,6 +27,7 @@ class LogKind(enum.StrEnum):
     FAULT = "fault"
     DIRECTIVE = "directive"
     CONNECTION = "connection"
+    SECURITY = "security"  # a refused token, registration or proof (evcentral.refusals)
 
 
 @dataclass(frozen=True, slots=True)

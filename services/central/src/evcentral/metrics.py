@@ -19,6 +19,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from evcentral.authorization import AUTHORIZED_CODE, DenyCode
+from evcentral.refusals import REFUSALS, Door, Refusal
 
 __all__ = ["CAP_REASONS", "CP_STATE_VALUES", "CentralMetrics"]
 
@@ -45,7 +46,7 @@ CP_STATE_VALUES = {
     CpState.DISCONNECTED: 5,
 }
 _HTTP_METHODS = ("GET", "POST", "PUT")
-_HTTP_STATUSES = ("200", "202", "400", "401", "404", "405", "500", "503")
+_HTTP_STATUSES = ("200", "202", "400", "401", "403", "404", "405", "500", "503")
 
 
 class CentralMetrics(ServiceMetrics):
@@ -116,6 +117,12 @@ class CentralMetrics(ServiceMetrics):
         self.database_size = self.gauge(
             "database_size_bytes", "The SQLite database and its WAL on disk"
         )
+        self.access_refused = self.counter(
+            "access_refused_total",
+            "Callers turned away: HTTP without a valid token or above their role, "
+            "CP registrations of a known CP, too fast or with a wrong token",
+            ["door", "reason"],
+        )
         self.ready = self.gauge("ready", "1 when /readyz answers 200")
         self.http_requests = self.counter(
             "http_requests_total", "HTTP requests served", ["method", "status"]
@@ -138,9 +145,15 @@ class CentralMetrics(ServiceMetrics):
             self.ignored_messages.labels(kind)
         for reason in CAP_REASONS:
             self.capped.labels(reason)
+        for door, reasons in REFUSALS.items():
+            for reason in reasons:
+                self.access_refused.labels(door.value, reason.value)
         for method in _HTTP_METHODS:
             for status in _HTTP_STATUSES:
                 self.http_requests.labels(method, status)
+
+    def refused(self, door: Door, reason: Refusal) -> None:
+        self.access_refused.labels(door.value, reason.value).inc()
 
     def set_cp_state(self, cp_id: str, old: CpState | None, new: CpState) -> None:
         if old is not None:

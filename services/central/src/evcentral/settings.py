@@ -21,6 +21,11 @@ class CentralSettings(KafkaOptions):
     operator_token: str = setting(
         "", help="Bearer token for operator actions (generated and logged if empty)", secret=True
     )
+    viewer_token: str = setting(
+        "",
+        help="Bearer token for read-only access to /api/* (generated and logged if empty)",
+        secret=True,
+    )
     registration_token: str = setting(
         "",
         help="token a monitor proves to register a CP (empty: registration refused)",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import hmac
 import json
 import logging
 import math
@@ -18,11 +17,13 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from evcentral.db import Database
 from evcentral.history import StateHistory
+from evcentral.http.access import Access, Role, TokenProblem
 from evcentral.http.events import EventHub, sse_handler
 from evcentral.http.fleet import FleetReads
 from evcentral.http.queries import cp_query, session_query
 from evcentral.metrics import CentralMetrics
 from evcentral.operator_actions import OperatorActions
+from evcentral.refusals import Door, Refusal, Refusals
 from evcentral.registry import ChargingPoint, Registry
 from evcentral.views import cp_view, session_view
 
@@ -33,6 +34,7 @@ log = logging.getLogger("evcentral.http")
 _MAX_BODY = 64 * 1024
 _BODY_TIMEOUT = 10.0
 _STATIC = resources.files("evcentral.http") / "static"
+_ROLE = web.RequestKey("role", Role)  # set by _Api.reads for the handler it guards
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +55,8 @@ class HttpDeps:
     operator: OperatorActions
     hub: EventHub
     metrics: CentralMetrics
-    operator_token: str
+    access: Access
+    refusals: Refusals
     readiness: Callable[[], Readiness]
     open_sessions: Callable[[], dict[str, Any]]  # session id -> live record (newer than the db)
     history: StateHistory
@@ -68,12 +71,12 @@ def build_app(deps: HttpDeps) -> web.Application:
         client_max_size=_MAX_BODY, middlewares=[_count_requests(deps.metrics), _json_errors]
     )
     api = _Api(deps)
-    fleet = FleetReads(deps.registry, deps.db, deps.history, deps.open_sessions)
+    fleet = FleetReads(deps.registry, deps.db, deps.history, deps.open_sessions, shown=api.shown_to)
     app.router.add_get("/", _static_file("index.html", "text/html"))
     app.router.add_get("/static/app.js", _static_file("app.js", "text/javascript"))
     app.router.add_get("/static/style.css", _static_file("style.css", "text/css"))
     app.router.add_get("/api/whoami", api.whoami)
-    app.router.add_get("/api/summary", fleet.summary)
+    app.router.add_get("/api/summary", api.reads(fleet.summary))
     app.router.add_get("/api/cps", api.list_cps)
     app.router.add_post("/api/cps/stop", api.stop_all)
     app.router.add_post("/api/cps/resume", api.resume_all)
@@ -81,10 +84,10 @@ def build_app(deps: HttpDeps) -> web.Application:
     app.router.add_post("/api/cps/{cp_id}/stop", api.stop_cp)
     app.router.add_post("/api/cps/{cp_id}/resume", api.resume_cp)
     app.router.add_put("/api/cps/{cp_id}/price", api.set_price)
-    app.router.add_get("/api/cps/{cp_id}/history", fleet.cp_history)
+    app.router.add_get("/api/cps/{cp_id}/history", api.reads(fleet.cp_history))
     app.router.add_get("/api/sessions", api.list_sessions)
-    app.router.add_get("/api/sessions.csv", fleet.sessions_csv)
-    app.router.add_get("/api/events", sse_handler(deps.hub))
+    app.router.add_get("/api/sessions.csv", api.reads(fleet.sessions_csv, by_driver=True))
+    app.router.add_get("/api/events", sse_handler(deps.hub, api.reader))
     app.router.add_get("/api/openapi.json", _openapi)
     app.router.add_get("/metrics", api.metrics_text)
     app.router.add_get("/healthz", _healthz)
@@ -98,15 +101,58 @@ class _Api:
 
     # --- helpers -------------------------------------------------------------------
 
-    def _authorize(self, request: web.Request) -> None:
+    def reader(self, request: web.Request) -> Role:
+        """The caller's role; 401 without the viewer or the operator token."""
         header = request.headers.get("Authorization", "")
         if not header.isascii():  # a token is ASCII; other bytes cannot be compared
+            self._refuse(request, Refusal.WRONG_TOKEN)
             _error(web.HTTPUnauthorized, "the Authorization header must be ASCII")
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token:
-            _error(web.HTTPUnauthorized, "operator token required: Authorization: Bearer <token>")
-        if not hmac.compare_digest(token.strip().encode(), self.d.operator_token.encode()):
-            _error(web.HTTPUnauthorized, "the operator token is wrong")
+        role = self.d.access.role_of(header)
+        if role is TokenProblem.MISSING:
+            self._refuse(request, Refusal.NO_TOKEN)
+            _error(
+                web.HTTPUnauthorized,
+                "a token is required: Authorization: Bearer <viewer or operator token>",
+            )
+        if role is TokenProblem.WRONG:
+            self._refuse(request, Refusal.WRONG_TOKEN)
+            _error(web.HTTPUnauthorized, "the token is neither the viewer nor the operator token")
+        return role
+
+    def _reader_by_driver(self, request: web.Request) -> Role:
+        """A session read; filtering by driver id is the operator's (403 for a viewer)."""
+        role = self.reader(request)
+        if request.query.get("driver_id") and role is not Role.OPERATOR:
+            # a viewer could otherwise test whether a driver it knows by name charged here
+            self._refuse(request, Refusal.OPERATOR_ONLY)
+            _error(web.HTTPForbidden, "filtering by driver id needs the operator token")
+        return role
+
+    def reads(self, handler: Handler, *, by_driver: bool = False) -> Handler:
+        """``handler`` behind the read check; the role is kept in the request."""
+
+        async def guarded(request: web.Request) -> web.StreamResponse:
+            request[_ROLE] = self._reader_by_driver(request) if by_driver else self.reader(request)
+            return await handler(request)
+
+        return guarded
+
+    def shown_to(self, request: web.Request, view: dict[str, Any]) -> dict[str, Any]:
+        """``view`` as the caller of a :meth:`reads` handler may see it."""
+        return self._shown(request[_ROLE], view)
+
+    def _authorize(self, request: web.Request) -> None:
+        """Actions: 401 without a valid token, 403 with the viewer's."""
+        if self.reader(request) is not Role.OPERATOR:
+            self._refuse(request, Refusal.OPERATOR_ONLY)
+            _error(web.HTTPForbidden, "this action needs the operator token, not the viewer's")
+
+    def _refuse(self, request: web.Request, reason: Refusal) -> None:
+        peer = request.remote or "unknown"
+        self.d.refusals.refuse(Door.HTTP, reason, peer, f"{request.method} {request.path}")
+
+    def _shown(self, role: Role, view: dict[str, Any]) -> dict[str, Any]:
+        return view if role is Role.OPERATOR else self.d.access.redact(view)
 
     def _cp(self, request: web.Request) -> ChargingPoint:
         cp_id = request.match_info["cp_id"]
@@ -119,19 +165,20 @@ class _Api:
 
     async def whoami(self, request: web.Request) -> web.Response:
         """Which role the caller's token has (the dashboard's sign-in checks it)."""
-        self._authorize(request)
-        return web.json_response({"role": "operator"})
+        return web.json_response({"role": self.reader(request).value})
 
     async def list_cps(self, request: web.Request) -> web.Response:
+        role = self.reader(request)
         wanted = cp_query(request.query)
         cps = sorted(
             (cp for cp in self.d.registry if wanted.matches(cp.cp_id, cp.location, cp.state)),
             key=lambda cp: cp.cp_id,
         )
-        return web.json_response({"cps": [cp_view(cp) for cp in cps]})
+        return web.json_response({"cps": [self._shown(role, cp_view(cp)) for cp in cps]})
 
     async def get_cp(self, request: web.Request) -> web.Response:
-        return web.json_response(cp_view(self._cp(request)))
+        role = self.reader(request)
+        return web.json_response(self._shown(role, cp_view(self._cp(request))))
 
     async def stop_cp(self, request: web.Request) -> web.Response:
         self._authorize(request)
@@ -163,12 +210,15 @@ class _Api:
     # --- sessions ---------------------------------------------------------------------
 
     async def list_sessions(self, request: web.Request) -> web.Response:
+        role = self._reader_by_driver(request)
         query = session_query(request.query)
         rows = self.d.db.list_sessions(where=query.where, limit=query.limit, offset=query.offset)
         live = self.d.open_sessions()  # telemetry not yet flushed to the database
         return web.json_response(
             {
-                "sessions": [session_view(live.get(s.session_id, s)) for s in rows],
+                "sessions": [
+                    self._shown(role, session_view(live.get(s.session_id, s))) for s in rows
+                ],
                 "total": self.d.db.count_sessions(query.where),
                 "offset": query.offset,
                 "limit": query.limit,

@@ -1,9 +1,10 @@
 """Server-Sent Events for the dashboard: ``event: cp`` (a CP view) and ``event: log``.
 
 CP changes are coalesced: a CP that changes many times in a flush interval
-is sent once, with its latest view, serialised once for every client. A
+is sent once, with its latest view, serialised once for every client of a
+role (the operator's clients see driver ids, viewers' see pseudonyms). A
 client that falls too far behind, or does not accept a write within the write
-timeout, is dropped; its EventSource reconnects and starts again from a fresh
+timeout, is dropped; the dashboard reconnects and starts again from a fresh
 snapshot. At most ``max_clients`` streams are open; more are answered 503.
 """
 
@@ -18,6 +19,7 @@ from typing import Any
 
 from aiohttp import web
 
+from evcentral.http.access import Access, Role
 from evcentral.journal import Journal, LogEntry
 from evcentral.registry import ChargingPoint, Registry
 from evcentral.views import cp_view
@@ -38,9 +40,10 @@ def _event(kind: str, data: dict[str, Any]) -> bytes:
 class _Client:
     """One dashboard's pending chunks; written out together at its next wake-up."""
 
-    __slots__ = ("closed", "pending", "wake")
+    __slots__ = ("closed", "pending", "role", "wake")
 
-    def __init__(self) -> None:
+    def __init__(self, role: Role) -> None:
+        self.role = role
         self.pending: list[bytes] = []
         self.wake = asyncio.Event()
         self.closed = False
@@ -86,6 +89,7 @@ class EventHub:
         self,
         registry: Registry,
         journal: Journal,
+        access: Access,
         *,
         max_clients: int = 100,
         write_timeout: float = 10.0,
@@ -93,6 +97,7 @@ class EventHub:
     ) -> None:
         self._registry = registry
         self._journal = journal
+        self._access = access
         self.max_clients = max_clients
         self.write_timeout = write_timeout
         self.capped = capped  # told the reason whenever a cap refuses or drops a client
@@ -112,12 +117,22 @@ class EventHub:
 
     def _on_log(self, entry: LogEntry) -> None:
         if self._clients:
-            self._broadcast(_event("log", entry.to_json()))
+            self._broadcast(lambda role: _event("log", self._entry(role, entry).to_json()))
 
-    def _broadcast(self, chunk: bytes) -> None:
+    def _broadcast(self, chunk_for: Callable[[Role], bytes]) -> None:
+        chunks: dict[Role, bytes] = {}  # built once per role, only for roles listening
         for client in self._clients:
-            if not client.put(chunk):
+            if client.role not in chunks:
+                chunks[client.role] = chunk_for(client.role)
+            if not client.put(chunks[client.role]):
                 self.capped("event_client_behind")
+
+    def _cp(self, role: Role, cp: ChargingPoint) -> bytes:
+        view = cp_view(cp)
+        return _event("cp", view if role is Role.OPERATOR else self._access.redact(view))
+
+    def _entry(self, role: Role, entry: LogEntry) -> LogEntry:
+        return entry if role is Role.OPERATOR else self._access.redact_entry(entry)
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._flush_forever(), name="sse-flush")
@@ -131,20 +146,22 @@ class EventHub:
         if not self._dirty:
             return
         dirty, self._dirty = self._dirty, set()
-        cps = (self._registry.get(cp_id) for cp_id in sorted(dirty))
-        self._broadcast(_joined(_event("cp", cp_view(cp)) for cp in cps if cp is not None))
+        found = (self._registry.get(cp_id) for cp_id in sorted(dirty))
+        cps = [cp for cp in found if cp is not None]
+        self._broadcast(lambda role: _joined(self._cp(role, cp) for cp in cps))
 
-    def snapshot(self) -> bytes:
+    def snapshot(self, role: Role) -> bytes:
         cps = sorted(self._registry, key=lambda cp: cp.cp_id)
-        logs = (_event("log", entry.to_json()) for entry in self._journal.recent)
-        return _joined(_event("cp", cp_view(cp)) for cp in cps) + _joined(logs)
+        entries = (self._entry(role, entry) for entry in self._journal.recent)
+        logs = (_event("log", entry.to_json()) for entry in entries)
+        return _joined(self._cp(role, cp) for cp in cps) + _joined(logs)
 
-    def subscribe(self) -> _Client | None:
+    def subscribe(self, role: Role) -> _Client | None:
         """A new stream's queue, or None when ``max_clients`` are open."""
         if len(self._clients) >= self.max_clients:
             self.capped("event_clients")
             return None
-        client = _Client()
+        client = _Client(role)
         self._clients.add(client)
         return client
 
@@ -165,9 +182,12 @@ def _joined(chunks: Iterable[bytes]) -> bytes:
     return b"".join(chunks)
 
 
-def sse_handler(hub: EventHub) -> Callable[[web.Request], Any]:
+def sse_handler(hub: EventHub, reader: Callable[[web.Request], Role]) -> Callable[..., Any]:
+    """The stream; ``reader`` answers 401 (before anything is sent) or names the role."""
+
     async def events(request: web.Request) -> web.StreamResponse:
-        client = hub.subscribe()
+        role = reader(request)
+        client = hub.subscribe(role)
         if client is None:
             raise web.HTTPServiceUnavailable(
                 text=json.dumps({"error": f"too many event streams (at most {hub.max_clients})"}),
@@ -184,7 +204,7 @@ def sse_handler(hub: EventHub) -> Callable[[web.Request], Any]:
         try:
             async with asyncio.timeout(hub.write_timeout):
                 await response.prepare(request)
-                await response.write(b"retry: 2000\n\n" + hub.snapshot())
+                await response.write(b"retry: 2000\n\n" + hub.snapshot(role))
             while (chunk := await client.take(_KEEPALIVE)) is not None:
                 async with asyncio.timeout(hub.write_timeout):
                     await response.write(chunk)

@@ -51,11 +51,14 @@ class FleetReads:
         db: Database,
         history: StateHistory,
         open_sessions: Callable[[], dict[str, SessionRecord]],
+        *,
+        shown: Callable[[web.Request, dict[str, Any]], dict[str, Any]],
     ) -> None:
         self._registry = registry
         self._db = db
         self._history = history
         self._open_sessions = open_sessions
+        self._shown = shown  # the view as the caller may see it (drivers redacted for viewers)
 
     async def summary(self, request: web.Request) -> web.Response:
         since = since_query(request.query, _utc_midnight())
@@ -103,7 +106,7 @@ class FleetReads:
             )
             if not page:
                 break
-            views = (session_view(live.get(s.session_id, s)) for s in page)
+            views = (self._shown(request, session_view(live.get(s.session_id, s))) for s in page)
             await response.write(_csv_rows(_csv_cells(view) for view in views))
             offset += len(page)
             left -= len(page)
