@@ -20,14 +20,20 @@ CA_BUNDLE ?=
 BUILD_NETWORK ?= host
 BUILD_FLAGS ?=
 comma := ,
-KIND_CLUSTER ?= evcharging
+# The cluster: kind or minikube, its name (kind cluster / minikube profile) and
+# kubectl context; every cluster target takes these, never the current context.
+CLUSTER ?= kind
+CLUSTER_NAME ?= evcharging
+KUBE_CONTEXT ?= $(if $(filter minikube,$(CLUSTER)),$(CLUSTER_NAME),kind-$(CLUSTER_NAME))
+VALUES ?= k8s/values-$(CLUSTER).yaml
 NAMESPACE ?= evcharging
 HELM_RELEASE ?= evcharging
 MONITORING ?= 0
-KIND_CONTEXT := kind-$(KIND_CLUSTER)
+LOAD_IMAGE_kind = kind load docker-image --name $(CLUSTER_NAME)
+LOAD_IMAGE_minikube = minikube --profile $(CLUSTER_NAME) image load
 SERVICES := central engine monitor driver
 
-.PHONY: help install lint test test-fast run bench images base-image kind-up kind-load deploy e2e-kind kind-down clean
+.PHONY: help install lint test test-fast run bench images base-image kind-up minikube-up load kind-load deploy e2e-cluster e2e-kind kind-down minikube-down clean
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -77,23 +83,37 @@ base-image: ## Debian bookworm + Python 3.11 base without a registry; then make 
 	CONTAINER_ENGINE=$(CONTAINER_ENGINE) images/base-image.sh $(LOCAL_BASE_IMAGE)
 
 kind-up: ## kind cluster + Strimzi operator (MONITORING=1 adds kube-prometheus-stack)
-	MONITORING=$(MONITORING) k8s/kind-up.sh $(KIND_CLUSTER)
+	MONITORING=$(MONITORING) k8s/kind-up.sh $(CLUSTER_NAME)
 
-kind-load: ## load the images into the kind cluster
-	@for s in $(SERVICES); do kind load docker-image --name $(KIND_CLUSTER) $(REGISTRY)/ev$$s:$(VERSION) || exit 1; done
+minikube-up: ## minikube profile + Strimzi operator (MONITORING=1 adds kube-prometheus-stack); then CLUSTER=minikube
+	MONITORING=$(MONITORING) k8s/minikube-up.sh $(CLUSTER_NAME)
 
-deploy: ## helm upgrade --install the umbrella chart into the kind cluster and wait
-	helm upgrade --install $(HELM_RELEASE) charts/evcharging --kube-context $(KIND_CONTEXT) \
-	  --namespace $(NAMESPACE) --create-namespace -f k8s/values-kind.yaml \
+load: ## load the images into the cluster (CLUSTER=kind: kind load; CLUSTER=minikube: minikube image load)
+	@$(if $(LOAD_IMAGE_$(CLUSTER)),,echo "make load: CLUSTER must be kind or minikube" >&2; exit 2;)
+	@for s in $(SERVICES); do \
+	  echo "loading $(REGISTRY)/ev$$s:$(VERSION) into $(CLUSTER) $(CLUSTER_NAME)"; \
+	  $(LOAD_IMAGE_$(CLUSTER)) $(REGISTRY)/ev$$s:$(VERSION) || exit 1; \
+	done
+
+kind-load: load ## the same as make load CLUSTER=kind
+
+deploy: ## helm upgrade --install the chart into KUBE_CONTEXT with k8s/values-$(CLUSTER).yaml, and wait
+	helm upgrade --install $(HELM_RELEASE) charts/evcharging --kube-context $(KUBE_CONTEXT) \
+	  --namespace $(NAMESPACE) --create-namespace -f $(VALUES) \
 	  --set global.image.registry=$(REGISTRY) --set global.image.tag=$(VERSION) --wait --timeout 10m
 
-e2e-kind: install ## end-to-end tests against the kind cluster
-	EV_KIND_CLUSTER=$(KIND_CLUSTER) EV_KIND_NAMESPACE=$(NAMESPACE) EV_HELM_RELEASE=$(HELM_RELEASE) \
-	  EV_IMAGE_REGISTRY=$(REGISTRY) EV_IMAGE_TAG=$(VERSION) \
+e2e-cluster: install ## end-to-end tests against the release in KUBE_CONTEXT
+	EV_KUBE_CONTEXT=$(KUBE_CONTEXT) EV_KIND_NAMESPACE=$(NAMESPACE) EV_HELM_RELEASE=$(HELM_RELEASE) \
+	  EV_VALUES=$(VALUES) EV_IMAGE_REGISTRY=$(REGISTRY) EV_IMAGE_TAG=$(VERSION) \
 	  .venv/bin/pytest tests/e2e/kind -m kind $(PYTEST_ARGS)
 
+e2e-kind: e2e-cluster ## the same as make e2e-cluster CLUSTER=kind
+
 kind-down: ## delete the kind cluster
-	kind delete cluster --name $(KIND_CLUSTER)
+	kind delete cluster --name $(CLUSTER_NAME)
+
+minikube-down: ## delete the minikube profile
+	minikube delete --profile $(CLUSTER_NAME)
 
 clean: ## remove the virtualenv, caches and local run state
 	rm -rf .venv .tools .run .pytest_cache .mypy_cache .ruff_cache

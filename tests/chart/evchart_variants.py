@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from evchart_render import KIND_VALUES, MONITORING_API, values_from
+from evchart_render import KIND_VALUES, MINIKUBE_VALUES, MONITORING_API, values_from
 
 MONITORING_ON = {"monitoring": {"enabled": True, "prometheusRule": {"enabled": True}}}
 KAFKA_AUTH_TLS = {"kafka": {"auth": {"enabled": True}, "tls": {"enabled": True}}}
@@ -24,6 +24,7 @@ EVERY_OPTION = {
         "tls": {"enabled": True, "secretName": "evcharging-central-tls"},
         "persistence": {"enabled": False},
         "extraArgs": ["--log-level", "DEBUG"],
+        "image": {"repository": "evcentral", "digest": "sha256:" + "0" * 64},
     },
     "chargingPoints": {"replicas": 5, "stateVolume": {"type": "emptyDir", "size": "8Mi"}},
     "drivers": {
@@ -32,6 +33,13 @@ EVERY_OPTION = {
     },
     "podDisruptionBudget": {"enabled": False},
     "test": {"enabled": False},
+    "ingress": {
+        "enabled": True,
+        "className": "nginx",
+        "host": "evcharging.example.net",
+        "annotations": {"cert-manager.io/cluster-issuer": "letsencrypt"},
+        "tls": [{"secretName": "evcharging-dashboard-tls", "hosts": ["evcharging.example.net"]}],
+    },
 }
 
 # name -> (values, API versions the cluster is assumed to serve)
@@ -39,6 +47,8 @@ VARIANTS: dict[str, tuple[dict[str, Any], list[str]]] = {
     "default": ({}, []),
     "kind": (values_from([KIND_VALUES]), [MONITORING_API]),
     "kind-without-prometheus-operator": (values_from([KIND_VALUES]), []),
+    "minikube": (values_from([MINIKUBE_VALUES]), [MONITORING_API]),
+    "minikube-with-ingress": (values_from([MINIKUBE_VALUES], {"ingress": {"enabled": True}}), []),
     "monitoring": (MONITORING_ON, [MONITORING_API]),
     "kafka-auth-tls": (KAFKA_AUTH_TLS, []),
     "external-kafka": (EXTERNAL_KAFKA, []),

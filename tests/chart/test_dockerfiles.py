@@ -9,18 +9,12 @@ relies on (its containers set only args).
 from __future__ import annotations
 
 import re
-import subprocess
 import tomllib
 
 import yaml
 from evchart_dockerfile import DOCKERFILE, SERVICE_LINK, SERVICES, dockerfile
+from evchart_make import make_dry_run, makefile_variable
 from evchart_render import CHART_DIR, REPO
-
-
-def makefile_variable(name: str) -> str:
-    found = re.search(rf"^{name} \?= (.*)$", (REPO / "Makefile").read_text(), re.M)
-    assert found is not None, f"the Makefile sets no {name}"
-    return found.group(1).strip()
 
 
 def test_the_image_is_multi_stage_on_a_base_chosen_at_build_time() -> None:
@@ -109,16 +103,3 @@ def test_make_images_builds_every_service_tagged_with_the_charts_app_version() -
     with_ca = make_dry_run("images", "CONTAINER_ENGINE=docker", "CA_BUNDLE=/etc/ca.pem")
     assert "--secret id=ca,src=/etc/ca.pem" in with_ca
     assert "for s in central engine monitor driver;" in with_ca
-
-
-def make_dry_run(target: str, *variables: str) -> str:
-    """What ``make -n`` would run: the recipe with every variable filled in."""
-    done = subprocess.run(
-        ["make", "-s", "-n", target, *variables],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=True,
-    )
-    return " ".join(done.stdout.split())

@@ -73,11 +73,30 @@ The ServiceAccount of every pod.
 {{- end }}
 
 {{/*
-Image reference. Context: (dict "root" $ "image" .Values.central.image).
+Image reference: <registry>/<repository>@<digest> when the image has a digest, else
+<registry>/<repository>:<tag>, the tag from the image, else global.image.tag, else
+the chart's appVersion. Context: (dict "root" $ "image" .Values.central.image).
 */}}
 {{- define "evcharging.image" -}}
 {{- $g := .root.Values.global.image }}
-{{- printf "%s/%s:%s" $g.registry .image.repository (default .root.Chart.AppVersion $g.tag) }}
+{{- $registry := .image.registry | default $g.registry }}
+{{- if .image.digest }}
+{{- printf "%s/%s@%s" $registry .image.repository .image.digest }}
+{{- else }}
+{{- printf "%s/%s:%s" $registry .image.repository (.image.tag | default $g.tag | default .root.Chart.AppVersion) }}
+{{- end }}
+{{- end }}
+
+{{/*
+Fail early, naming what to install, when a prerequisite API is missing: the Strimzi
+operator's (kafka.strimzi.io/v1) whenever the chart renders its Kafka. Rendering
+offline (`helm template`, no cluster to ask) passes `--api-versions
+kafka.strimzi.io/v1` or sets kafka.strimziApiCheck=false.
+*/}}
+{{- define "evcharging.checkPrerequisites" -}}
+{{- if and (include "evcharging.strimzi" .) .Values.kafka.strimziApiCheck (not (.Capabilities.APIVersions.Has "kafka.strimzi.io/v1")) }}
+{{- fail (printf "\n\nevcharging: the Strimzi API (kafka.strimzi.io/v1) is missing from this cluster. This chart runs Kafka with the Strimzi operator (%s): install it first, e.g.\n  helm install strimzi oci://quay.io/strimzi-helm/strimzi-kafka-operator --version %s --namespace strimzi --create-namespace --set watchAnyNamespace=true\n(`make kind-up` and `make minikube-up` do this), or use a Kafka of your own with --set kafka.external.bootstrap=HOST:PORT.\nRendering without a cluster (helm template)? Add --api-versions kafka.strimzi.io/v1, or --set kafka.strimziApiCheck=false." (index .Chart.Annotations "evcharging/strimzi-version") (index .Chart.Annotations "evcharging/strimzi-version")) }}
+{{- end }}
 {{- end }}
 
 {{/*

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import socket
+import urllib.error
 import urllib.request
 
 import pytest
@@ -131,5 +132,35 @@ async def test_metrics_are_served(rig, spawn_monitor, token_file):
         "evcharging_monitor_health_check_latency_seconds_count",
     ):
         assert line in text
+    assert await asyncio.to_thread(http_status, f"http://127.0.0.1:{port}/readyz") == 200
     process.proc.send_signal(signal.SIGTERM)
     assert await process.wait() == 0
+
+
+def http_status(url: str) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as answer:
+            return int(answer.status)
+    except urllib.error.HTTPError as exc:
+        return int(exc.code)
+
+
+async def test_readyz_answers_503_until_the_cp_is_authenticated_at_the_central(
+    rig, spawn_monitor, token_file
+):
+    port = free_port()
+    unreachable = f"127.0.0.1:{free_port()}"
+    argv = flags(rig, "--metrics", f"127.0.0.1:{port}")
+    argv[argv.index("--central") + 1] = unreachable
+    process = await spawn_monitor(*argv, env={"EV_REGISTRATION_TOKEN_FILE": str(token_file)})
+    url = f"http://127.0.0.1:{port}/readyz"
+    await rig.eventually(lambda: http_status_or_0(url) == 503, 10.0, "/readyz answers 503")
+    process.proc.send_signal(signal.SIGTERM)
+    assert await process.wait() == 0, process.log_text()
+
+
+def http_status_or_0(url: str) -> int:
+    try:
+        return http_status(url)
+    except OSError:
+        return 0  # not listening yet

@@ -23,7 +23,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     reason = why_no_cluster()
     if reason:
         for item in mine:
-            item.add_marker(pytest.mark.skip(reason=f"no kind cluster: {reason}"))
+            item.add_marker(pytest.mark.skip(reason=f"no cluster: {reason}"))
 
 
 @pytest.fixture(scope="session")

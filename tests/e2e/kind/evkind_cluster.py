@@ -1,9 +1,11 @@
-"""The kind end-to-end tests' access to the cluster: a release of the chart in it.
+"""The cluster end-to-end tests' access to the cluster: a release of the chart in it.
 
 They talk to the cluster only through ``kubectl`` and ``helm``, always with
-the context ``kind-<EV_KIND_CLUSTER>`` (never whatever cluster the current
-context happens to point at); without that cluster they skip, saying why.
-``make kind-up images kind-load e2e-kind`` sets everything up.
+the context ``EV_KUBE_CONTEXT`` (default ``kind-<EV_KIND_CLUSTER>``; never
+whatever cluster the current context happens to point at) and the values file
+``EV_VALUES`` (default k8s/values-kind.yaml); without that cluster they skip,
+saying why. ``make kind-up images load e2e-cluster`` sets everything up, or
+``make minikube-up images load e2e-cluster CLUSTER=minikube``.
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ KIND_CLUSTER = os.environ.get("EV_KIND_CLUSTER", "evcharging")
 NAMESPACE = os.environ.get("EV_KIND_NAMESPACE", "evcharging")
 RELEASE = os.environ.get("EV_HELM_RELEASE", "evcharging")
 REGISTRY = os.environ.get("EV_IMAGE_REGISTRY", "evcharging")
-CONTEXT = f"kind-{KIND_CLUSTER}"
+CONTEXT = os.environ.get("EV_KUBE_CONTEXT") or f"kind-{KIND_CLUSTER}"
+VALUES = REPO / os.environ.get("EV_VALUES", "k8s/values-kind.yaml")
 
 
 def _run(argv: list[str], timeout: float = 30.0) -> subprocess.CompletedProcess[str]:
@@ -35,9 +38,9 @@ def why_no_cluster() -> str | None:
             return f"{tool} is not installed"
     contexts = _run(["kubectl", "config", "get-contexts", "-o", "name"]).stdout.split()
     if CONTEXT not in contexts:
-        return f"kubectl has no context {CONTEXT!r} (run `make kind-up`)"
+        return f"kubectl has no context {CONTEXT!r} (run `make kind-up` or `make minikube-up`)"
     if _run(["kubectl", "--context", CONTEXT, "get", "--raw", "/readyz"], 15).returncode != 0:
-        return f"the kind cluster {KIND_CLUSTER!r} does not answer"
+        return f"the cluster of context {CONTEXT!r} does not answer"
     return None
 
 
@@ -104,8 +107,13 @@ def _image_tag() -> str:
     tag = os.environ.get("EV_IMAGE_TAG")
     if tag:
         return tag
-    described = _run(["git", "-C", str(REPO), "describe", "--tags", "--always", "--dirty"])
-    return described.stdout.strip() or "0.1.0"
+    # `make images` tags with the chart's appVersion.
+    chart = (REPO / "charts" / "evcharging" / "Chart.yaml").read_text()
+    return next(
+        line.split(":", 1)[1].strip().strip('"')
+        for line in chart.splitlines()
+        if line.startswith("appVersion:")
+    )
 
 
 def install() -> Release:
@@ -114,7 +122,7 @@ def install() -> Release:
         [
             "helm", "upgrade", "--install", RELEASE, str(REPO / "charts" / "evcharging"),
             "--kube-context", CONTEXT, "--namespace", NAMESPACE, "--create-namespace",
-            "-f", str(REPO / "k8s" / "values-kind.yaml"),
+            "-f", str(VALUES),
             "--set", f"global.image.registry={REGISTRY}",
             "--set", f"global.image.tag={_image_tag()}",
             "--wait", "--timeout", "10m",

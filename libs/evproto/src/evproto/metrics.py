@@ -11,15 +11,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 from prometheus_client import (
     CollectorRegistry,
     Counter,
     Gauge,
     Histogram,
+    make_wsgi_app,
     start_http_server,
 )
+from prometheus_client.exposition import ThreadingWSGIServer
 from prometheus_client.gc_collector import GCCollector
 from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
@@ -125,13 +130,53 @@ class LinkCounter:
             self._log.warning("protocol error %s", kv(**self._ids, kind=kind.value))
 
 
-def serve_metrics(address: str, registry: CollectorRegistry) -> None:
-    """Expose ``/metrics`` on ``HOST:PORT`` (empty string: disabled)."""
+def serve_metrics(
+    address: str, registry: CollectorRegistry, ready: Callable[[], bool] | None = None
+) -> None:
+    """Expose ``/metrics`` on ``HOST:PORT`` (empty string: disabled).
+
+    With ``ready``, ``/readyz`` answers 200 while it holds and 503 otherwise: a
+    Kubernetes readiness probe on what the service knows (the monitor: authenticated
+    at the central), not merely on the process being up.
+    """
     if not address:
         return
     host, port = parse_hostport(address, what="--metrics")
-    start_http_server(port, addr=host, registry=registry)
+    if ready is None:
+        start_http_server(port, addr=host, registry=registry)
+    else:
+        server = make_server(
+            host,
+            port,
+            _with_readyz(make_wsgi_app(registry), ready),
+            ThreadingWSGIServer,
+            handler_class=_QuietHandler,
+        )
+        threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()
     log.info("metrics served %s", kv(url=f"http://{host}:{port}/metrics"))
+
+
+_WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+def _with_readyz(metrics: _WsgiApp, ready: Callable[[], bool]) -> _WsgiApp:
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if environ.get("PATH_INFO") != "/readyz":
+            return metrics(environ, start_response)
+        ok = ready()
+        start_response(
+            "200 OK" if ok else "503 Service Unavailable", [("Content-Type", "text/plain")]
+        )
+        return [b"ready\n" if ok else b"not ready\n"]
+
+    return app
+
+
+class _QuietHandler(WSGIRequestHandler):
+    """No access log line per scrape (as prometheus_client's own server)."""
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
 
 
 async def watch_loop_lag(observe: Callable[[float], None], interval: float = 0.25) -> None:

@@ -50,11 +50,16 @@ class Monitor:
             settings, self.health, self.engine, self.authenticator, self.metrics
         )
 
+    def ready(self) -> bool:
+        """/readyz: the CP is authenticated at the central (a pod is Ready only then)."""
+        connected = f"{self.metrics.prefix}_central_connected"
+        return self.metrics.registry.get_sample_value(connected) == 1.0
+
     async def run(self, stop: asyncio.Event) -> None:
         """Watch the engine and report to the central until ``stop`` is set."""
         self.authenticator.check_configured()
         try:
-            serve_metrics(self.settings.metrics, self.metrics.registry)
+            serve_metrics(self.settings.metrics, self.metrics.registry, ready=self.ready)
         except OSError as exc:
             raise ConfigError(f"--metrics {self.settings.metrics}: cannot listen: {exc}") from None
         log.info(
