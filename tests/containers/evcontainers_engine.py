@@ -42,10 +42,14 @@ def unavailable(reason: str) -> NoReturn:
     pytest.skip(reason)
 
 
+def app_version() -> str:
+    chart = yaml.safe_load((REPO / "charts" / "evcharging" / "Chart.yaml").read_text())
+    return str(chart["appVersion"])
+
+
 def image_tag() -> str:
     """``make images``' default: the chart's appVersion (EV_IMAGE_TAG overrides)."""
-    chart = yaml.safe_load((REPO / "charts" / "evcharging" / "Chart.yaml").read_text())
-    return os.environ.get("EV_IMAGE_TAG") or str(chart["appVersion"])
+    return os.environ.get("EV_IMAGE_TAG") or app_version()
 
 
 def image_registry() -> str:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from evcontainers_engine import IMAGE_SIZES, SERVICES, Engine, image_of
+from evcontainers_engine import IMAGE_SIZES, SERVICES, Engine, app_version, image_of
 
 pytestmark = pytest.mark.containers
 
@@ -60,11 +60,15 @@ def test_the_image_runs_as_uid_10001(
 
 
 @pytest.mark.parametrize("service", SERVICES)
-def test_the_entrypoint_is_the_service(engine: Engine, images: object, service: str) -> None:
-    done = engine.run(
-        "run", "--rm", "--read-only", "--cap-drop", "ALL", image_of(service), "--help"
-    )
-    assert done.stdout.startswith(f"usage: ev{service} "), done.stdout[:300]
+def test_the_entrypoint_is_the_service_and_says_its_version(
+    engine: Engine, images: object, service: str
+) -> None:
+    image = image_of(service)
+    done = engine.run("run", "--rm", "--read-only", "--cap-drop", "ALL", image, "--version")
+    # The chart's appVersion (the images' default tag) is the packages' version.
+    assert done.stdout.startswith(f"ev{service} {app_version()} "), done.stdout + done.stderr
+    usage = engine.run("run", "--rm", "--read-only", "--cap-drop", "ALL", image, "--help")
+    assert usage.stdout.startswith(f"usage: ev{service} "), usage.stdout[:300]
 
 
 @pytest.mark.parametrize("service", SERVICES)
