@@ -60,6 +60,7 @@ _PRUNE_INTERVAL = 3600.0
 # An answered request id only guards against a replay, and a request is stale after
 # its ttl (at most an hour): a day is plenty.
 _REQUEST_ID_RETENTION = 86400.0
+_LOOPS_GRACE = 5.0  # for the consumer's last commit and the probe's round trip
 
 
 class Central:
@@ -133,11 +134,13 @@ class Central:
         self.metrics.database_size.set_function(self.db.size_bytes)
         self.metrics.event_clients.set_function(lambda: self.hub.clients)
         self.metrics.ready.set_function(lambda: 1 if self.readiness().ready else 0)
+        self.metrics.kafka.stats = [self.kafka.produced, self.kafka.consumed]
+        self.metrics.kafka.lag = self.kafka.lag
         self._publish_states = False  # until the topics exist; then every CP once
         self._stop = asyncio.Event()
         self._last_seen_flushed = time.monotonic()
         self._pruned_at = -_PRUNE_INTERVAL
-        self._tasks: list[asyncio.Task[Any]] = []
+        self._loops: asyncio.Task[None] | None = None
         self._runner: web.AppRunner | None = None
         self.http_port = 0
 
@@ -176,20 +179,33 @@ class Central:
             )
         if not s.viewer_token:
             log.warning("no viewer token configured; generated one %s", kv(token=self.viewer_token))
-        self.metrics.kafka.stats = [self.kafka.produced, self.kafka.consumed]
-        self.metrics.kafka.lag = self.kafka.lag
         await self.kafka.start()
         await self._start_http()
         serve_metrics(s.metrics, self.metrics.registry)  # /metrics is also on --http
         host, port = parse_hostport(s.listen, what="--listen")
         await self.monitors.start(host, port, self._tls_context())
         self.hub.start()
-        self._tasks = [
-            asyncio.create_task(self.kafka.run(self._stop, self._topics_ready), name="kafka"),
-            asyncio.create_task(self._flush_forever(), name="flush"),
-            asyncio.create_task(self._probe_forever(), name="probe"),
-            asyncio.create_task(watch_loop_lag(self.metrics.event_loop_lag.observe), name="lag"),
-        ]
+        self._loops = asyncio.create_task(self._run_loops(), name="loops")
+
+    async def _run_loops(self) -> None:
+        """The central's loops, each ending on its own once stop is set."""
+        async with asyncio.TaskGroup() as loops:
+            loops.create_task(self._consume(), name="kafka")
+            loops.create_task(self._flush_forever(), name="flush")
+            loops.create_task(self._probe_forever(), name="probe")
+            loops.create_task(self._watch_loop_lag(), name="loop-lag")
+
+    async def run_until(self, stop: asyncio.Event) -> None:
+        """Serve until ``stop`` is set; raises if one of the loops failed before."""
+        assert self._loops is not None, "start() first"
+        stopped = asyncio.ensure_future(stop.wait())
+        try:
+            await asyncio.wait({stopped, self._loops}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopped.cancel()
+        if self._loops.done():
+            self._loops.result()  # a loop's error, as the reason the central exits
+            raise RuntimeError("the central's loops ended before stop")
 
     async def _start_http(self) -> None:
         deps = HttpDeps(
@@ -215,9 +231,8 @@ class Central:
         host, port = parse_hostport(self.settings.http, what="--http")
         site = web.TCPSite(self._runner, host, port, backlog=1024)
         await site.start()
-        server = site._server  # the bound port, when asked for port 0
-        sockets = getattr(server, "sockets", None) or []
-        self.http_port = sockets[0].getsockname()[1] if sockets else port
+        bound = self._runner.addresses  # the port, when asked for port 0
+        self.http_port = int(bound[0][1]) if bound else port
         log.info("http open %s", kv(url=f"http://{host}:{self.http_port}/"))
 
     def _tls_context(self) -> ssl.SSLContext | None:
@@ -236,9 +251,42 @@ class Central:
             database=self.db.ping(), broker=self.kafka.broker_ok, listener=self.monitors.serving
         )
 
+    async def _stopped_within(self, seconds: float) -> bool:
+        """Wait up to ``seconds`` for stop; True once it is set."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await self._stop.wait()
+        return self._stop.is_set()
+
+    async def _consume(self) -> None:
+        """Topics, then the consumer until stop (it commits the batch in hand). Stopped
+        while still waiting for the broker, it is cancelled: there is nothing to commit."""
+        run = asyncio.ensure_future(self.kafka.run(self._stop, self._topics_ready))
+        try:
+            await self._first_of(run)
+            if run.done() or self.kafka.consuming:
+                await run
+        finally:
+            run.cancel()
+
+    async def _watch_loop_lag(self) -> None:
+        lag = asyncio.ensure_future(watch_loop_lag(self.metrics.event_loop_lag.observe))
+        try:
+            await self._first_of(lag)
+        finally:
+            lag.cancel()
+
+    async def _first_of(self, task: asyncio.Future[None]) -> None:
+        """Wait until ``task`` is done or stop is set, whichever comes first."""
+        stopped = asyncio.ensure_future(self._stop.wait())
+        either: set[asyncio.Future[Any]] = {task, stopped}
+        try:
+            await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopped.cancel()
+
     async def _flush_forever(self) -> None:
-        while not self._stop.is_set():
-            await asyncio.sleep(_FLUSH_INTERVAL)
+        while not await self._stopped_within(_FLUSH_INTERVAL):
             try:
                 self.flush(
                     last_seen=time.monotonic() - self._last_seen_flushed >= _LAST_SEEN_INTERVAL
@@ -268,35 +316,33 @@ class Central:
         self.sessions.flush()
         if last_seen:
             self._last_seen_flushed = time.monotonic()
-        if last_seen and self.monitors.seen:
-            seen, self.monitors.seen = self.monitors.seen, set()
+        seen = self.monitors.take_seen() if last_seen else set()
+        if seen:
             cps = (self.registry.cps.get(cp_id) for cp_id in seen)
             self.db.flush_last_seen(
                 (cp.cp_id, cp.last_seen) for cp in cps if cp is not None and cp.last_seen
             )
 
     async def _probe_forever(self) -> None:
-        while not self._stop.is_set():
+        while True:
             await asyncio.to_thread(self.kafka.probe)
             if self.kafka.topics_recreated:  # the broker lost them: every CP state again
                 self.kafka.topics_recreated = False
                 self._topics_ready()
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(_PROBE_INTERVAL):
-                    await self._stop.wait()
+            if await self._stopped_within(_PROBE_INTERVAL):
+                return
 
     async def stop(self) -> None:
         self._stop.set()
-        kafka_task, flush_task, probe_task, lag_task = self._tasks
-        flush_task.cancel()
-        lag_task.cancel()
-        if not self.kafka.consuming:
-            kafka_task.cancel()  # still waiting for the broker: nothing to commit
-        # the consumer commits the batch in hand; the probe ends its round trip
-        await asyncio.wait([kafka_task, probe_task], timeout=5.0)
-        for task in (kafka_task, probe_task):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._loops is not None:
+            # the consumer commits the batch in hand; the probe ends its round trip
+            await asyncio.wait({self._loops}, timeout=_LOOPS_GRACE)
+            if not self._loops.done():
+                log.warning("stopping: loops still busy after %.0fs, cancelled", _LOOPS_GRACE)
+                self._loops.cancel()
+                await asyncio.wait({self._loops})
+            if not self._loops.cancelled() and self._loops.exception() is not None:
+                log.error("stopping: a loop had failed %s", kv(error=self._loops.exception()))
         log.debug("stopping: consumer stopped")
         await self.monitors.close()
         log.debug("stopping: monitor links closed")
@@ -316,6 +362,6 @@ async def serve(settings: CentralSettings, stop: asyncio.Event) -> None:
     central = Central(settings)
     await central.start()
     try:
-        await stop.wait()
+        await central.run_until(stop)
     finally:
         await central.stop()

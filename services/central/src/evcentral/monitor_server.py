@@ -91,7 +91,7 @@ class MonitorServer:
         self._pending: set[FramedConnection] = set()  # not yet authenticated
         self._pending_per_address: Counter[str] = Counter()
         self._stopping = False
-        self.seen: set[str] = set()  # CPs whose last_seen changed since the last flush
+        self._seen: set[str] = set()  # CPs whose last_seen changed since the last flush
         # an authenticated link's messages, handled as they are decoded
         self._router = CallbackRouter()
         self._router.on(MsgType.STATUS)(self._on_status)
@@ -100,6 +100,11 @@ class MonitorServer:
         self._router.on(MsgType.ERROR)(self._on_error_reply)
 
     # --- lifecycle ----------------------------------------------------------------
+
+    def take_seen(self) -> set[str]:
+        """The CPs whose ``last_seen`` changed since the last call."""
+        seen, self._seen = self._seen, set()
+        return seen
 
     async def start(self, host: str, port: int, ssl_context: ssl.SSLContext | None) -> None:
         self._server = await FramedConnection.serve(
@@ -235,7 +240,7 @@ class MonitorServer:
         assert cp is not None  # verify/register accepted it
         link = MonitorLink(cp_id, conn)
         cp.last_seen = time.time()
-        self.seen.add(cp_id)
+        self._seen.add(cp_id)
         self._registry.attach_link(cp, link, Health.OK)
         self._journal.record(
             LogKind.CONNECTION,
@@ -303,7 +308,7 @@ class MonitorServer:
             return
         cp = self._registry.cps[link.cp_id]
         cp.last_seen = time.time()
-        self.seen.add(cp.cp_id)
+        self._seen.add(cp.cp_id)
         if msg.health is not cp.health:
             self._health_changed(cp, msg)
 
