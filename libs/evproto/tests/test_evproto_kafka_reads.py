@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -185,6 +186,79 @@ async def test_a_record_still_failing_at_stop_is_left_uncommitted(
         stop.set()
         await asyncio.wait_for(task, DEADLINE)
         await again.close()
+
+
+async def test_a_record_is_committed_only_once_what_its_handler_published_is_stored(
+    kafka_settings: KafkaSettings,
+) -> None:
+    """An answer the broker never confirmed: its cause is read again after a restart."""
+    key = unique("CP")
+    await published(kafka_settings, Topic.DIRECTIVES, key, directive(key))
+    group = unique("g")
+    unreachable = Publisher(nobody())  # its records are never confirmed
+    await unreachable.start()
+    seen: list[Message] = []
+
+    async def answer(msg: Message, _record: Record) -> None:
+        seen.append(msg)
+        unreachable.publish(Topic.CP_STATE, key, msg)
+
+    def consumer(outputs: Publisher) -> ConsumerLoop:
+        return ConsumerLoop(
+            kafka_settings,
+            group_id=group,
+            partitions=key_partitions(key, [Topic.DIRECTIVES]),
+            handler=answer,
+            dead_letters=None,
+            keys=frozenset({key}),
+            outputs=outputs,
+        )
+
+    first = consumer(unreachable)
+    stop = asyncio.Event()
+    task = asyncio.create_task(first.run(stop))
+    await eventually(lambda: len(seen) == 1, DEADLINE, "the record handled")
+    stop.set()
+    await asyncio.wait_for(task, DEADLINE)
+    await first.close()
+    await unreachable.close(timeout=0.1)
+
+    confirmed = Publisher(kafka_settings)
+    await confirmed.start()
+    again = consumer(confirmed)
+    stop = asyncio.Event()
+    task = asyncio.create_task(again.run(stop))
+    try:
+        await eventually(lambda: len(seen) == 2, DEADLINE, "the record read again")
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, DEADLINE)
+        await again.close()
+        await confirmed.close()
+    assert seen[0] == seen[1]
+
+
+@dataclass(frozen=True, slots=True)
+class _TinyQueue(KafkaSettings):
+    def producer(self) -> dict[str, Any]:
+        return {**KafkaSettings.producer(self), "queue.buffering.max.messages": 5}
+
+
+async def test_a_full_producer_queue_is_a_backlog_not_a_stalled_event_loop() -> None:
+    publisher = Publisher(_TinyQueue(nobody().bootstrap))
+    await publisher.start()
+    try:
+        began = time.monotonic()
+        futures = [
+            publisher.publish(Topic.DIRECTIVES, "CP-1", directive("CP-1")) for _ in range(50)
+        ]
+        assert time.monotonic() - began < 0.5  # nothing waited for the queue
+        assert publisher.pending == 9 and not any(f.done() for f in futures)
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(publisher.room(), 0.3)  # a consumer would hold off
+        assert publisher.settled_through == 0
+    finally:
+        await publisher.close(timeout=0.1)
 
 
 async def test_a_snapshot_holds_every_message_of_the_topic(kafka_settings: KafkaSettings) -> None:

@@ -3,8 +3,9 @@
 The consumer (group ``evcentral``) reads every partition of the supply
 requests and the telemetry, from the committed offsets (``earliest`` the
 first time), and hands each validated message to the router; offsets are
-committed after the handlers ran, so a restart resumes where it stopped and
-the idempotent handlers make a replay harmless. A database that is locked or
+committed after the handlers ran and the broker confirmed what they published
+(responses, directives, relayed tickets), so a restart resumes where it stopped
+and the idempotent handlers make a replay harmless. A database that is locked or
 full is a temporary failure: the record is retried, never dead-lettered.
 """
 
@@ -65,6 +66,7 @@ class KafkaIO:
             start="earliest",
             stats=self.consumed,
             temporary=(*TEMPORARY_ERRORS, sqlite3.OperationalError),
+            outputs=self.publisher,  # commit a cause only once its answers are stored
         )
         self._admin = TopicAdmin(settings)
         self._lag_reader = GroupLag(settings, group_id, CONSUMED_TOPICS)

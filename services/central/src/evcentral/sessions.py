@@ -92,6 +92,13 @@ class SessionManager:
         self._outbox.directive(cp.cp_id, DirectiveAction.START, session=session)
         self._metrics.sessions_started.labels(session.origin.value).inc()
 
+    def start_again(self, session_id: str) -> None:
+        """START once more for a session still waiting for its plug: a replayed request
+        may mean the first START was lost with a crash before the broker had it."""
+        session = self._registry.sessions.get(session_id)
+        if session is not None and session.status is SessionStatus.AUTHORIZED:
+            self._outbox.directive(session.cp_id, DirectiveAction.START, session=session)
+
     def restore(self) -> int:
         """Reattach the sessions open at the last stop; telemetry from Kafka reconciles them."""
         now = self._clock()

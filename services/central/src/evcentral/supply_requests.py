@@ -40,7 +40,10 @@ class SupplyDesk:
         seen, stored = self._db.processed(msg.request_id)
         if seen:
             if stored:  # the requester may have missed it: send the same answer again
-                self._outbox.response(SupplyResponse.from_dict(json.loads(stored)))
+                answer = SupplyResponse.from_dict(json.loads(stored))
+                self._outbox.response(answer)
+                if answer.session_id is not None:  # and the engine its START (it ignores a
+                    self._sessions.start_again(answer.session_id)  # second one)
             return
         now = self._clock()
         self._journal.record(

@@ -7,6 +7,7 @@ import asyncio
 import functools
 import logging
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -30,6 +31,7 @@ log = logging.getLogger("evproto.kafka")
 TEMPORARY_ERRORS: tuple[type[BaseException], ...] = (BrokerError, OSError, TimeoutError)
 """Failures that pass (broker away, disk full, a timeout): retried, never dead-lettered."""
 _RETRY_MAX_WAIT = 5.0
+_SETTLE_AT_STOP = 3.0  # seconds a stopping loop waits for its outputs to be confirmed
 
 
 class _Abandoned(Exception):
@@ -63,8 +65,12 @@ class ConsumerLoop:
     poison record never holds up the next one). A ``temporary`` failure (database
     locked, disk full, broker away) is retried with backoff until it passes: the
     loop reads nothing meanwhile (Kafka keeps the records), and a stop during it
-    leaves that record uncommitted, to be read again. Broker failures raise
-    :class:`~evproto.errors.BrokerError`.
+    leaves that record uncommitted, to be read again. With ``outputs``, the
+    records the handlers published through it must be confirmed by the broker
+    before the offsets of what caused them are committed (a crash in between
+    reads the cause again, and idempotent handlers answer it again), and no
+    record is read while ``outputs`` waits for room in its queue. Broker failures
+    raise :class:`~evproto.errors.BrokerError`.
     """
 
     def __init__(
@@ -80,6 +86,7 @@ class ConsumerLoop:
         stats: KafkaStats | None = None,
         batch: int = 500,
         temporary: tuple[type[BaseException], ...] = TEMPORARY_ERRORS,
+        outputs: Publisher | None = None,
     ) -> None:
         self.group_id = group_id
         self.stats = stats or KafkaStats()
@@ -99,6 +106,9 @@ class ConsumerLoop:
                 }
             )
         self._temporary = temporary
+        self._outputs = outputs
+        # handled batches waiting for their outputs: (last output id, next offsets)
+        self._unsettled: deque[tuple[int, dict[tuple[str, int], int]]] = deque()
         self._stopping: asyncio.Event = asyncio.Event()
         self._retrying = tenacity.AsyncRetrying(
             stop=lambda _state: self._stopping.is_set(),
@@ -167,6 +177,8 @@ class ConsumerLoop:
             await self.assign()
         try:
             while not stop.is_set():
+                if self._outputs is not None:
+                    await self._outputs.room()  # backpressure: the producer's queue is full
                 records = await asyncio.to_thread(self._fetch, 0.2)
                 last: dict[tuple[str, int], int] = {}
                 for record in records:
@@ -182,8 +194,10 @@ class ConsumerLoop:
                         break  # stopping: this record and the rest of the batch are read again
                     last[(record.topic() or "", record.partition() or 0)] = record.offset() or 0
                 if last:
-                    self._commit_soon(last)
+                    self._commit_after_outputs(last)
+                self._commit_settled()
         finally:
+            await self._settle(_SETTLE_AT_STOP)
             await self._commit_handled()
 
     def _fetch(self, timeout: float) -> list[KafkaRecord]:
@@ -265,6 +279,37 @@ class ConsumerLoop:
             await self._dead_letters.publish(Topic.DEAD_LETTER, meta.key or "none", letter)
         except BrokerError as exc:
             log.error("dead letter not delivered %s", kv(error=exc))
+
+    def _commit_after_outputs(self, last: dict[tuple[str, int], int]) -> None:
+        if self._outputs is None:
+            self._commit_soon(last)
+        else:
+            self._unsettled.append((self._outputs.published, last))
+
+    def _commit_settled(self) -> None:
+        """Commit the batches whose outputs the broker has confirmed."""
+        if self._outputs is None or not self._unsettled:
+            return
+        settled = self._outputs.settled_through
+        ready: dict[tuple[str, int], int] = {}
+        while self._unsettled and self._unsettled[0][0] <= settled:
+            ready.update(self._unsettled.popleft()[1])
+        if ready:
+            self._commit_soon(ready)
+
+    async def _settle(self, timeout: float) -> None:
+        """At stop: wait (briefly) for the outputs of handled batches, committing them."""
+        deadline = time.monotonic() + timeout
+        while self._unsettled and time.monotonic() < deadline:
+            self._commit_settled()
+            if self._unsettled:
+                await asyncio.sleep(0.05)
+        if self._unsettled:
+            log.warning(
+                "stopping before outputs were confirmed; their causes are read again %s",
+                kv(group=self.group_id, batches=len(self._unsettled)),
+            )
+            self._unsettled.clear()
 
     def _commit_soon(self, last: dict[tuple[str, int], int]) -> None:
         for key, offset in last.items():

@@ -3,7 +3,9 @@
 confluent-kafka is blocking; its calls run in worker threads so the services'
 event loops never stall. Every record goes to the partition
 :func:`evproto.topics.partition_for` picks for its key, so consumers that want
-one key read one partition.
+one key read one partition. When librdkafka's local queue is full (a long
+broker outage) records wait in a backlog, in order, instead of blocking the
+event loop; :meth:`Publisher.room` lets a consumer hold off until it drains.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import deque
 from dataclasses import dataclass
 
 from confluent_kafka import KafkaError, KafkaException, Producer
@@ -86,6 +89,10 @@ class Publisher:
         self._producer_lost = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._poller: asyncio.Task[None] | None = None
+        # records the full local queue refused, oldest first (ids into _pending)
+        self._backlog: deque[int] = deque()
+        self._room = asyncio.Event()
+        self._room.set()
 
     def _new_producer(self) -> Producer:
         with as_broker_error():
@@ -115,6 +122,8 @@ class Publisher:
                 await self._replace_producer()
                 await asyncio.sleep(0.5)  # never a tight loop of new producers
                 continue
+            if self._backlog:
+                self._drain_backlog()
             if self._pending:
                 await self._recover_if_stalled()
 
@@ -142,9 +151,12 @@ class Publisher:
         with contextlib.suppress(KafkaException):  # a fatally failed one may refuse
             await asyncio.to_thread(old.purge)
             await asyncio.to_thread(old.flush, 0)
+        self._backlog.clear()
         for record_id, pending in list(self._pending.items()):
             pending.since = now
-            self._produce(record_id, pending)
+            if self._backlog or not self._produce(record_id, pending):
+                self._backlog.append(record_id)
+        self._update_room()
 
     def publish(self, topic: Topic, key: str, msg: Message) -> asyncio.Future[None]:
         loop = self._loop or asyncio.get_running_loop()
@@ -160,13 +172,48 @@ class Publisher:
         self._next_id += 1
         self._pending[self._next_id] = pending
         try:
-            self._produce(self._next_id, pending)
+            # behind the backlog, if any: a key's records stay in order
+            if self._backlog or not self._produce(self._next_id, pending):
+                self._backlog.append(self._next_id)
+                self._update_room()
         except KafkaException as exc:  # refused locally, e.g. a misconfigured client
             del self._pending[self._next_id]
             raise broker_error(exc) from exc
         return pending.done
 
-    def _produce(self, record_id: int, pending: _Pending) -> None:
+    def _drain_backlog(self) -> None:
+        """Hand the producer what its full queue refused, while it takes them."""
+        while self._backlog:
+            pending = self._pending.get(self._backlog[0])
+            if pending is not None and not self._produce(self._backlog[0], pending):
+                break
+            self._backlog.popleft()
+        self._update_room()
+
+    def _update_room(self) -> None:
+        if self._backlog:
+            self._room.clear()
+        else:
+            self._room.set()
+
+    async def room(self) -> None:
+        """Return once no record waits for room in the producer's queue."""
+        await self._room.wait()
+
+    @property
+    def published(self) -> int:
+        """The id of the latest record published (ids grow by one per record)."""
+        return self._next_id
+
+    @property
+    def settled_through(self) -> int:
+        """Every record with an id up to this one is confirmed by the broker (or failed)."""
+        if not self._pending:
+            return self._next_id
+        return next(iter(self._pending)) - 1  # ids are inserted in order
+
+    def _produce(self, record_id: int, pending: _Pending) -> bool:
+        """Hand the record to librdkafka; False if its local queue is full."""
         loop, generation = self._loop, self._generation
         assert loop is not None
 
@@ -174,18 +221,17 @@ class Publisher:
             # librdkafka calls this from the thread that polls; hop to the loop.
             loop.call_soon_threadsafe(self._delivered, record_id, generation, err)
 
-        while True:
-            try:
-                self._producer.produce(
-                    pending.topic.value,
-                    value=pending.value,
-                    key=pending.key,
-                    partition=pending.partition,
-                    on_delivery=on_delivery,
-                )
-                return
-            except BufferError:
-                self._producer.poll(0.05)  # local queue full: serve callbacks, then retry
+        try:
+            self._producer.produce(
+                pending.topic.value,
+                value=pending.value,
+                key=pending.key,
+                partition=pending.partition,
+                on_delivery=on_delivery,
+            )
+        except BufferError:  # the local queue is full; the poller retries
+            return False
+        return True
 
     def _delivered(self, record_id: int, generation: int, err: KafkaError | None) -> None:
         if generation != self._generation:
@@ -213,9 +259,14 @@ class Publisher:
 
     async def flush(self, timeout: float = 10.0) -> int:
         """Wait for queued records; returns how many are still undelivered."""
+        deadline = time.monotonic() + timeout
         with as_broker_error():
-            remaining: int = await asyncio.to_thread(self._producer.flush, timeout)
-        return remaining
+            while self._backlog and time.monotonic() < deadline:
+                self._drain_backlog()
+                await asyncio.to_thread(self._producer.flush, 0.1)
+            left = max(0.0, deadline - time.monotonic())
+            remaining: int = await asyncio.to_thread(self._producer.flush, left)
+        return remaining + len(self._backlog)
 
     async def close(self, timeout: float = 10.0) -> None:
         remaining = await self.flush(timeout)
