@@ -102,6 +102,21 @@ async def test_a_handler_that_fails_for_a_while_is_retried_not_dead_lettered(
     assert loop.stats.dead_lettered == {}
 
 
+def _directives_of(
+    settings: KafkaSettings, group: str, key: str, handler: Any, **options: Any
+) -> ConsumerLoop:
+    """A consumer of one key's directives for ``group``."""
+    return ConsumerLoop(
+        settings,
+        group_id=group,
+        partitions=key_partitions(key, [Topic.DIRECTIVES]),
+        handler=handler,
+        dead_letters=None,
+        keys=frozenset({key}),
+        **options,
+    )
+
+
 async def test_a_poison_record_is_dead_lettered_at_once_and_the_next_one_handled(
     kafka_settings: KafkaSettings,
 ) -> None:
@@ -154,14 +169,7 @@ async def test_a_record_still_failing_at_stop_is_left_uncommitted(
         raise OSError(28, "No space left on device")
 
     def consumer(handler: Any) -> ConsumerLoop:
-        return ConsumerLoop(
-            kafka_settings,
-            group_id=group,
-            partitions=key_partitions(key, [Topic.DIRECTIVES]),
-            handler=handler,
-            dead_letters=None,
-            keys=frozenset({key}),
-        )
+        return _directives_of(kafka_settings, group, key, handler)
 
     loop = consumer(disk_full)
     stop = asyncio.Event()
@@ -204,15 +212,7 @@ async def test_a_record_is_committed_only_once_what_its_handler_published_is_sto
         unreachable.publish(Topic.CP_STATE, key, msg)
 
     def consumer(outputs: Publisher) -> ConsumerLoop:
-        return ConsumerLoop(
-            kafka_settings,
-            group_id=group,
-            partitions=key_partitions(key, [Topic.DIRECTIVES]),
-            handler=answer,
-            dead_letters=None,
-            keys=frozenset({key}),
-            outputs=outputs,
-        )
+        return _directives_of(kafka_settings, group, key, answer, outputs=outputs)
 
     first = consumer(unreachable)
     stop = asyncio.Event()
