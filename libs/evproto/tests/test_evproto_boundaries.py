@@ -10,7 +10,7 @@ import evproto
 import pytest
 
 REPO = Path(__file__).resolve().parents[3]
-SERVICES = {"evcentral", "evengine", "evmonitor", "evdriver"}
+SERVICES = {"evcentral", "evengine", "evmonitor", "evdriver", "evocpp"}
 
 
 def imported_packages(path: Path) -> set[str]:

@@ -143,7 +143,7 @@ EXACT_WIRE = [
         ),
         '{"type":"supply_request","v":1,"request_id":"r1","requester_id":"D1",'
         '"origin":"driver","cp_id":"CP-1","max_kwh":null,"max_eur":null,"max_minutes":null,'
-        '"sent_at":10.0,"ttl_s":30.0,"proof":""}',
+        '"sent_at":10.0,"ttl_s":30.0,"id_token":null,"proof":""}',
         id="driver->central",
     ),
     pytest.param(

@@ -116,3 +116,18 @@ def test_the_cp_is_checked_before_the_driver_and_the_expiry() -> None:
     fleet = Fleet({"CP-1": CpState.BROKEN_DOWN}, busy={"D1": "CP-2"})
     decision = decide(request(sent_at=NOW - 100), fleet, NOW)
     assert decision.code == DenyCode.CP_BROKEN
+
+
+def test_an_id_token_at_a_station_is_authorized_as_the_driver_it_belongs_to() -> None:
+    station = request(requester_id="ST1-1", cp_id="ST1-1", origin=Origin.STATION, id_token="04A2")
+    decision = decide(station, Fleet({"ST1-1": CpState.ACTIVE}), NOW, token_owner="alice")
+    assert decision.authorized and decision.driver_id == "alice"
+    busy = decide(station, Fleet({"ST1-1": CpState.ACTIVE}, {"alice": "CP-2"}), NOW, "alice")
+    assert busy.code == DenyCode.DRIVER_BUSY
+
+
+def test_an_id_token_of_no_driver_is_denied() -> None:
+    station = request(requester_id="ST1-1", cp_id="ST1-1", origin=Origin.STATION, id_token="FFFF")
+    decision = decide(station, Fleet({"ST1-1": CpState.ACTIVE}), NOW, token_owner=None)
+    assert not decision.authorized
+    assert decision.code == DenyCode.UNKNOWN_TOKEN

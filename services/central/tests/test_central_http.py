@@ -99,6 +99,21 @@ async def test_set_price(central: Central, fleet: list[str], http) -> None:
     assert status == 404
 
 
+async def test_an_id_token_is_attached_to_a_driver(central: Central, http) -> None:
+    status, _body = await http.call(
+        central, "POST", "/api/drivers/alice/tokens", json={"id_token": "04A2B3"}, token=None
+    )
+    assert status == 401
+    status, body = await http.call(
+        central, "POST", "/api/drivers/alice/tokens", json={"id_token": "04A2B3"}
+    )
+    assert status == 201 and body == {"driver_id": "alice", "attached": True}
+    assert central.db.driver_of_token("04a2b3") == "alice"  # idTokens are case-insensitive
+    for bad in ({"id_token": ""}, {"id_token": "x" * 37}, {"token": "1"}, {"id_token": 5}):
+        status, body = await http.call(central, "POST", "/api/drivers/alice/tokens", json=bad)
+        assert status == 400 and "id_token" in body["error"]
+
+
 async def test_sessions_query(central: Central, http) -> None:
     status, body = await http.call(central, "GET", "/api/sessions?limit=5&driver_id=x")
     assert status == 200 and body == {"sessions": [], "total": 0, "offset": 0, "limit": 5}

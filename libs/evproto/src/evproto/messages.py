@@ -65,6 +65,7 @@ def proof_field() -> str:
 class Origin(enum.StrEnum):
     DRIVER = "driver"  # requested from the driver app
     MANUAL = "manual"  # requested at the charging point itself (M12)
+    STATION = "station"  # an idToken presented at an OCPP station, for the driver it belongs to
 
 
 class DirectiveAction(enum.StrEnum):
@@ -211,7 +212,11 @@ class ErrorReply(Message):
 
 @message(MsgType.SUPPLY_REQUEST)
 class SupplyRequest(Message):
-    """Driver or engine -> central. ``cp_id`` None asks for the next available CP."""
+    """Driver or engine -> central. ``cp_id`` None asks for the next available CP.
+
+    ``id_token`` (origin ``station``): the RFID/idToken presented at an OCPP
+    station; the central authorizes it as the driver it is attached to.
+    """
 
     request_id: str = ident()
     requester_id: str = ident()
@@ -222,6 +227,7 @@ class SupplyRequest(Message):
     max_minutes: float | None = number(default=None)
     sent_at: float = number()
     ttl_s: float = number(default=30.0, maximum=3600)
+    id_token: str | None = text(default=None, max_len=36)
     proof: str = proof_field()
 
 

@@ -29,6 +29,7 @@ class DenyCode(enum.StrEnum):
     DRIVER_BUSY = "driver_busy"
     EXPIRED = "expired"
     NONE_AVAILABLE = "none_available"
+    UNKNOWN_TOKEN = "unknown_token"
     BAD_REQUEST = "bad_request"
 
 
@@ -61,23 +62,31 @@ _UNAVAILABLE: dict[CpState, tuple[DenyCode, str]] = {
 }
 
 
-def driver_id_of(request: SupplyRequest) -> str:
-    """The session's driver: the requester, or ``manual@<cp>`` for a supply started at the CP."""
-    if request.origin is Origin.MANUAL and request.cp_id is not None:
+def driver_id_of(request: SupplyRequest, token_owner: str | None = None) -> str:
+    """The session's driver: the requester, ``manual@<cp>`` for a supply started at the CP,
+    or for an idToken presented at a station the driver the token is attached to."""
+    if request.origin is Origin.STATION and token_owner is not None:
+        return token_owner
+    if request.origin is not Origin.DRIVER and request.cp_id is not None:
         return manual_driver_id(request.cp_id)
     return request.requester_id
 
 
-def decide(request: SupplyRequest, fleet: FleetView, now: float) -> Decision:
-    driver = driver_id_of(request)
+def decide(
+    request: SupplyRequest, fleet: FleetView, now: float, token_owner: str | None = None
+) -> Decision:
+    """``token_owner``: the driver of the request's idToken (None: unknown or no token)."""
+    driver = driver_id_of(request, token_owner)
 
     def deny(code: DenyCode, reason: str, cp_id: str | None = request.cp_id) -> Decision:
         return Decision(False, cp_id, driver, code.value, reason)
 
+    if request.origin is Origin.STATION and token_owner is None:
+        return deny(DenyCode.UNKNOWN_TOKEN, "the idToken belongs to no driver")
     cp_id = request.cp_id
     if cp_id is None:
-        if request.origin is Origin.MANUAL:
-            return deny(DenyCode.BAD_REQUEST, "a manual supply must name its charging point")
+        if request.origin is not Origin.DRIVER:
+            return deny(DenyCode.BAD_REQUEST, "a supply at the CP must name its charging point")
         cp_id = fleet.next_available()
         if cp_id is None:
             return deny(DenyCode.NONE_AVAILABLE, "no charging point is available")

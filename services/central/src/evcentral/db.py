@@ -14,6 +14,7 @@ ticket that was answered survives a power loss. Rows nobody needs any more
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import sqlite3
 from collections.abc import Iterable, Iterator
@@ -90,6 +91,14 @@ MIGRATIONS: list[str] = [
     CREATE INDEX processed_by_time ON processed_requests (processed_at);
     CREATE INDEX sessions_by_end ON sessions (ended_at) WHERE status = 'ended';
     CREATE INDEX drivers_by_last_seen ON drivers (last_seen);
+    """,
+    # 5: idTokens (RFID cards) attached to driver accounts, for OCPP stations
+    """
+    CREATE TABLE driver_tokens (
+        token_hash TEXT PRIMARY KEY,
+        driver_id  TEXT NOT NULL,
+        added_at   REAL NOT NULL
+    );
     """,
 ]
 
@@ -253,6 +262,23 @@ class Database:
             "ON CONFLICT (driver_id) DO UPDATE SET last_seen = excluded.last_seen",
             (driver_id, now, now),
         )
+
+    def attach_token(self, driver_id: str, id_token: str, now: float) -> None:
+        """Attach an idToken to a driver (moving it from any other driver)."""
+        with self.transaction():
+            self.touch_driver(driver_id, now)
+            self._conn.execute(
+                "INSERT INTO driver_tokens (token_hash, driver_id, added_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (token_hash) DO UPDATE SET driver_id = excluded.driver_id, "
+                "added_at = excluded.added_at",
+                (_token_hash(id_token), driver_id, now),
+            )
+
+    def driver_of_token(self, id_token: str) -> str | None:
+        row = self._conn.execute(
+            "SELECT driver_id FROM driver_tokens WHERE token_hash = ?", (_token_hash(id_token),)
+        ).fetchone()
+        return None if row is None else str(row["driver_id"])
 
     def processed(self, request_id: str) -> tuple[bool, str | None]:
         """(seen before, the stored response JSON if any)."""
@@ -427,3 +453,8 @@ def _session(r: sqlite3.Row) -> SessionRecord:
 
 def _statements(script: str) -> list[str]:
     return [s.strip() for s in script.split(";") if s.strip()]
+
+
+def _token_hash(id_token: str) -> str:
+    """idTokens are case-insensitive in OCPP; only their hash is stored."""
+    return hashlib.sha256(id_token.upper().encode()).hexdigest()

@@ -58,4 +58,4 @@ class SessionRecord:
     @property
     def relayed(self) -> bool:
         """Manual sessions (started at the CP) have no driver to tell."""
-        return self.origin is Origin.DRIVER
+        return self.origin is not Origin.MANUAL

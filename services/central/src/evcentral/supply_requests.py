@@ -49,11 +49,12 @@ class SupplyDesk:
         self._journal.record(
             LogKind.REQUEST,
             f"{msg.requester_id} asks for a supply at {msg.cp_id or 'any CP'}"
-            + (" (manual)" if msg.origin is Origin.MANUAL else ""),
+            + {Origin.MANUAL: " (manual)", Origin.STATION: " (idToken)"}.get(msg.origin, ""),
             cp_id=msg.cp_id,
             driver_id=msg.requester_id,
         )
-        decision = decide(msg, self._registry, now)
+        owner = self._db.driver_of_token(msg.id_token) if msg.id_token else None
+        decision = decide(msg, self._registry, now, owner)
         session = self._new_session(msg, decision, now) if decision.authorized else None
         response = SupplyResponse(
             request_id=msg.request_id,
@@ -67,8 +68,8 @@ class SupplyDesk:
             sent_at=now,
         )
         with self._db.transaction():
-            if msg.origin is Origin.DRIVER:
-                self._db.touch_driver(msg.requester_id, now)
+            if msg.origin is Origin.DRIVER or owner is not None:
+                self._db.touch_driver(decision.driver_id, now)
             if session is not None:
                 self._db.save_session(session)
             self._db.mark_processed(

@@ -6,12 +6,15 @@ import asyncio
 import json
 import logging
 import math
+import re
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any, NoReturn
 
 from aiohttp import web
+from evproto.logs import kv
 from evproto.vocabulary import MAX_PRICE_EUR_PER_KWH
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -33,6 +36,8 @@ log = logging.getLogger("evcentral.http")
 
 _MAX_BODY = 64 * 1024
 _BODY_TIMEOUT = 10.0
+_MAX_TOKEN = 36  # OCPP 2.0.1 idToken (1.6 idTag: 20)
+_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,63}\Z")
 _STATIC = resources.files("evcentral.http") / "static"
 _ROLE = web.RequestKey("role", Role)  # set by _Api.reads for the handler it guards
 
@@ -88,6 +93,7 @@ def build_app(deps: HttpDeps) -> web.Application:
     app.router.add_get("/api/sessions", api.list_sessions)
     app.router.add_get("/api/sessions.csv", api.reads(fleet.sessions_csv, by_driver=True))
     app.router.add_get("/api/events", sse_handler(deps.hub, api.reader))
+    app.router.add_post("/api/drivers/{driver_id}/tokens", api.attach_token)
     app.router.add_get("/api/openapi.json", _openapi)
     app.router.add_get("/metrics", api.metrics_text)
     app.router.add_get("/healthz", _healthz)
@@ -225,6 +231,19 @@ class _Api:
             }
         )
 
+    # --- drivers ------------------------------------------------------------------------
+
+    async def attach_token(self, request: web.Request) -> web.Response:
+        """An idToken (RFID card) of this driver, presented at OCPP stations."""
+        self._authorize(request)
+        driver_id = request.match_info["driver_id"]
+        if not _ID.match(driver_id):
+            _error(web.HTTPBadRequest, "driver_id must be 1-64 letters, digits or ._:@-")
+        id_token = _token_from(await _read_body(request))
+        self.d.db.attach_token(driver_id, id_token, time.time())
+        log.info("idToken attached %s", kv(driver=driver_id))
+        return web.json_response({"driver_id": driver_id, "attached": True}, status=201)
+
     # --- operations -----------------------------------------------------------------------
 
     async def metrics_text(self, _request: web.Request) -> web.Response:
@@ -273,6 +292,21 @@ def _price_from(body: bytes) -> float:
     if not 0 <= price <= MAX_PRICE_EUR_PER_KWH:
         _error(web.HTTPBadRequest, f"price must be between 0 and {MAX_PRICE_EUR_PER_KWH} €/kWh")
     return float(price)
+
+
+def _token_from(body: bytes) -> str:
+    example = 'a JSON body like {"id_token": "04A2B3C4"}'
+    try:
+        data = json.loads(body or b"null")
+    except (UnicodeDecodeError, ValueError):
+        _error(web.HTTPBadRequest, f"the body is not JSON; send {example}")
+    token = data.get("id_token") if isinstance(data, dict) else None
+    if not isinstance(token, str) or not 1 <= len(token) <= _MAX_TOKEN or not token.isprintable():
+        _error(
+            web.HTTPBadRequest,
+            f"id_token must be 1-{_MAX_TOKEN} printable characters; send {example}",
+        )
+    return token
 
 
 async def _healthz(_request: web.Request) -> web.Response:
