@@ -1,4 +1,4 @@
-"""The four commands share one kit: --version, JSON log lines, one-line setting errors.
+"""The five commands share one kit: --version, JSON log lines, one-line setting errors.
 
 Run as a user would: the installed console scripts, as processes, with nothing
 else running (Kafka and the peers are unreachable on purpose).
@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 BIN = Path(sys.executable).parent
-COMMANDS = ("evcentral", "evengine", "evmonitor", "evdriver")
+COMMANDS = ("evcentral", "evengine", "evmonitor", "evdriver", "evocpp")
 
 
 def closed_port() -> int:

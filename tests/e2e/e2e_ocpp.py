@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import aiohttp
-from evstack.localstack import LocalStack, ManagedProcess, console_script
+from evstack.localstack import LocalStack, ManagedProcess
 from ocpp.routing import on
 from ocpp.v16 import ChargePoint as ChargePoint16
 from ocpp.v16 import call as call16
@@ -39,25 +39,9 @@ def now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-def gateway_process(stack: LocalStack, port: int, *extra: str) -> ManagedProcess:
-    """``evocpp`` as ``make run`` starts it: enrollment auto, registering CPs with the token."""
-    argv = [
-        console_script("evocpp"),
-        "--kafka", stack.bootstrap,
-        "--central", stack.central_address,
-        "--listen", f"{HOST}:{port}",
-        "--state-dir", str(stack.workdir / "ocpp"),
-        "--enrollment", "auto",
-        "--heartbeat-interval", "10",
-        "--call-timeout", "10",
-        *extra,
-    ]  # fmt: skip
-    env = {
-        "EV_KAFKA": stack.bootstrap,
-        "PYTHONUNBUFFERED": "1",
-        "EV_REGISTRATION_TOKEN_FILE": str(stack.workdir / "registration-token"),
-    }
-    return ManagedProcess("ocpp", argv, env, stack.workdir / "ocpp.log")
+def gateway_process(stack: LocalStack) -> ManagedProcess:
+    """``evocpp`` as ``make run`` starts it (enrollment auto), with test-sized timeouts."""
+    return stack.gateway_process("--heartbeat-interval", "10", "--call-timeout", "10")
 
 
 class _Socket:

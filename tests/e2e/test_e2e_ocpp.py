@@ -24,8 +24,8 @@ PRICE = 0.30
 class OcppSystem:
     def __init__(self, system: System) -> None:
         self.system = system
-        self.port = system.stack._free_port()
-        self.gateway: ManagedProcess = gateway_process(system.stack, self.port)
+        self.port = system.stack.ocpp_port
+        self.gateway: ManagedProcess = gateway_process(system.stack)
         self.stations: list[Station16 | Station201] = []
 
     def station(self, version: str, station_id: str) -> Station16 | Station201:
@@ -46,7 +46,6 @@ class OcppSystem:
     def close(self) -> None:
         for st in self.stations:
             st.close()
-        self.gateway.stop()
 
 
 def _try_connect(st: Station16 | Station201) -> bool:

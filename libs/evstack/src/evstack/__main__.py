@@ -29,6 +29,7 @@ def _parser() -> argparse.ArgumentParser:
     stack.add_argument("--kafka-port", type=int, default=9092)
     stack.add_argument("--listen-port", type=int, default=3440)
     stack.add_argument("--http-port", type=int, default=8080)
+    stack.add_argument("--ocpp-port", type=int, default=9000, help="the OCPP gateway's port")
     broker = commands.add_parser(
         "broker",
         help="the embedded Kafka broker alone, in the foreground",
@@ -45,7 +46,9 @@ def main(argv: list[str] | None = None) -> int:
         return run_broker(args.port)
     if args.cps < 0:
         parser.error("--cps must be 0 or more")
-    return run(args.cps, args.workdir, args.kafka_port, args.listen_port, args.http_port)
+    return run(
+        args.cps, args.workdir, args.kafka_port, args.listen_port, args.http_port, args.ocpp_port
+    )
 
 
 def run_broker(port: int) -> int:

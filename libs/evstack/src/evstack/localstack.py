@@ -142,10 +142,12 @@ class LocalStack:
     kafka_port: int = 0
     listen_port: int = 0
     http_port: int = 0
+    ocpp_port: int = 0
     host: str = "127.0.0.1"
     extra_env: dict[str, str] = field(default_factory=dict)
     broker: EmbeddedBroker | None = None
     central: ManagedProcess | None = None
+    gateway: ManagedProcess | None = None
     cps: dict[str, ChargingPoint] = field(default_factory=dict)
     # every port handed out: processes bind theirs only when they start, so a
     # fresh free_port() could otherwise return one promised to another process
@@ -153,10 +155,12 @@ class LocalStack:
 
     def __post_init__(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
-        self._ports.update(p for p in (self.kafka_port, self.listen_port, self.http_port) if p)
+        ports = (self.kafka_port, self.listen_port, self.http_port, self.ocpp_port)
+        self._ports.update(p for p in ports if p)
         self.kafka_port = self.kafka_port or self._free_port()
         self.listen_port = self.listen_port or self._free_port()
         self.http_port = self.http_port or self._free_port()
+        self.ocpp_port = self.ocpp_port or self._free_port()
         self.operator_token = self._token("operator-token")
         self.viewer_token = self._token("viewer-token")
         self.registration_token = self._token("registration-token")
@@ -187,6 +191,10 @@ class LocalStack:
     @property
     def central_address(self) -> str:
         return f"{self.host}:{self.listen_port}"
+
+    @property
+    def ocpp_url(self) -> str:
+        return f"ws://{self.host}:{self.ocpp_port}/ocpp/<stationId>"
 
     def _common_env(self) -> dict[str, str]:
         return {"EV_KAFKA": self.bootstrap, "PYTHONUNBUFFERED": "1", **self.extra_env}
@@ -305,8 +313,31 @@ class LocalStack:
             stdout_path=drivers / f"{driver_id}.{run}.out",
         )
 
+    def gateway_process(self, *extra: str) -> ManagedProcess:
+        """``evocpp`` for a development system: stations enrol and are accepted at once,
+        and each connector registers at the central with the registration token."""
+        argv = [
+            console_script("evocpp"),
+            "--kafka", self.bootstrap,
+            "--central", self.central_address,
+            "--listen", f"{self.host}:{self.ocpp_port}",
+            "--state-dir", str(self.workdir / "ocpp"),
+            "--enrollment", "auto",
+            *extra,
+        ]  # fmt: skip
+        env = {
+            **self._common_env(),
+            "EV_REGISTRATION_TOKEN_FILE": str(self.workdir / "registration-token"),
+        }
+        self.gateway = ManagedProcess("ocpp", argv, env, self.workdir / "ocpp.log")
+        return self.gateway
+
+    def start_gateway(self, *extra: str) -> ManagedProcess:
+        return self.gateway_process(*extra).start()
+
     def processes(self) -> list[ManagedProcess]:
         procs = [p for cp in self.cps.values() for p in (cp.monitor, cp.engine)]
+        procs += [self.gateway] if self.gateway else []
         return procs + ([self.central] if self.central else [])
 
     def stop(self) -> None:
@@ -319,15 +350,18 @@ class LocalStack:
             self.broker.stop()
 
 
-def run(cps: int, workdir: Path, kafka_port: int, listen_port: int, http_port: int) -> int:
+def run(
+    cps: int, workdir: Path, kafka_port: int, listen_port: int, http_port: int, ocpp_port: int
+) -> int:
     """``make run``: start everything, report what died, stop it all on SIGINT/SIGTERM."""
-    stack = LocalStack(workdir, kafka_port, listen_port, http_port)
+    stack = LocalStack(workdir, kafka_port, listen_port, http_port, ocpp_port)
     stopping = stop_requested()
     try:
         stack.start_broker()
         stack.start_central()
         for i in range(cps):
             stack.start_cp(i)
+        stack.start_gateway()
         print(
             f"""
 EV Charging Network is running ({cps} charging points).
@@ -336,6 +370,10 @@ EV Charging Network is running ({cps} charging points).
   viewer token     file {workdir}/viewer-token     (reads only, drivers pseudonymised)
   Kafka bootstrap  {stack.bootstrap}
   monitor port     {stack.central_address}
+  OCPP gateway     {stack.ocpp_url}   (subprotocol ocpp1.6 or ocpp2.0.1)
+                   enrollment open: new stations are accepted automatically, no
+                   credentials needed (local development; the chart's default is closed);
+                   each connector N appears as the CP <stationId>-N
   logs             {workdir}/*.log, {workdir}/CP-*/*.log
 
 Try:  .venv/bin/evdriver --id D1 --kafka {stack.bootstrap} request CP-0 --max-kwh 0.05
