@@ -47,7 +47,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.cps < 0:
         parser.error("--cps must be 0 or more")
     return run(
-        args.cps, args.workdir, args.kafka_port, args.listen_port, args.http_port, args.ocpp_port
+        args.cps,
+        args.workdir,
+        kafka_port=args.kafka_port,
+        listen_port=args.listen_port,
+        http_port=args.http_port,
+        ocpp_port=args.ocpp_port,
     )
 
 

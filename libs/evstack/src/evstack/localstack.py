@@ -351,7 +351,13 @@ class LocalStack:
 
 
 def run(
-    cps: int, workdir: Path, kafka_port: int, listen_port: int, http_port: int, ocpp_port: int
+    cps: int,
+    workdir: Path,
+    *,
+    kafka_port: int,
+    listen_port: int,
+    http_port: int,
+    ocpp_port: int,
 ) -> int:
     """``make run``: start everything, report what died, stop it all on SIGINT/SIGTERM."""
     stack = LocalStack(workdir, kafka_port, listen_port, http_port, ocpp_port)
