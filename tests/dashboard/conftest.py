@@ -84,7 +84,7 @@ def browser() -> Iterator[Any]:
 @pytest.fixture
 def page(browser: Any, fleet: FleetSystem) -> Iterator[Any]:
     """A fresh tab (its own sessionStorage: signed out) on the dashboard."""
-    context = browser.new_context(viewport={"width": 1280, "height": 860}, accept_downloads=True)
+    context = browser.new_context(viewport={"width": 1200, "height": 760}, accept_downloads=True)
     tab = context.new_page()
     tab.set_default_timeout(15_000)
     tab.goto(fleet.url)

@@ -13,7 +13,7 @@ from typing import Any
 from evcentral.db import Database
 from evcentral.records import CpRow, SessionRecord, SessionStatus
 from evproto.messages import Origin, Outcome
-from evstack.localstack import LocalStack, console_script
+from evstack.localstack import LocalStack, ManagedProcess, console_script
 from obs_wait import wait_until
 
 __all__ = ["FLEET_SIZE", "FleetSystem", "seeded_cp_id"]
@@ -37,7 +37,9 @@ class FleetSystem:
     def __init__(self, workdir: Path) -> None:
         self.workdir = workdir
         self.stack = LocalStack(workdir)
-        self.session_start = time.time() - 3 * 86_400  # the seeded sessions' first hour
+        # the seeded sessions: one every 15 minutes, the last a quarter of an hour ago
+        self.session_start = time.time() - 60 * 3600
+        self.drivers: list[ManagedProcess] = []
 
     @property
     def url(self) -> str:
@@ -56,8 +58,8 @@ class FleetSystem:
         self.wait_state(LIVE_CP, "ACTIVE")
 
     def seed(self) -> None:
-        """10,000 CPs (CP-00001…) and 240 ended sessions, one every 15 minutes for
-        the last 3 days, drivers D-01…D-12 at the first 40 CPs."""
+        """10,000 CPs (CP-00001…) and 240 ended sessions, one every 15 minutes over
+        the last 60 hours, drivers D-01…D-12 at the first 40 CPs."""
         db = Database(self.workdir / "central.db")
         db.migrate()
         now = time.time()
@@ -98,12 +100,20 @@ class FleetSystem:
         db.close()
 
     def stop(self) -> None:
+        for driver in self.drivers:
+            driver.stop()
         self.stack.stop()
+
+    def start_driver(self, driver_id: str, *args: str) -> ManagedProcess:
+        """``evdriver ARGS`` as driver ``driver_id`` (stopped with the system)."""
+        driver = self.stack.driver_process(driver_id, *args).start()
+        self.drivers.append(driver)
+        return driver
 
     def log_tails(self, lines: int = 20) -> str:
         return "\n".join(
             f"--- {p.name}\n" + "\n".join(p.log_text().splitlines()[-lines:])
-            for p in self.stack.processes()
+            for p in [*self.stack.processes(), *self.drivers]
         )
 
     # --- what the central says, and making things happen -----------------------------

@@ -26,6 +26,7 @@ def test_the_fleet_renders_within_two_seconds_of_sign_in(page: Any, fleet: Fleet
         page.locator("#state-counts").get_by_role("link", name="10,000 Disconnected").count() == 1
     )
     assert page.locator("#state-counts").get_by_role("link", name="1 Active").count() == 1
+    screenshot(page, "cp-grid")
     page.get_by_role("button", name="Next page").click()
     page.get_by_text("Page 2 of 101").wait_for()
     assert rows.first.get_attribute("data-cp-id") == seeded_cp_id(100)

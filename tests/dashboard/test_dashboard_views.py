@@ -11,6 +11,7 @@ from typing import Any
 
 from dash_fleet import FLEET_SIZE, FleetSystem, seeded_cp_id
 from dash_page import assert_accessible, screenshot, sign_in
+from obs_wait import wait_until
 
 
 def test_sign_in_refuses_a_wrong_token_and_sign_out_forgets_it(
@@ -85,6 +86,31 @@ def test_cp_detail_shows_history_and_changes_the_price(page: Any, fleet: FleetSy
     assert "D-01" in page.locator("#cp-sessions").inner_text()
 
 
+def test_cp_detail_follows_a_supply_live_to_its_ticket(page: Any, fleet: FleetSystem) -> None:
+    sign_in(page, fleet.operator_token)
+    page.goto(f"{fleet.url}#/cp/CP-0")
+    page.get_by_role("heading", name="Charging point CP-0").wait_for()
+    driver = fleet.start_driver("D-LIVE", "request", "CP-0", "--max-kwh", "0.03")
+    current = page.locator("#cp-session")
+    page.locator("#cp-facts").get_by_text("Supplying").wait_for(timeout=30_000)
+    supplying = r"/D-LIVE · 0\.0\d[1-9] kWh/"  # some energy counted already
+    page.wait_for_function(
+        f"() => {supplying}.test(document.getElementById('cp-session').textContent)"
+    )
+    first = current.inner_text()
+    page.wait_for_function(
+        "(before) => document.getElementById('cp-session').textContent !== before", arg=first
+    )  # the energy grows as telemetry arrives, without a reload
+    assert "€" in current.inner_text()
+    screenshot(page, "cp-supplying")
+    wait_until(lambda: not driver.alive, 60, "the driver's ticket (0.03 kWh)")
+    assert driver.proc is not None and driver.proc.returncode == 0
+    last = page.locator("#cp-sessions tr").first
+    last.get_by_text("completed").wait_for()  # reloaded when the CP became ACTIVE again
+    assert "D-LIVE" in last.inner_text()
+    current.get_by_text("None.").wait_for()
+
+
 def test_stop_all_asks_first_and_resume_all_brings_the_fleet_back(
     page: Any, fleet: FleetSystem
 ) -> None:
@@ -117,7 +143,8 @@ def test_stop_all_asks_first_and_resume_all_brings_the_fleet_back(
 def test_sessions_filter_page_and_export_csv(page: Any, fleet: FleetSystem) -> None:
     sign_in(page, fleet.operator_token)
     page.get_by_role("link", name="Sessions").click()
-    page.get_by_text("of 240 sessions").wait_for()
+    total = fleet.get("/api/sessions?limit=1")["total"]  # 240 seeded, and any live ones
+    page.get_by_text(f"of {total} sessions").wait_for()
     page.get_by_label("Driver").fill("D-03")
     page.get_by_role("button", name="Show sessions").click()
     page.get_by_text("Showing 1–20 of 20 sessions").wait_for()
@@ -141,9 +168,9 @@ def test_sessions_filter_page_and_export_csv(page: Any, fleet: FleetSystem) -> N
     # paging over everything
     page.get_by_label("Outcome").select_option(label="Any")
     page.get_by_role("button", name="Show sessions").click()
-    page.get_by_text("Page 1 of 5").wait_for()
+    page.get_by_text(f"Page 1 of {-(-total // 50)}").wait_for()
     page.get_by_role("button", name="Next page").click()
-    page.get_by_text("Showing 51–100 of 240 sessions").wait_for()
+    page.get_by_text(f"Showing 51–100 of {total} sessions").wait_for()
 
 
 def test_the_live_log_filters_by_kind(page: Any, fleet: FleetSystem) -> None:

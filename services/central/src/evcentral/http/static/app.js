@@ -202,7 +202,9 @@ async function readEvents(reader) {
 
 function onEvent(kind, data) {
   if (kind === "cp") {
-    if (!cps.has(data.cp_id)) idsChanged = true;
+    const before = cps.get(data.cp_id);
+    if (!before) idsChanged = true;
+    else if (before.state !== data.state) refreshSummarySoon(); // sessions open may have changed
     cps.set(data.cp_id, data);
   } else if (kind === "log") {
     logEntries.push(data);
