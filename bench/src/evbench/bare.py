@@ -29,6 +29,7 @@ from evproto.framing import Control, Frame, FrameDecoder
 from evproto.lifecycle import run_until_stopped
 from evproto.logs import kv, setup_logging
 from evproto.messages import CHANNELS
+from evproto.vocabulary import Channel
 
 __all__ = ["BareCounters", "BareFrameProtocol", "start_bare_server", "start_framed_server"]
 
@@ -145,7 +146,7 @@ async def start_framed_server(
         on_link,
         host,
         port,
-        accept=CHANNELS["central<-monitor"],
+        accept=CHANNELS[Channel.CENTRAL_FROM_MONITOR],
         observer=_CountingObserver(counters),
         # an idle bound, as the central sets one (missed heartbeats x interval)
         idle_timeout=_IDLE_TIMEOUT,

@@ -22,10 +22,11 @@ from evproto.framing import Control, Frame, FrameDecoder, encode_frame
 from evproto.messages import CHANNELS, Status
 from evproto.schema import Message, decode_message, encode_message
 from evproto.states import Health
+from evproto.vocabulary import Channel
 
 __all__ = ["LinkCounters", "MonitorLink", "status_frame"]
 
-_ACCEPT = CHANNELS["monitor<-central"]
+_ACCEPT = CHANNELS[Channel.MONITOR_FROM_CENTRAL]
 _ACK = Control.ACK.byte
 _NACK = Control.NACK.byte
 _MAX_RESENDS = 3

@@ -10,7 +10,7 @@ from evdriver.cpstates import sort_key
 from evdriver.events import CpListed, NoAnswer, Progress, TicketReceived
 from evdriver.render import JsonRenderer, TextRenderer
 from evdriver.settings import DriverSettings
-from evdriver.state import SessionRecord, SessionStatus, StateStore
+from evdriver.state import SavedSession, SavedStatus, StateStore
 from evproto.messages import Outcome, Ticket
 from evproto.states import CpState
 
@@ -46,10 +46,10 @@ def test_batch_lines_keep_their_numbers_and_flag_bad_ids() -> None:
 def test_state_file_round_trip_and_bad_file(tmp_path) -> None:
     store = StateStore(tmp_path, "D1")
     assert store.load() is None
-    record = SessionRecord(
+    record = SavedSession(
         request_id="r1",
         cp_id="CP-1",
-        status=SessionStatus.ENDED,
+        status=SavedStatus.ENDED,
         requested_at=1.0,
         answer_timeout=30.0,
         session_id="s1",

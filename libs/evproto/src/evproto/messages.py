@@ -12,7 +12,7 @@ import enum
 from evproto.schema import Message, MsgType, ident, message, number, text
 from evproto.states import CpState, Health
 from evproto.topics import Topic
-from evproto.vocabulary import MAX_PRICE_EUR_PER_KWH
+from evproto.vocabulary import MAX_PRICE_EUR_PER_KWH, Channel
 
 __all__ = [
     "CHANNELS",
@@ -406,13 +406,15 @@ class EnrollResponse(Message):
 
 
 _T = MsgType
-CHANNELS: dict[str, frozenset[MsgType]] = {
+CHANNELS: dict[Channel | Topic, frozenset[MsgType]] = {
     # what each TCP peer accepts
-    "central<-monitor": frozenset(
+    Channel.CENTRAL_FROM_MONITOR: frozenset(
         {_T.AUTHENTICATE, _T.CHALLENGE_RESPONSE, _T.REGISTER, _T.STATUS, _T.ERROR}
     ),
-    "monitor<-central": frozenset({_T.CHALLENGE, _T.AUTH_RESULT, _T.PRICE_UPDATE, _T.ERROR}),
-    "engine<-monitor": frozenset(
+    Channel.MONITOR_FROM_CENTRAL: frozenset(
+        {_T.CHALLENGE, _T.AUTH_RESULT, _T.PRICE_UPDATE, _T.ERROR}
+    ),
+    Channel.ENGINE_FROM_MONITOR: frozenset(
         {
             _T.HEALTH_REQUEST,
             _T.INFO_REQUEST,
@@ -423,9 +425,9 @@ CHANNELS: dict[str, frozenset[MsgType]] = {
             _T.ERROR,
         }
     ),
-    "monitor<-engine": frozenset({_T.HEALTH_ANSWER, _T.ENGINE_INFO, _T.ERROR}),
+    Channel.MONITOR_FROM_ENGINE: frozenset({_T.HEALTH_ANSWER, _T.ENGINE_INFO, _T.ERROR}),
     # what a driver accepts inside a record sealed for it
-    "driver<-sealed": frozenset({_T.DRIVER_UPDATE, _T.TICKET, _T.SUPPLY_RESPONSE}),
+    Channel.DRIVER_SEALED: frozenset({_T.DRIVER_UPDATE, _T.TICKET, _T.SUPPLY_RESPONSE}),
     # what each topic carries
     Topic.SUPPLY_REQUESTS: frozenset({_T.SUPPLY_REQUEST, _T.SUPPLY_STOP, _T.ENROLL_REQUEST}),
     # drivers get their answers sealed; an engine's (manual) answers are proven

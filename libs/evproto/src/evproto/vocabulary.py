@@ -12,6 +12,7 @@ __all__ = [
     "DEFAULT_CONTROL_SOCKET",
     "MAX_PRICE_EUR_PER_KWH",
     "AbortCause",
+    "Channel",
     "LinkErrorKind",
     "manual_driver_id",
 ]
@@ -71,3 +72,14 @@ class AbortCause(enum.StrEnum):
     OPERATOR_STOP = "operator_stop"
     START_TIMEOUT = "start_timeout"
     DRIVER_CANCEL = "driver_cancel"
+
+
+class Channel(enum.StrEnum):
+    """A TCP direction ``receiver<-sender``; with the topics, the keys of
+    ``evproto.messages.CHANNELS`` (which message types each accepts)."""
+
+    CENTRAL_FROM_MONITOR = "central<-monitor"
+    MONITOR_FROM_CENTRAL = "monitor<-central"
+    ENGINE_FROM_MONITOR = "engine<-monitor"
+    MONITOR_FROM_ENGINE = "monitor<-engine"
+    DRIVER_SEALED = "driver<-sealed"  # inside a record sealed for one driver

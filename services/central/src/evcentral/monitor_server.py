@@ -40,7 +40,7 @@ from evproto.messages import (
 from evproto.routing import CallbackRouter
 from evproto.schema import Message, MsgType
 from evproto.states import Health
-from evproto.vocabulary import LinkErrorKind
+from evproto.vocabulary import Channel, LinkErrorKind
 
 from evcentral.core import Core
 from evcentral.credentials import Authenticator
@@ -111,7 +111,7 @@ class MonitorServer:
             self._on_link,
             host,
             port,
-            accept=CHANNELS["central<-monitor"],
+            accept=CHANNELS[Channel.CENTRAL_FROM_MONITOR],
             timeout=_ACK_TIMEOUT,
             handshake_timeout=self._handshake_timeout,
             idle_timeout=self._idle_timeout,
@@ -262,7 +262,7 @@ class MonitorServer:
         log.info("message before authentication %s", kv(peer=conn.peer, type=msg.TYPE.value))
         await conn.send(
             ErrorReply(
-                code="not_authenticated",
+                code=LinkErrorKind.NOT_AUTHENTICATED.value,
                 message=f"{msg.TYPE.value} before authentication: send authenticate, "
                 "then answer the challenge",
             )
@@ -303,7 +303,10 @@ class MonitorServer:
         if msg.cp_id != link.cp_id:
             link.conn.refused(LinkErrorKind.UNEXPECTED_MESSAGE)
             link.reply_error(
-                ErrorReply(code="wrong_cp", message=f"this link is {link.cp_id}'s, not {msg.cp_id}")
+                ErrorReply(
+                    code=LinkErrorKind.WRONG_CP.value,
+                    message=f"this link is {link.cp_id}'s, not {msg.cp_id}",
+                )
             )
             return
         cp = self._registry.cps[link.cp_id]
@@ -332,7 +335,7 @@ class MonitorServer:
         link.conn.refused(LinkErrorKind.UNEXPECTED_MESSAGE)
         link.reply_error(
             ErrorReply(
-                code="unexpected_message",
+                code=LinkErrorKind.UNEXPECTED_MESSAGE.value,
                 message=f"{msg.TYPE.value}: this link is already authenticated as {link.cp_id}",
             )
         )

@@ -20,13 +20,13 @@ from typing import Any
 from evproto.logs import kv
 from evproto.messages import Ticket
 
-__all__ = ["SessionRecord", "SessionStatus", "StateStore"]
+__all__ = ["SavedSession", "SavedStatus", "StateStore"]
 
 log = logging.getLogger("evdriver.state")
 _MAX_STATE_BYTES = 64 * 1024
 
 
-class SessionStatus(enum.StrEnum):
+class SavedStatus(enum.StrEnum):
     REQUESTED = "requested"  # request published, no answer yet
     AUTHORIZED = "authorized"  # waiting for the vehicle to be plugged
     SUPPLYING = "supplying"
@@ -39,16 +39,16 @@ class SessionStatus(enum.StrEnum):
         return self in _RUNNING
 
 
-_RUNNING = {SessionStatus.REQUESTED, SessionStatus.AUTHORIZED, SessionStatus.SUPPLYING}
+_RUNNING = {SavedStatus.REQUESTED, SavedStatus.AUTHORIZED, SavedStatus.SUPPLYING}
 
 
 @dataclasses.dataclass(slots=True)
-class SessionRecord:
-    """What the driver knows of its current (or last) request and session."""
+class SavedSession:
+    """What the driver keeps in <state-dir>/<id>.json: its current or last request."""
 
     request_id: str
     cp_id: str | None  # None: "any" until the central picks one
-    status: SessionStatus
+    status: SavedStatus
     requested_at: float
     answer_timeout: float
     session_id: str | None = None
@@ -67,28 +67,28 @@ class SessionRecord:
         return out
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> SessionRecord:
+    def from_json(cls, data: dict[str, Any]) -> SavedSession:
         fields = {f.name for f in dataclasses.fields(cls)}
         values = {k: v for k, v in data.items() if k in fields}
-        values["status"] = SessionStatus(values["status"])
+        values["status"] = SavedStatus(values["status"])
         return cls(**values)
 
     @property
     def unfinished(self) -> bool:
         """Still running, or its ticket was saved but never shown."""
-        return self.status.running or (self.status is SessionStatus.ENDED and not self.ticket_shown)
+        return self.status.running or (self.status is SavedStatus.ENDED and not self.ticket_shown)
 
     def ticket_message(self) -> Ticket | None:
         return None if self.ticket is None else Ticket.from_dict(self.ticket)
 
 
 class StateStore:
-    """Load and save one driver's :class:`SessionRecord`."""
+    """Load and save one driver's :class:`SavedSession`."""
 
     def __init__(self, state_dir: Path, driver_id: str) -> None:
         self.path = state_dir / f"{driver_id}.json"
 
-    def load(self) -> SessionRecord | None:
+    def load(self) -> SavedSession | None:
         """The saved record, or None; an unreadable file is reported and treated as absent."""
         try:
             with open(self.path, "rb") as fh:
@@ -101,12 +101,12 @@ class StateStore:
         try:
             if len(raw) > _MAX_STATE_BYTES:
                 raise ValueError("file too large")
-            return SessionRecord.from_json(json.loads(raw))
+            return SavedSession.from_json(json.loads(raw))
         except (ValueError, TypeError, KeyError) as exc:
             log.warning("state file ignored %s", kv(path=self.path, error=exc))
             return None
 
-    def save(self, record: SessionRecord) -> None:
+    def save(self, record: SavedSession) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         data = json.dumps(record.to_json(), indent=1, sort_keys=True).encode()
         fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.")

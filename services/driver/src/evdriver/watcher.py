@@ -49,7 +49,7 @@ from evdriver.events import (
 )
 from evdriver.exitcodes import ExitCode, exit_code_for
 from evdriver.link import DriverLink, Inbound
-from evdriver.state import SessionRecord, SessionStatus, StateStore
+from evdriver.state import SavedSession, SavedStatus, StateStore
 
 __all__ = ["ANY_CP", "Limits", "SessionResult", "SessionWatcher"]
 
@@ -95,7 +95,7 @@ class SessionWatcher:
         self._store = store
         self._answer_timeout = answer_timeout
         self._stop_wait = stop_wait
-        self._record: SessionRecord | None = store.load()
+        self._record: SavedSession | None = store.load()
         self._early: collections.deque[DriverUpdate | Ticket] = collections.deque(
             maxlen=_EARLY_UPDATES
         )
@@ -111,7 +111,7 @@ class SessionWatcher:
     # --- what callers see ------------------------------------------------------------
 
     @property
-    def record(self) -> SessionRecord | None:
+    def record(self) -> SavedSession | None:
         return self._record
 
     @property
@@ -132,10 +132,10 @@ class SessionWatcher:
     async def request(self, cp_id: str | None, limits: Limits) -> AsyncIterator[Event]:
         """Publish a SupplyRequest (``cp_id`` None = next available) and follow it to its end."""
         self._reset_flags()
-        record = SessionRecord(
+        record = SavedSession(
             request_id=new_id(),
             cp_id=cp_id,
-            status=SessionStatus.REQUESTED,
+            status=SavedStatus.REQUESTED,
             requested_at=time.time(),
             answer_timeout=self._answer_timeout,
         )
@@ -160,7 +160,7 @@ class SessionWatcher:
                 Topic.SUPPLY_REQUESTS, cp_id or ANY_CP, request, self._answer_timeout
             )
         except Exception:
-            record.status = SessionStatus.NO_ANSWER
+            record.status = SavedStatus.NO_ANSWER
             record.reason = "the request did not reach the broker"
             self._store.save(record)
             raise
@@ -182,7 +182,7 @@ class SessionWatcher:
             eur=rec.eur,
             elapsed_s=rec.elapsed_s,
         )
-        if rec.status is SessionStatus.ENDED:
+        if rec.status is SavedStatus.ENDED:
             ticket = rec.ticket_message()
             if ticket is not None:
                 yield TicketReceived(ticket=ticket)
@@ -228,7 +228,7 @@ class SessionWatcher:
                 if rec.session_id is not None:
                     yield await self._send_stop(rec)
             timeout = self._answer_timeout
-            if rec.status is SessionStatus.REQUESTED:
+            if rec.status is SavedStatus.REQUESTED:
                 timeout = min(timeout, answer_deadline - time.time())
             if stop_deadline is not None:
                 timeout = min(timeout, stop_deadline - time.monotonic())
@@ -246,15 +246,15 @@ class SessionWatcher:
             if stop_deadline is not None and time.monotonic() >= stop_deadline:
                 yield self._interrupted(rec)
                 return
-            if rec.status is SessionStatus.REQUESTED and time.time() >= answer_deadline:
-                rec.status = SessionStatus.NO_ANSWER
+            if rec.status is SavedStatus.REQUESTED and time.time() >= answer_deadline:
+                rec.status = SavedStatus.NO_ANSWER
                 self._store.save(rec)
                 self.result = SessionResult(ExitCode.NO_ANSWER, "no_answer", rec.cp_id)
                 yield NoAnswer(
                     request_id=rec.request_id, cp_id=rec.cp_id, timeout_s=rec.answer_timeout
                 )
                 return
-            if rec.status is not SessionStatus.REQUESTED:
+            if rec.status is not SavedStatus.REQUESTED:
                 silent = time.monotonic() - last_news
                 yield Waiting(session_id=rec.session_id, cp_id=rec.cp_id, silent_s=round(silent))
 
@@ -274,7 +274,7 @@ class SessionWatcher:
             return await getter
         return None
 
-    async def _send_stop(self, rec: SessionRecord) -> Event:
+    async def _send_stop(self, rec: SavedSession) -> Event:
         self._stop_sent = True
         stop = SupplyStop(
             request_id=new_id(),
@@ -289,19 +289,19 @@ class SessionWatcher:
         log.info("stop sent %s", kv(driver=self.driver_id, session=rec.session_id, cp=rec.cp_id))
         return Stopping(session_id=rec.session_id, cp_id=rec.cp_id)
 
-    def _interrupted(self, rec: SessionRecord) -> Event:
+    def _interrupted(self, rec: SavedSession) -> Event:
         self.result = SessionResult(
             ExitCode.INTERRUPTED, "interrupted", rec.cp_id, rec.kwh, rec.eur
         )
         return Interrupted(driver_id=self.driver_id, session_id=rec.session_id)
 
-    def _mark_shown(self, rec: SessionRecord) -> None:
-        if rec.status is SessionStatus.ENDED and not rec.ticket_shown:
+    def _mark_shown(self, rec: SavedSession) -> None:
+        if rec.status is SavedStatus.ENDED and not rec.ticket_shown:
             ticket = rec.ticket_message()
             if ticket is not None:
                 self._conclude_with_ticket(rec, ticket)
 
-    def _conclude_with_ticket(self, rec: SessionRecord, ticket: Ticket) -> None:
+    def _conclude_with_ticket(self, rec: SavedSession, ticket: Ticket) -> None:
         rec.ticket_shown = True
         self._store.save(rec)
         self.result = SessionResult(
@@ -323,11 +323,11 @@ class SessionWatcher:
         rec = self._record
         if rec is None or msg.request_id != rec.request_id:
             return []  # an answer to an older request
-        if rec.status is not SessionStatus.REQUESTED or msg.requester_id != self.driver_id:
+        if rec.status is not SavedStatus.REQUESTED or msg.requester_id != self.driver_id:
             return []
         rec.cp_id = msg.cp_id or rec.cp_id
         if not msg.authorized:
-            rec.status = SessionStatus.DENIED
+            rec.status = SavedStatus.DENIED
             rec.reason = msg.reason
             self._store.save(rec)
             self.result = SessionResult(ExitCode.DENIED, "denied", rec.cp_id, reason=msg.reason)
@@ -337,7 +337,7 @@ class SessionWatcher:
                 "authorization without session or CP ignored %s", kv(request=rec.request_id)
             )
             return []
-        rec.status = SessionStatus.AUTHORIZED
+        rec.status = SavedStatus.AUTHORIZED
         rec.session_id = msg.session_id
         rec.price = msg.price
         self._store.save(rec)
@@ -355,13 +355,13 @@ class SessionWatcher:
             events.extend(await self._apply(update))
         return events
 
-    def _counting(self, msg: DriverUpdate | Ticket) -> SessionRecord | None:
+    def _counting(self, msg: DriverUpdate | Ticket) -> SavedSession | None:
         """The record if this message counts now (this driver, this running session), else None.
 
         While the answer naming the session is on its way, session messages are kept aside.
         """
         rec = self._record
-        if rec is not None and rec.status is SessionStatus.REQUESTED:
+        if rec is not None and rec.status is SavedStatus.REQUESTED:
             self._early.append(msg)
             return None
         if rec is None or msg.driver_id != self.driver_id:
@@ -383,8 +383,8 @@ class SessionWatcher:
             return events
         if msg.phase is not SessionPhase.SUPPLYING:
             return events
-        if rec.status is SessionStatus.AUTHORIZED:
-            rec.status = SessionStatus.SUPPLYING
+        if rec.status is SavedStatus.AUTHORIZED:
+            rec.status = SavedStatus.SUPPLYING
             self._store.save(rec)
             events.append(Started(session_id=msg.session_id, cp_id=msg.cp_id))
         if msg.seq > rec.seq:
@@ -406,7 +406,7 @@ class SessionWatcher:
         rec = self._counting(msg)
         if rec is None:
             return []
-        rec.status = SessionStatus.ENDED
+        rec.status = SavedStatus.ENDED
         rec.kwh, rec.eur, rec.reason = msg.kwh, msg.eur, msg.reason
         rec.ticket = msg.to_dict()
         rec.ticket_shown = False  # set once the event has been shown (_mark_shown)

@@ -29,7 +29,7 @@ from evproto.messages import (
 )
 from evproto.routing import Router
 from evproto.schema import Message, MsgType
-from evproto.vocabulary import LinkErrorKind
+from evproto.vocabulary import Channel, LinkErrorKind
 
 from evengine.metrics import EngineMetrics
 
@@ -82,7 +82,7 @@ class MonitorLink:
                 self._on_link,
                 host,
                 port,
-                accept=CHANNELS["engine<-monitor"],
+                accept=CHANNELS[Channel.ENGINE_FROM_MONITOR],
                 timeout=HANDSHAKE_TIMEOUT,
                 idle_timeout=IDLE_TIMEOUT,
                 observer=self._metrics.link_counter(),
@@ -173,4 +173,4 @@ class MonitorLink:
         self._metrics.protocol_error(LinkErrorKind.WRONG_CP)
         text = f"this engine is {self._cp_id}, not {cp_id}"
         log.warning("notice for another CP %s", kv(cp=self._cp_id, other=cp_id))
-        return ErrorReply(code="wrong_cp", message=text)
+        return ErrorReply(code=LinkErrorKind.WRONG_CP.value, message=text)

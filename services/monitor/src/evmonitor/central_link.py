@@ -23,7 +23,7 @@ from evproto.logs import kv
 from evproto.messages import CHANNELS, AuthResult, ErrorReply, PriceUpdate, Status
 from evproto.routing import Router
 from evproto.schema import MsgType
-from evproto.vocabulary import LinkErrorKind
+from evproto.vocabulary import Channel, LinkErrorKind
 
 from evmonitor.authentication import Authenticator, SecretRejected
 from evmonitor.engine_link import EngineLink
@@ -98,7 +98,7 @@ class CentralLink:
         conn = await FramedConnection.connect(
             host,
             port,
-            accept=CHANNELS["monitor<-central"],
+            accept=CHANNELS[Channel.MONITOR_FROM_CENTRAL],
             timeout=self._settings.central_timeout,
             ssl_context=self._ssl,
             observer=self._metrics.observer(Peer.CENTRAL, self._cp_id),

@@ -36,6 +36,7 @@ from evproto.messages import (
 )
 from evproto.schema import Message
 from evproto.states import Health
+from evproto.vocabulary import Channel
 
 from evmonitor.health import HealthBoard, Report
 from evmonitor.inbound import Inbound
@@ -121,7 +122,7 @@ class EngineLink:
         conn = await FramedConnection.connect(
             host,
             port,
-            accept=CHANNELS["monitor<-engine"],
+            accept=CHANNELS[Channel.MONITOR_FROM_ENGINE],
             timeout=self._settings.health_timeout,
             observer=self._metrics.observer(Peer.ENGINE, self._cp_id),
         )
