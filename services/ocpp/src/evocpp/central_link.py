@@ -39,6 +39,7 @@ from evproto.messages import (
 from evproto.retry import peer_retry
 from evproto.schema import Message
 from evproto.states import Health
+from evproto.vocabulary import Channel
 
 from evocpp.settings import OcppSettings
 from evocpp.store import Store
@@ -99,7 +100,11 @@ class CentralLink:
         host, port = self._settings.central_address
         timeout = min(10.0, max(1.0, 3 * self._settings.status_interval))
         conn = await FramedConnection.connect(
-            host, port, accept=CHANNELS["monitor<-central"], timeout=timeout, ssl_context=self._ssl
+            host,
+            port,
+            accept=CHANNELS[Channel.MONITOR_FROM_CENTRAL],
+            timeout=timeout,
+            ssl_context=self._ssl,
         )
         try:
             result = await self._login(conn, timeout)
