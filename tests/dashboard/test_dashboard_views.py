@@ -187,3 +187,22 @@ def test_the_live_log_filters_by_kind(page: Any, fleet: FleetSystem) -> None:
     assert kinds == {"directive"}
     assert_accessible(page, "the live log")
     screenshot(page, "live-log")
+
+
+def test_a_viewer_watches_but_cannot_act(page: Any, fleet: FleetSystem) -> None:
+    sign_in(page, fleet.stack.viewer_token)
+    page.get_by_text("Signed in as viewer (read only)").wait_for()
+    page.get_by_text(f"({FLEET_SIZE + 1:,} in all)").wait_for()
+    assert page.get_by_role("button", name="STOP all").is_disabled()
+    assert page.get_by_role("button", name="RESUME all").is_disabled()
+    assert page.get_by_role("button", name="Stop CP-0", exact=True).is_disabled()
+    assert_accessible(page, "the CP grid for a viewer")
+    page.get_by_role("link", name="CP-0", exact=True).click()
+    page.get_by_role("heading", name="Charging point CP-0").wait_for()
+    assert page.get_by_role("button", name="Set price of CP-0").is_disabled()
+    assert page.get_by_label("Price of CP-0 (€/kWh)").is_disabled()
+    page.get_by_role("link", name="Sessions").click()
+    page.locator("#s-rows tr").first.wait_for()
+    assert page.get_by_label("Driver").is_disabled()
+    drivers = set(page.locator("#s-rows tr td:nth-child(3)").all_inner_texts())
+    assert drivers and not any(d.startswith("D-") for d in drivers), drivers  # pseudonyms

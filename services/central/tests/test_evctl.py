@@ -21,6 +21,7 @@ from evproto.states import CpState
 
 EVCTL = str(Path(sys.executable).parent / "evctl")
 TOKEN = "op-token"  # the central fixture's operator token
+VIEWER_TOKEN = "view-token"  # and its viewer token
 
 
 @dataclass
@@ -182,3 +183,16 @@ async def test_summary_version_and_completion(evctl: Evctl, fleet: list[str]) ->
     )
     _out, err = await checked.communicate(bash.out.encode())
     assert checked.returncode == 0, err
+
+
+async def test_a_viewer_token_reads_but_cannot_act(
+    evctl: Evctl, central: Central, fleet: list[str]
+) -> None:
+    url = f"http://127.0.0.1:{central.http_port}"
+    viewer = Evctl(evctl.config.parent.parent / "viewer")
+    done = await viewer("login", "--url", url, "--token", VIEWER_TOKEN)
+    assert done.code == 0 and "as viewer" in done.out
+    assert len((await viewer("cps", "-o", "json")).json()) == 2  # type: ignore[arg-type]
+    refused = await viewer("stop", fleet[0])
+    assert refused.code == 3 and "operator token" in refused.err
+    assert central.registry.state_of(fleet[0]) is CpState.ACTIVE

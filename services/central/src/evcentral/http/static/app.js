@@ -107,6 +107,9 @@ async function signIn(candidate) {
   $("role").textContent = role === "operator" ? "Signed in as operator" : "Signed in as viewer (read only)";
   for (const button of document.querySelectorAll("button.operator")) button.disabled = role !== "operator";
   $("price-input").disabled = role !== "operator";
+  // a viewer sees drivers as pseudonyms and may not look one up by id
+  $("s-driver").disabled = role !== "operator";
+  $("s-driver").title = role === "operator" ? "" : "the operator token is needed to look up a driver";
   $("sign-in").hidden = true;
   $("app").hidden = false;
   $("who").hidden = false;
