@@ -16,7 +16,7 @@ from evproto.logs import kv
 from evproto.metrics import ServiceMetrics
 from evproto.schema import SCHEMA_VERSION
 from evproto.service import ExitCode, Service, main, until_stopped
-from evproto.vocabulary import LinkErrorKind
+from evproto.vocabulary import AbortCause, LinkErrorKind
 from prometheus_client import generate_latest
 
 
@@ -170,3 +170,9 @@ def test_metrics_are_prefixed_and_every_error_kind_starts_at_zero() -> None:
 def test_an_unknown_error_code_counts_as_a_bad_message() -> None:
     assert LinkErrorKind.of("bad_lrc") is LinkErrorKind.BAD_LRC
     assert LinkErrorKind.of("something_new") is LinkErrorKind.BAD_MESSAGE
+
+
+def test_the_interface_contract_lists_every_word_of_the_vocabulary() -> None:
+    contract = (Path(__file__).resolve().parents[3] / "docs" / "interfaces.md").read_text()
+    for word in (*LinkErrorKind, *AbortCause):
+        assert f"`{word}`" in contract, word

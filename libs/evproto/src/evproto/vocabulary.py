@@ -14,6 +14,7 @@ __all__ = [
     "AbortCause",
     "Channel",
     "LinkErrorKind",
+    "RequestOutcome",
     "manual_driver_id",
 ]
 
@@ -83,3 +84,14 @@ class Channel(enum.StrEnum):
     ENGINE_FROM_MONITOR = "engine<-monitor"
     MONITOR_FROM_ENGINE = "monitor<-engine"
     DRIVER_SEALED = "driver<-sealed"  # inside a record sealed for one driver
+
+
+class RequestOutcome(enum.StrEnum):
+    """How a supply request ended for the one who asked: a ticket's outcome
+    (``evproto.messages.Outcome``), or no session at all."""
+
+    COMPLETED = "completed"
+    ABORTED = "aborted"
+    CANCELLED = "cancelled"
+    DENIED = "denied"  # the central said no
+    TIMEOUT = "timeout"  # the central did not answer in time

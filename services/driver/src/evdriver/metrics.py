@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from evproto.metrics import ServiceMetrics
+from evproto.vocabulary import RequestOutcome
 from prometheus_client import CollectorRegistry
 
-__all__ = ["OUTCOMES", "DriverMetrics"]
+__all__ = ["DriverMetrics"]
 
-# completed/aborted/cancelled come from tickets; denied and timeout from the central's answer.
-OUTCOMES = ("completed", "aborted", "cancelled", "denied", "timeout")
 BAD_INPUT_SOURCES = ("batch_line", "menu", "cp_state")
 
 
@@ -24,13 +23,13 @@ class DriverMetrics(ServiceMetrics):
             "Input refused: batch lines or menu entries that are not CP ids, bad CP records",
             ["source"],
         )
-        for outcome in OUTCOMES:
+        for outcome in RequestOutcome:
             self.outcomes.labels(outcome=outcome)
         for source in BAD_INPUT_SOURCES:
             self.bad_input.labels(source=source)
 
     def count_outcome(self, outcome: str) -> None:
         """``outcome`` as in a SessionResult; interruptions are not an outcome."""
-        label = "timeout" if outcome == "no_answer" else outcome
-        if label in OUTCOMES:
+        label = RequestOutcome.TIMEOUT if outcome == "no_answer" else outcome
+        if label in set(RequestOutcome):
             self.outcomes.labels(outcome=label).inc()
