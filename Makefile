@@ -9,6 +9,7 @@ CPS ?= 3
 # Images are tagged with the chart's appVersion, so the chart's default tag exists.
 APP_VERSION := $(shell sed -n 's/^appVersion: *"\{0,1\}\([^"]*\)"\{0,1\} *$$/\1/p' charts/evcharging/Chart.yaml)
 VERSION ?= $(APP_VERSION)
+CHART_VERSION := $(shell sed -n 's/^version: *"\{0,1\}\([^"]*\)"\{0,1\} *$$/\1/p' charts/evcharging/Chart.yaml)
 REGISTRY ?= evcharging
 # docker (a client that builds with BuildKit) or podman; images/engine.sh picks one.
 CONTAINER_ENGINE ?= $(shell images/engine.sh)
@@ -20,6 +21,8 @@ CA_BUNDLE ?=
 BUILD_NETWORK ?= host
 BUILD_FLAGS ?=
 comma := ,
+# REGISTRY given on the command line or in the environment: `make release` pushes there.
+PUSH := $(filter command environment,$(firstword $(origin REGISTRY)))
 # The cluster: kind or minikube, its name (kind cluster / minikube profile) and
 # kubectl context; every cluster target takes these, never the current context.
 CLUSTER ?= kind
@@ -33,7 +36,7 @@ LOAD_IMAGE_kind = kind load docker-image --name $(CLUSTER_NAME)
 LOAD_IMAGE_minikube = minikube --profile $(CLUSTER_NAME) image load
 SERVICES := central engine monitor driver
 
-.PHONY: help install lint test test-fast run bench images base-image kind-up minikube-up load kind-load deploy e2e-cluster e2e-kind kind-down minikube-down clean
+.PHONY: help install lint test test-fast run bench images base-image release chart-docs kind-up minikube-up load kind-load deploy e2e-cluster e2e-kind kind-down minikube-down clean
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -82,6 +85,22 @@ images: ## the four images, tagged $(VERSION) (BASE_IMAGE=, CA_BUNDLE=, CONTAINE
 base-image: ## Debian bookworm + Python 3.11 base without a registry; then make images BASE_IMAGE=$(LOCAL_BASE_IMAGE)
 	CONTAINER_ENGINE=$(CONTAINER_ENGINE) images/base-image.sh $(LOCAL_BASE_IMAGE)
 
+release: ## images tagged with the appVersion, the chart packaged into dist/; REGISTRY=host/org pushes both (the chart as OCI)
+	$(MAKE) images VERSION=$(APP_VERSION)
+	mkdir -p dist
+	helm package charts/evcharging --destination dist
+ifneq ($(PUSH),)
+	@for s in $(SERVICES); do \
+	  echo "pushing $(REGISTRY)/ev$$s:$(APP_VERSION)"; \
+	  $(CONTAINER_ENGINE) push $(REGISTRY)/ev$$s:$(APP_VERSION) || exit 1; \
+	done
+	helm push dist/evcharging-$(CHART_VERSION).tgz oci://$(REGISTRY)
+	@echo "helm install evcharging oci://$(REGISTRY)/evcharging --version $(CHART_VERSION) --set global.image.registry=$(REGISTRY)"
+endif
+
+chart-docs: install ## the values table of charts/evcharging/README.md and the schema's descriptions, from values.yaml
+	$(PY) charts/values_docs.py
+
 kind-up: ## kind cluster + Strimzi operator (MONITORING=1 adds kube-prometheus-stack)
 	MONITORING=$(MONITORING) k8s/kind-up.sh $(CLUSTER_NAME)
 
@@ -116,4 +135,4 @@ minikube-down: ## delete the minikube profile
 	minikube delete --profile $(CLUSTER_NAME)
 
 clean: ## remove the virtualenv, caches and local run state
-	rm -rf .venv .tools .run .pytest_cache .mypy_cache .ruff_cache
+	rm -rf .venv .tools .run .pytest_cache .mypy_cache .ruff_cache dist
