@@ -107,6 +107,7 @@ class ConsumerLoop:
             )
         self._temporary = temporary
         self._outputs = outputs
+        self._letters: list[asyncio.Future[None]] = []  # this batch's dead letters
         # handled batches waiting for their outputs: (last output id, next offsets)
         self._unsettled: deque[tuple[int, dict[tuple[str, int], int]]] = deque()
         self._stopping: asyncio.Event = asyncio.Event()
@@ -193,6 +194,8 @@ class ConsumerLoop:
                     except _Abandoned:
                         break  # stopping: this record and the rest of the batch are read again
                     last[(record.topic() or "", record.partition() or 0)] = record.offset() or 0
+                if self._letters:
+                    await self._letters_delivered()
                 if last:
                     self._commit_after_outputs(last)
                 self._commit_settled()
@@ -276,9 +279,20 @@ class ConsumerLoop:
             sent_at=time.time(),
         )
         try:
-            await self._dead_letters.publish(Topic.DEAD_LETTER, meta.key or "none", letter)
+            delivery = self._dead_letters.publish(Topic.DEAD_LETTER, meta.key or "none", letter)
         except BrokerError as exc:
             log.error("dead letter not delivered %s", kv(error=exc))
+            return
+        # awaited with the rest of the batch: a run of poison records costs one round
+        # trip, not one each, before the good records behind them
+        self._letters.append(delivery)
+
+    async def _letters_delivered(self) -> None:
+        """The batch's dead letters are stored (or failed, logged) before its commit."""
+        letters, self._letters = self._letters, []
+        for result in await asyncio.gather(*letters, return_exceptions=True):
+            if isinstance(result, BaseException):
+                log.error("dead letter not delivered %s", kv(error=result))
 
     def _commit_after_outputs(self, last: dict[tuple[str, int], int]) -> None:
         if self._outputs is None:
