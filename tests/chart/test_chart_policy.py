@@ -88,6 +88,10 @@ def test_each_cp_has_a_settings_file_with_its_location_and_price(
 
 
 def test_the_monitor_keeps_its_secret_on_a_volume(rendered_variants: dict[str, Rendered]) -> None:
+    """The registration token cannot re-key a known CP: a restarted CP pod must find its
+    secret again, so by default it lives on a claim per pod; emptyDir is warned about."""
+    assert "evctl reset" not in rendered_variants["default"].notes
+    assert "evctl reset CP-n" in rendered_variants["every-option"].notes
     for variant, kind in (("default", "claim"), ("every-option", "emptyDir")):
         chart = rendered_variants[variant]
         sts = chart.one("StatefulSet", "-cp")

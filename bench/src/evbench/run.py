@@ -160,7 +160,8 @@ class _Bench:
     def start(self) -> dict[str, Any]:
         _say(f"starting the embedded broker and evcentral in {self.workdir}")
         self.stack.start_broker()
-        central = self.stack.start_central()
+        # 10,000 simulated CPs register from 8 loopback addresses in the first step
+        central = self.stack.start_central("--registration-burst", "20000")
         wait_ready(self.stack, central)
         self.sampler.watch("central", central.pid)
         known = {central.pid}

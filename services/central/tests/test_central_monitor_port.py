@@ -76,6 +76,66 @@ async def test_registration_needs_the_token(central: Central, monitors, new_id) 
     assert cp_state(central, cp_id) is None
 
 
+def refused(central: Central, reason: str) -> float:
+    value = central.metrics.registry.get_sample_value(
+        "evcharging_central_access_refused_total", {"door": "registration", "reason": reason}
+    )
+    return value or 0.0
+
+
+async def test_the_registration_token_cannot_take_over_a_known_cp(
+    central: Central, monitors, new_id, wait_until
+) -> None:
+    cp_id = new_id("CP")
+    real = await monitors.online(central, cp_id, location="Depot 1")
+    await wait_until(lambda: cp_state(central, cp_id) is CpState.ACTIVE, what="ACTIVE")
+    impostor = monitors(cp_id, central.monitor_port)
+    result = await impostor.register(location="Elsewhere")
+    assert not result.accepted and "already registered" in result.reason
+    await wait_until(lambda: impostor.conn.closed, what="the central to close the impostor")
+    assert refused(central, "known_cp") == 1
+    security = [e for e in central.journal.recent if e.kind.value == "security"]
+    assert [(e.cp_id, "127.0.0.1" in e.message) for e in security] == [(cp_id, True)]
+    # the real monitor's link is untouched and its secret still works
+    assert not real.conn.closed and cp_state(central, cp_id) is CpState.ACTIVE
+    assert central.registry.cps[cp_id].location == "Depot 1"
+    assert (await monitors(cp_id, central.monitor_port).login(real.secret)).accepted
+
+
+async def test_an_operator_reset_drops_the_link_and_lets_the_token_re_key_the_cp(
+    central: Central, monitors, new_id, wait_until, http
+) -> None:
+    cp_id = new_id("CP")
+    old = await monitors.online(central, cp_id, price=0.44)
+    status, _body = await http.call(central, "POST", f"/api/cps/{cp_id}/reset", token="view-token")
+    assert status == 403  # a viewer cannot
+    status, body = await http.call(central, "POST", f"/api/cps/{cp_id}/reset")
+    assert status == 202 and body["cp_id"] == cp_id
+    await wait_until(lambda: old.conn.closed, what="the reset to drop the CP's link")
+    await wait_until(lambda: cp_state(central, cp_id) is CpState.DISCONNECTED, what="DISCONNECTED")
+    assert not (await monitors(cp_id, central.monitor_port).login(old.secret)).accepted
+    fresh = monitors(cp_id, central.monitor_port)
+    result = await fresh.register(location="Depot 2")
+    assert result.accepted and result.price == 0.44 and fresh.secret != old.secret
+    await fresh.status(Health.OK)
+    await wait_until(lambda: cp_state(central, cp_id) is CpState.ACTIVE, what="ACTIVE again")
+    messages = [e.message for e in central.journal.recent]
+    assert any(f"credentials of {cp_id} reset by the operator" in m for m in messages)
+    assert f"{cp_id} connected (registered from 127.0.0.1)" in messages
+
+
+async def test_registrations_over_the_rate_are_refused(
+    centrals, monitors, new_id, wait_until
+) -> None:
+    central: Central = await centrals.start(registration_burst=2, registration_rate=1)
+    for _ in range(2):
+        assert (await monitors(new_id("CP"), central.monitor_port).register()).accepted
+    cp_id = new_id("CP")
+    result = await monitors(cp_id, central.monitor_port).register()
+    assert not result.accepted and "too many registrations" in result.reason
+    assert refused(central, "rate_limited") == 1 and cp_state(central, cp_id) is None
+
+
 async def test_a_message_before_authentication_is_refused_and_closed(
     central: Central, new_id, wait_until
 ) -> None:

@@ -41,6 +41,7 @@ from evcentral.metrics import CentralMetrics
 from evcentral.monitor_server import MonitorLimits, MonitorServer
 from evcentral.operator_actions import OperatorActions
 from evcentral.outbox import Outbox
+from evcentral.ratelimit import PerAddressLimiter
 from evcentral.refusals import Refusals
 from evcentral.registry import ChargingPoint, Registry
 from evcentral.sessions import SessionManager
@@ -115,6 +116,8 @@ class Central:
             self.registry,
             registration_token=settings.registration_token,
             default_price=settings.default_price,
+            refusals=self.refusals,
+            limiter=PerAddressLimiter(settings.registration_rate, settings.registration_burst),
         )
         self.monitors = MonitorServer(
             core,
@@ -128,7 +131,9 @@ class Central:
                 error_budget=ErrorBudget(settings.link_error_budget, settings.link_error_window),
             ),
         )
-        self.operator = OperatorActions(core, self.sessions, self.monitors.push_price)
+        self.operator = OperatorActions(
+            core, self.sessions, self.monitors.push_price, self.monitors.disconnect
+        )
         self.metrics.connected_monitors.set_function(lambda: self.registry.connected)
         self.metrics.pending_monitors.set_function(lambda: self.monitors.pending)
         self.metrics.database_size.set_function(self.db.size_bytes)

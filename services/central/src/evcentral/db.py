@@ -237,6 +237,10 @@ class Database:
             (location, stored_key, cp_id),
         )
 
+    def reset_credentials(self, cp_id: str) -> None:
+        """Forget the CP's key: only the registration token can enroll it again."""
+        self._conn.execute("UPDATE charging_points SET stored_key = '' WHERE cp_id = ?", (cp_id,))
+
     def set_out_of_service(self, cp_ids: Iterable[str], out_of_service: bool) -> None:
         with self.transaction():
             self._conn.executemany(

@@ -87,6 +87,7 @@ class MonitorServer:
         self._handshake_timeout = handshake_timeout
         self._server: asyncio.Server | None = None
         self._handlers: set[asyncio.Task[None]] = set()
+        self._closing: set[asyncio.Task[None]] = set()  # links the operator dropped
         self._limits = limits
         self._pending: set[FramedConnection] = set()  # not yet authenticated
         self._pending_per_address: Counter[str] = Counter()
@@ -145,7 +146,7 @@ class MonitorServer:
             for cp in self._registry
             if isinstance(cp.link, MonitorLink)
         ]
-        await asyncio.gather(*closing, *self._handlers, return_exceptions=True)
+        await asyncio.gather(*closing, *self._handlers, *self._closing, return_exceptions=True)
         if self._server is not None:
             await self._server.wait_closed()
 
@@ -220,7 +221,7 @@ class MonitorServer:
         if isinstance(answer, ChallengeResponse):
             result = self._auth.verify(cp_id, nonce, answer)
         elif isinstance(answer, Register):
-            result = self._auth.register(cp_id, nonce, answer)
+            result = self._auth.register(cp_id, nonce, answer, conn.peer_host)
         else:
             await self._refuse(conn, answer)
             return None
@@ -228,12 +229,13 @@ class MonitorServer:
             self._metrics.protocol_error(LinkErrorKind.AUTH_FAILED)
         await conn.send(result)
         if not result.accepted:
-            self._journal.record(
-                LogKind.CONNECTION,
-                f"{cp_id} refused: {result.reason}",
-                cp_id=cp_id,
-                level=logging.WARNING,
-            )
+            if not isinstance(answer, Register):  # refused registrations: evcentral.refusals
+                self._journal.record(
+                    LogKind.CONNECTION,
+                    f"{cp_id} refused: {result.reason}",
+                    cp_id=cp_id,
+                    level=logging.WARNING,
+                )
             await conn.close(result.reason)
             return None
         cp = self._registry.get(cp_id)
@@ -244,7 +246,8 @@ class MonitorServer:
         self._registry.attach_link(cp, link, Health.OK)
         self._journal.record(
             LogKind.CONNECTION,
-            f"{cp_id} connected" + (" (registered)" if isinstance(answer, Register) else ""),
+            f"{cp_id} connected"
+            + (f" (registered from {conn.peer_host})" if isinstance(answer, Register) else ""),
             cp_id=cp_id,
         )
         return link
@@ -346,6 +349,13 @@ class MonitorServer:
         )
 
     # --- pushes ------------------------------------------------------------------------
+
+    def disconnect(self, cp: ChargingPoint, reason: str) -> None:
+        """Close the CP's link (if any); the CP becomes DISCONNECTED when it is gone."""
+        if isinstance(cp.link, MonitorLink):
+            task = asyncio.create_task(cp.link.conn.close(reason), name=f"close-{cp.cp_id}")
+            self._closing.add(task)
+            task.add_done_callback(self._closing.discard)
 
     def push_price(self, cp: ChargingPoint) -> None:
         if isinstance(cp.link, MonitorLink):

@@ -1,7 +1,9 @@
-"""What an operator can do: STOP / RESUME one CP or all, and set a CP's price."""
+"""What an operator can do: STOP / RESUME one CP or all, set a CP's price, reset a CP's
+credentials (so that the registration token can enroll it again)."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 from evproto.messages import DirectiveAction
@@ -20,6 +22,7 @@ class OperatorActions:
         core: Core,
         sessions: SessionManager,
         push_price: Callable[[ChargingPoint], None],
+        disconnect: Callable[[ChargingPoint, str], None],
     ) -> None:
         self._db = core.db
         self._registry = core.registry
@@ -27,6 +30,7 @@ class OperatorActions:
         self._journal = core.journal
         self._sessions = sessions
         self._push_price = push_price
+        self._disconnect = disconnect
 
     def stop(self, cp: ChargingPoint) -> None:
         self._db.set_out_of_service([cp.cp_id], True)
@@ -69,4 +73,19 @@ class OperatorActions:
         self._push_price(cp)
         self._journal.record(
             LogKind.DIRECTIVE, f"price of {cp.cp_id} set to {price:.4g} €/kWh", cp_id=cp.cp_id
+        )
+
+    def reset(self, cp: ChargingPoint) -> None:
+        """Forget the CP's key and drop its link: its monitor (or a replacement that
+        lost the secret) registers again with the registration token, and gets a new
+        secret. Price, location and out-of-service stay."""
+        self._db.reset_credentials(cp.cp_id)
+        cp.stored_key = ""
+        self._disconnect(cp, "credentials reset by the operator")
+        self._journal.record(
+            LogKind.SECURITY,
+            f"credentials of {cp.cp_id} reset by the operator: the next registration "
+            "with the token enrolls it",
+            cp_id=cp.cp_id,
+            level=logging.WARNING,
         )

@@ -36,6 +36,7 @@ class Refusal(enum.StrEnum):
     KNOWN_CP = "known_cp"
     RATE_LIMITED = "rate_limited"
     BAD_REGISTRATION_TOKEN = "bad_registration_token"
+    REGISTRATION_DISABLED = "registration_disabled"
 
 
 REFUSALS: dict[Door, tuple[Refusal, ...]] = {
@@ -44,6 +45,7 @@ REFUSALS: dict[Door, tuple[Refusal, ...]] = {
         Refusal.KNOWN_CP,
         Refusal.RATE_LIMITED,
         Refusal.BAD_REGISTRATION_TOKEN,
+        Refusal.REGISTRATION_DISABLED,
     ),
 }
 

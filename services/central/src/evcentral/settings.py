@@ -31,6 +31,15 @@ class CentralSettings(KafkaOptions):
         help="token a monitor proves to register a CP (empty: registration refused)",
         secret=True,
     )
+    registration_burst: int = count(
+        100, "CP registrations one IP address may make at once (then --registration-rate)"
+    )
+    registration_rate: float = setting(
+        60.0,
+        help="CP registrations one IP address may make per minute after its burst",
+        metavar="N",
+        above=0,
+    )
     default_price: float = setting(
         0.30,
         help="€/kWh for a newly registered CP that proposes none",

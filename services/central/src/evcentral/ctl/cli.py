@@ -109,6 +109,15 @@ def build_parser() -> argparse.ArgumentParser:
         target.add_argument("--all", action="store_true", help="every charging point")
         one.set_defaults(command=_directive(action))
 
+    reset = sub.add_parser(
+        "reset",
+        help="forget a CP's credentials so that the registration token can enroll it "
+        "again (a CP whose pod lost its secret; a suspected stolen secret)",
+        parents=[output],
+    )
+    reset.add_argument("cp_id", metavar="ID")
+    reset.set_defaults(command=_reset)
+
     price = sub.add_parser("price", help="set a CP's price in €/kWh", parents=[output])
     price.add_argument("cp_id", metavar="ID")
     price.add_argument("eur", metavar="EUR", type=float, help="€/kWh, e.g. 0.35")
@@ -230,6 +239,13 @@ def _directive(action: str) -> Command:
         return ExitCode.STOPPED
 
     return send
+
+
+def _reset(args: argparse.Namespace) -> int:
+    answer = Central(load_target()).send("POST", f"/api/cps/{_quoted(args.cp_id)}/reset")
+    row = {"cp_id": answer["cp_id"], "action": "RESET", "state": answer["state"]}
+    print_rows([row], ("cp_id", "action", "state"), args.output, raw=answer)
+    return ExitCode.STOPPED
 
 
 def _price(args: argparse.Namespace) -> int:

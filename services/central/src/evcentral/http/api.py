@@ -89,6 +89,7 @@ def build_app(deps: HttpDeps) -> web.Application:
     app.router.add_post("/api/cps/{cp_id}/stop", api.stop_cp)
     app.router.add_post("/api/cps/{cp_id}/resume", api.resume_cp)
     app.router.add_put("/api/cps/{cp_id}/price", api.set_price)
+    app.router.add_post("/api/cps/{cp_id}/reset", api.reset_cp)
     app.router.add_get("/api/cps/{cp_id}/history", api.reads(fleet.cp_history))
     app.router.add_get("/api/sessions", api.list_sessions)
     app.router.add_get("/api/sessions.csv", api.reads(fleet.sessions_csv, by_driver=True))
@@ -196,6 +197,12 @@ class _Api:
         self._authorize(request)
         cp = self._cp(request)
         self.d.operator.resume(cp)
+        return web.json_response(cp_view(cp), status=202)
+
+    async def reset_cp(self, request: web.Request) -> web.Response:
+        self._authorize(request)
+        cp = self._cp(request)
+        self.d.operator.reset(cp)
         return web.json_response(cp_view(cp), status=202)
 
     async def stop_all(self, request: web.Request) -> web.Response:
