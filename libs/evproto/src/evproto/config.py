@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 import yaml
 
 from evproto.errors import ConfigError
+from evproto.schema import ID_PATTERN, ID_RULE
 
 __all__ = [
     "LOG_LEVELS",
@@ -32,6 +33,7 @@ __all__ = [
     "address",
     "build_parser",
     "count",
+    "identifier",
     "load_settings",
     "parse_hostport",
     "seconds",
@@ -53,7 +55,7 @@ def setting(
     minimum: float | None = None,
     maximum: float | None = None,
     above: float | None = None,
-    pattern: str | None = None,
+    pattern: str | re.Pattern[str] | None = None,
     pattern_help: str | None = None,
     choices: Sequence[str] = (),
     address: bool = False,
@@ -70,7 +72,7 @@ def setting(
         maximum=maximum,
         above=above,
         pattern=re.compile(pattern) if pattern is not None else None,
-        pattern_help=pattern_help or (f"a match for {pattern}" if pattern else ""),
+        pattern_help=pattern_help or (f"a match for {pattern}" if pattern is not None else ""),
         choices=tuple(choices),
         address=address,
     )
@@ -90,6 +92,13 @@ def seconds(default: float, help: str, *, maximum: float = 3600, zero_ok: bool =
 def count(default: int, help: str, *, minimum: int = 1, maximum: int | None = None) -> Any:
     """A whole number of things: at least ``minimum`` (1), at most ``maximum``."""
     return setting(default, help=help, metavar="N", minimum=minimum, maximum=maximum)
+
+
+def identifier(default: str, help: str) -> Any:
+    """An id with the messages' rule (``evproto.schema.ident``), e.g. a CP id."""
+    return setting(
+        default, help=help, metavar="ID", pattern=ID_PATTERN, pattern_help=f"a valid id ({ID_RULE})"
+    )
 
 
 def address(default: str, help: str) -> Any:

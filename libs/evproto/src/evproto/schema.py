@@ -21,6 +21,8 @@ from typing import Any, ClassVar, TypeVar
 from evproto.errors import InvalidField, MalformedMessage, UnknownMessageType
 
 __all__ = [
+    "ID_PATTERN",
+    "ID_RULE",
     "SCHEMA_VERSION",
     "Message",
     "MsgType",
@@ -45,7 +47,8 @@ _FLOAT_MAX = 1e12
 _UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
 # \Z, not $: "$" would also match before a trailing newline.
-_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,63}\Z")
+ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,63}\Z")
+ID_RULE = "1-64 letters, digits or ._:@-"
 
 
 class MsgType(enum.StrEnum):
@@ -95,14 +98,12 @@ def _field(default: Any, meta: dict[str, Any]) -> Any:
 
 def ident(*, default: Any = _REQUIRED) -> Any:
     """An identifier (CP id, driver id, session id): 1-64 safe characters."""
-    return _field(
-        default, {"pattern": _ID_PATTERN, "pattern_help": "1-64 letters, digits or ._:@-"}
-    )
+    return _field(default, {"pattern": ID_PATTERN, "pattern_help": ID_RULE})
 
 
 def is_ident(value: str) -> bool:
     """Whether ``value`` is a valid identifier (what :func:`ident` fields accept)."""
-    return _ID_PATTERN.match(value) is not None
+    return ID_PATTERN.match(value) is not None
 
 
 def text(*, default: Any = _REQUIRED, max_len: int = 256, one_line: bool = True) -> Any:

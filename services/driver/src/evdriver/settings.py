@@ -4,19 +4,17 @@ from __future__ import annotations
 
 import dataclasses
 
-from evproto.config import LOG_LEVELS, address, count, seconds, setting
+from evproto.config import LOG_LEVELS, address, count, identifier, seconds, setting
 from evproto.errors import ConfigError
 from evproto.kafka import KafkaSettings
 from evproto.kafka_options import KafkaOptions
-
-from evdriver.ids import id_problem
 
 __all__ = ["DriverSettings"]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class DriverSettings(KafkaOptions):
-    id: str = setting("", help="this driver's id (required; letters, digits or ._:@-)")
+    id: str = identifier("", "this driver's id (required)")
     state_dir: str = setting(
         ".evdriver", help="keeps <id>.json: the current or last session", metavar="DIR"
     )
@@ -37,9 +35,6 @@ class DriverSettings(KafkaOptions):
         KafkaOptions.__post_init__(self)  # zero-argument super() fails in slotted dataclasses
         if not self.id:
             raise ConfigError("--id (or EV_ID) is required: this driver's id, e.g. --id D1")
-        problem = id_problem(self.id)
-        if problem is not None:
-            raise ConfigError(f"--id: {problem}")
 
     def kafka_settings(self) -> KafkaSettings:
         return self.kafka_settings_for(f"evdriver.{self.id}")

@@ -6,15 +6,13 @@ import enum
 import math
 from dataclasses import dataclass
 
-from evproto.config import address, seconds, setting
+from evproto.config import address, identifier, seconds, setting
 from evproto.errors import ConfigError
 from evproto.kafka import KafkaSettings
 from evproto.kafka_options import KafkaOptions
 from evproto.vocabulary import DEFAULT_CONTROL_SOCKET, MAX_PRICE_EUR_PER_KWH
 
 __all__ = ["ConsoleMode", "EngineSettings"]
-
-_CP_ID = r"[A-Za-z0-9][A-Za-z0-9._:@-]{0,63}"
 
 
 class ConsoleMode(enum.StrEnum):
@@ -25,13 +23,7 @@ class ConsoleMode(enum.StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class EngineSettings(KafkaOptions):
-    cp_id: str = setting(
-        "",
-        help="the CP id (required), e.g. CP-0",
-        metavar="ID",
-        pattern=_CP_ID,
-        pattern_help="1-64 letters, digits or ._:@-",
-    )
+    cp_id: str = identifier("", "the CP id (required), e.g. CP-0")
     listen: str = address("0.0.0.0:5500", "TCP port its monitor connects to")
     location: str = setting(
         "Unknown", help="where the CP is (sent at registration)", metavar="TEXT"

@@ -6,16 +6,15 @@ import ssl
 from dataclasses import dataclass
 from pathlib import Path
 
-from evproto.config import ServiceSettings, address, parse_hostport, seconds, setting
-from evproto.errors import ConfigError, InvalidField
-from evproto.messages import Authenticate
+from evproto.config import ServiceSettings, address, identifier, parse_hostport, seconds, setting
+from evproto.errors import ConfigError
 
 __all__ = ["MonitorSettings"]
 
 
 @dataclass(frozen=True, slots=True)
 class MonitorSettings(ServiceSettings):
-    cp_id: str = setting("", help="the CP id this monitor watches (required)", metavar="ID")
+    cp_id: str = identifier("", "the CP id this monitor watches (required)")
     engine: str = address("127.0.0.1:5500", "its engine")
     central: str = address("127.0.0.1:3440", "the central's monitor port")
     state_dir: str = setting(
@@ -41,10 +40,6 @@ class MonitorSettings(ServiceSettings):
     def __post_init__(self) -> None:
         if not self.cp_id:
             raise ConfigError("--cp-id is required (e.g. --cp-id CP-0 or EV_CP_ID=CP-0)")
-        try:  # the id travels in every message: the schema is the judge
-            Authenticate.from_dict({"type": Authenticate.TYPE.value, "cp_id": self.cp_id})
-        except InvalidField as exc:
-            raise ConfigError(f"--cp-id: {exc.problem}") from None
         _ = self.engine_address, self.central_address
         if self.central_ca_file and not self.central_tls:
             raise ConfigError("--central-ca-file is set but --central-tls is off")
