@@ -1,7 +1,7 @@
-# The image of one service (central, engine, monitor or driver), built from the
+# The image of one service (central, engine, monitor, driver or ocpp), built from the
 # repository root so the shared libs/evproto is in the context:
 #   docker build --build-arg SERVICE=central -t evcharging/evcentral:0.1.0 .
-# `make images` builds all four. Nothing here needs a registry but the base image,
+# `make images` builds all five. Nothing here needs a registry but the base image,
 # which `make base-image` makes from Debian packages (BASE_IMAGE=...) where no
 # registry is reachable. An extra CA bundle for TLS-inspecting proxies is a
 # BuildKit secret (`--secret id=ca,src=bundle.pem`): mounted only while the

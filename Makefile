@@ -34,7 +34,7 @@ HELM_RELEASE ?= evcharging
 MONITORING ?= 0
 LOAD_IMAGE_kind = kind load docker-image --name $(CLUSTER_NAME)
 LOAD_IMAGE_minikube = minikube --profile $(CLUSTER_NAME) image load
-SERVICES := central engine monitor driver
+SERVICES := central engine monitor driver ocpp
 
 .PHONY: help install lint test test-fast run bench images base-image release chart-docs kind-up minikube-up load kind-load deploy e2e-cluster e2e-kind kind-down minikube-down clean
 
@@ -72,7 +72,7 @@ run: install ## the whole system locally on the embedded broker (CPS=3)
 bench: install ## load benchmark; writes docs/benchmarks.md and docs/benchmarks.json
 	$(PY) -m evbench --out docs/benchmarks
 
-images: ## the four images, tagged $(VERSION) (BASE_IMAGE=, CA_BUNDLE=, CONTAINER_ENGINE=docker|podman)
+images: ## the five images, tagged $(VERSION) (BASE_IMAGE=, CA_BUNDLE=, CONTAINER_ENGINE=docker|podman)
 	@for s in $(SERVICES); do \
 	  echo "building $(REGISTRY)/ev$$s:$(VERSION) on $(BASE_IMAGE) with $(CONTAINER_ENGINE)"; \
 	  DOCKER_BUILDKIT=1 $(CONTAINER_ENGINE) build $(BUILD_FLAGS) --network $(BUILD_NETWORK) \

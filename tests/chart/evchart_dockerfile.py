@@ -13,7 +13,7 @@ from functools import cache
 
 from evchart_render import REPO
 
-SERVICES = ("central", "engine", "monitor", "driver")
+SERVICES = ("central", "engine", "monitor", "driver", "ocpp")
 
 Instruction = tuple[str, str]  # (INSTRUCTION, arguments)
 
@@ -87,7 +87,7 @@ def dockerfile() -> Dockerfile:
 
 
 def service_of_image(image: str) -> str:
-    """central, engine, monitor or driver, from ``<registry>/ev<service>:<tag>`` or ``@digest``."""
+    """The service (central, engine, …) of ``<registry>/ev<service>:<tag>`` or ``@digest``."""
     repository = image.partition("@")[0]
     if ":" in repository.rpartition("/")[2]:
         repository = repository.rpartition(":")[0]

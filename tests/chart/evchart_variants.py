@@ -31,6 +31,13 @@ EVERY_OPTION = {
         "batch": "CP-0\nCP-1\n",
         "stateVolume": {"type": "persistentVolumeClaim", "size": "8Mi"},
     },
+    "ocpp": {
+        "enrollment": "pending",
+        "tls": {"enabled": True, "secretName": "evcharging-ocpp-tls"},
+        "service": {"type": "NodePort", "nodePort": 30900},
+        "ingress": {"enabled": True, "className": "nginx", "host": "ocpp.example.net"},
+        "persistence": {"enabled": False},
+    },
     "podDisruptionBudget": {"enabled": False},
     "test": {"enabled": False},
     "ingress": {

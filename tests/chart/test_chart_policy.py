@@ -248,6 +248,7 @@ def test_every_kafka_client_gets_the_bootstrap_address(default_chart: Rendered) 
         "evcharging-central/central",
         "evcharging-cp/engine",
         "evcharging-driver/driver",
+        "evcharging-ocpp/ocpp",
         "evcharging-test-supply/supply",
     ]
     for c in clients.values():
@@ -292,7 +293,12 @@ def test_kafka_auth_gives_each_component_its_own_least_privilege_user(
     assert (kafka["listeners"][0]["port"], kafka["listeners"][0]["tls"]) == (9093, True)
     assert kafka["authorization"] == {"type": "simple"}
     users = {u["metadata"]["name"]: _acl(u) for u in chart.of_kind("KafkaUser")}
-    assert sorted(users) == ["evcharging-central", "evcharging-driver", "evcharging-engine"]
+    assert sorted(users) == [
+        "evcharging-central",
+        "evcharging-driver",
+        "evcharging-engine",
+        "evcharging-ocpp",
+    ]
     topics = {f"topic:{t.value}" for t in Topic}
     for granted in users.values():
         assert set(granted) == {"Read", "Write"}
@@ -302,6 +308,10 @@ def test_kafka_auth_gives_each_component_its_own_least_privilege_user(
     # A driver cannot steer charging points nor forge telemetry.
     assert "topic:ev.directives" not in users["evcharging-driver"]["Write"]
     assert "topic:ev.supply.telemetry" not in users["evcharging-driver"]["Write"]
+    # The OCPP gateway is its connectors' engine: no more.
+    assert users["evcharging-ocpp"] == users["evcharging-engine"] | {
+        "Read": {*users["evcharging-engine"]["Read"] - {"group:evengine"}, "group:evocpp"}
+    }
     assert "topic:ev.driver.updates" not in users["evcharging-engine"]["Read"]
     for name, c in kafka_clients(chart).items():
         user = (
@@ -518,3 +528,57 @@ def test_the_alerting_rules_pass_promtool(
         [promtool, "check", "rules", str(rules)], check=False, capture_output=True, text=True
     )
     assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+# --- the OCPP gateway ------------------------------------------------------------------
+
+
+def test_the_ocpp_gateway_is_the_central_system_for_stations(default_chart: Rendered) -> None:
+    deployment = default_chart.one("Deployment", "-ocpp")
+    assert deployment["spec"]["replicas"] == 1
+    assert deployment["spec"]["strategy"] == {"type": "Recreate"}  # one owner of gateway.db
+    gateway = deployment["spec"]["template"]["spec"]["containers"][0]
+    args = gateway["args"]
+    assert flag(args, "--enrollment") == "closed"  # unknown stations are refused by default
+    assert flag(args, "--central") == "evcharging-central:3440"
+    assert flag(args, "--state-dir") == "/data"
+    assert "--tls-cert" not in args
+    assert (
+        env_of(gateway)["EV_REGISTRATION_TOKEN_FILE"] == "/etc/evcharging/tokens/registration-token"
+    )
+    volumes = {v["name"]: v for v in deployment["spec"]["template"]["spec"]["volumes"]}
+    claim = default_chart.one("PersistentVolumeClaim", "-ocpp")
+    assert volumes["data"]["persistentVolumeClaim"]["claimName"] == claim["metadata"]["name"]
+    service = default_chart.one("Service", "-ocpp")
+    assert service["spec"]["type"] == "ClusterIP"
+    assert {p["name"]: p["port"] for p in service["spec"]["ports"]} == {
+        "ocpp": 9000,
+        "metrics": 9103,
+    }
+    assert not default_chart.of_kind("Ingress")
+
+
+def test_the_ocpp_gateway_can_serve_wss_through_a_node_port_and_an_ingress(
+    rendered_variants: dict[str, Rendered],
+) -> None:
+    chart = rendered_variants["every-option"]
+    deployment = chart.one("Deployment", "-ocpp")
+    args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert flag(args, "--enrollment") == "pending"
+    assert flag(args, "--tls-cert") == "/etc/evcharging/ocpp-tls/tls.crt"
+    assert "--central-tls" in args  # the central's monitor port is TLS in this variant
+    [port] = [p for p in chart.one("Service", "-ocpp")["spec"]["ports"] if p["name"] == "ocpp"]
+    assert port["nodePort"] == 30900
+    ingress = chart.one("Ingress", "-ocpp")
+    [rule] = ingress["spec"]["rules"]
+    assert rule["host"] == "ocpp.example.net"
+    assert rule["http"]["paths"][0]["path"] == "/ocpp"
+    assert not chart.of_kind("PersistentVolumeClaim") or all(
+        not c["metadata"]["name"].endswith("-ocpp") for c in chart.of_kind("PersistentVolumeClaim")
+    )
+
+
+def test_the_ocpp_gateway_can_be_left_out(default_chart: Rendered) -> None:
+    chart = render({"ocpp": {"enabled": False}})
+    assert not [o for o in chart.objects if o["metadata"]["name"].endswith("-ocpp")]
+    assert default_chart.one("Deployment", "-ocpp")

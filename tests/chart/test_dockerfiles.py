@@ -102,4 +102,4 @@ def test_make_images_builds_every_service_tagged_with_the_charts_app_version() -
         assert "--secret" not in plan
     with_ca = make_dry_run("images", "CONTAINER_ENGINE=docker", "CA_BUNDLE=/etc/ca.pem")
     assert "--secret id=ca,src=/etc/ca.pem" in with_ca
-    assert "for s in central engine monitor driver;" in with_ca
+    assert "for s in central engine monitor driver ocpp;" in with_ca

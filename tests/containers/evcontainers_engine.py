@@ -21,7 +21,7 @@ import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[2]
-SERVICES = ("central", "engine", "monitor", "driver")
+SERVICES = ("central", "engine", "monitor", "driver", "ocpp")
 # (image, size in MB, its virtualenv in MB): measured by test_container_images,
 # shown at the end of the run.
 IMAGE_SIZES: list[tuple[str, float, float]] = []

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from evcentral.metrics import CP_STATE_VALUES, CentralMetrics
+from evocpp.metrics import OcppMetrics
 from evproto.states import CpState
 from obs_chart import ChartRelease
 from obs_queries import (
@@ -50,12 +51,15 @@ def operator_colours() -> dict[str, str]:
 
 
 def exported_sample_names() -> set[str]:
-    """Every sample name a central can export (labelled series included, before use)."""
-    registry = CollectorRegistry()
-    CentralMetrics(registry)
+    """Every sample name the central or the OCPP gateway can export (labelled series
+    included, before use)."""
+    central, gateway = CollectorRegistry(), CollectorRegistry()
+    CentralMetrics(central)
+    OcppMetrics(gateway)
     suffixes = {"counter": ("_total",), "histogram": ("_bucket", "_count", "_sum")}
     return {
         family.name + suffix
+        for registry in (central, gateway)
         for family in registry.collect()
         for suffix in suffixes.get(family.type, ("",))
     }
@@ -123,7 +127,7 @@ def test_the_state_map_has_a_cell_per_charging_point(dashboard: dict[str, Any]) 
     assert state_map["targets"][0]["expr"].startswith("max by (cp_id) (")
 
 
-def test_every_metric_read_is_one_the_central_exports(
+def test_every_metric_read_is_one_the_central_or_the_gateway_exports(
     dashboard: dict[str, Any], release: ChartRelease
 ) -> None:
     exported = exported_sample_names()

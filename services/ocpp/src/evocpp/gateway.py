@@ -66,7 +66,7 @@ class Gateway:
     async def serve(self, stop: asyncio.Event) -> None:
         settings = self.settings
         try:
-            serve_metrics(settings.metrics, self.metrics.registry)
+            serve_metrics(settings.metrics, self.metrics.registry, ready=self.ready.is_set)
         except OSError as exc:
             raise ConfigError(f"--metrics {settings.metrics}: cannot listen: {exc}") from None
         await self.kafka.start()
