@@ -305,8 +305,10 @@ def _token_from(body: bytes) -> str:
     example = 'a JSON body like {"id_token": "04A2B3C4"}'
     try:
         data = json.loads(body or b"null")
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):
         _error(web.HTTPBadRequest, f"the body is not JSON; send {example}")
+    if isinstance(data, dict) and (unknown := sorted(set(data) - {"id_token"})):
+        _error(web.HTTPBadRequest, f"unknown field {unknown[0][:40]!r}; send {example}")
     token = data.get("id_token") if isinstance(data, dict) else None
     if not isinstance(token, str) or not 1 <= len(token) <= _MAX_TOKEN or not token.isprintable():
         _error(
