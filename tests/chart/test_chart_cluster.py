@@ -86,6 +86,7 @@ def test_an_ingress_serves_the_dashboard_when_asked() -> None:
         "port": {"name": "http"},
     }
     assert "http" in [p["name"] for p in service["spec"]["ports"]]
+    assert "http://ev.example/" in chart.notes  # NOTES say where the dashboard is
 
 
 def test_a_cp_pod_is_ready_only_while_its_monitor_is_authenticated() -> None:
