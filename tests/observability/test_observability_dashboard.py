@@ -9,6 +9,9 @@ from typing import Any
 
 import pytest
 from evcentral.metrics import CP_STATE_VALUES, CentralMetrics
+from evdriver.metrics import DriverMetrics
+from evengine.metrics import EngineMetrics
+from evmonitor.metrics import MonitorMetrics
 from evocpp.metrics import OcppMetrics
 from evproto.states import CpState
 from obs_chart import ChartRelease
@@ -51,15 +54,15 @@ def operator_colours() -> dict[str, str]:
 
 
 def exported_sample_names() -> set[str]:
-    """Every sample name the central or the OCPP gateway can export (labelled series
-    included, before use)."""
-    central, gateway = CollectorRegistry(), CollectorRegistry()
-    CentralMetrics(central)
-    OcppMetrics(gateway)
+    """Every sample name a component can export (labelled series included, before use)."""
+    registries = []
+    for metrics in (CentralMetrics, EngineMetrics, MonitorMetrics, DriverMetrics, OcppMetrics):
+        registries.append(CollectorRegistry())
+        metrics(registries[-1])
     suffixes = {"counter": ("_total",), "histogram": ("_bucket", "_count", "_sum")}
     return {
         family.name + suffix
-        for registry in (central, gateway)
+        for registry in registries
         for family in registry.collect()
         for suffix in suffixes.get(family.type, ("",))
     }
@@ -71,6 +74,8 @@ def test_the_data_source_is_a_template_variable(dashboard: dict[str, Any]) -> No
     assert variables["datasource"]["query"] == "prometheus"
     assert variables["namespace"]["datasource"] == DATASOURCE
     for p in panels(dashboard):
+        if p["type"] == "row":  # a heading, no queries
+            continue
         assert p["datasource"] == DATASOURCE, p["title"]
         assert all(t["datasource"] == DATASOURCE for t in p["targets"]), p["title"]
 
@@ -78,7 +83,8 @@ def test_the_data_source_is_a_template_variable(dashboard: dict[str, Any]) -> No
 def test_the_panels_operators_asked_for_are_there(dashboard: dict[str, Any]) -> None:
     titles = {p["title"] for p in panels(dashboard)}
     assert {
-        "Charging points",
+        "Charging points per state",
+        "CPs broken or disconnected longest",
         "Sessions per minute by outcome",
         "Energy and revenue",
         "Authorization latency",
@@ -99,35 +105,64 @@ def test_the_panels_operators_asked_for_are_there(dashboard: dict[str, Any]) -> 
         assert f"evcharging_central_sessions_{counter}_total" in outcomes
 
 
-@pytest.mark.parametrize("title", ["Charging points", "Charging point state history"])
-def test_the_state_map_is_coloured_like_the_operator_dashboard(
-    dashboard: dict[str, Any], title: str
+def test_the_state_counts_are_coloured_like_the_operator_dashboard(
+    dashboard: dict[str, Any],
 ) -> None:
-    state_map = panel(dashboard, title)
-    (target,) = state_map["targets"]
-    assert "evcharging_central_cp_state" in target["expr"]
-    assert target["legendFormat"] == "{{cp_id}}"
-    (mapping,) = state_map["fieldConfig"]["defaults"]["mappings"]
+    counts = panel(dashboard, "Charging points per state")
+    (target,) = counts["targets"]
+    assert target["expr"].startswith("sum by (state) (evcharging_central_cps{")
     css = operator_colours()
-    shown = {int(v): (o["text"], o["color"]) for v, o in mapping["options"].items()}
-    expected = {}
+    shown = {
+        o["matcher"]["options"]: {p["id"]: p["value"] for p in o["properties"]}
+        for o in counts["fieldConfig"]["overrides"]
+    }
     for value, (name, colour) in STATE_COLOURS.items():
         state = CpState(name)
         assert CP_STATE_VALUES[state] == value and state.colour == colour
-        expected[value] = (state.label, css[colour])
-    assert shown == expected
+        assert shown[name] == {
+            "color": {"mode": "fixed", "fixedColor": css[colour]},
+            "displayName": state.label,
+        }
 
 
-def test_the_state_map_has_a_cell_per_charging_point(dashboard: dict[str, Any]) -> None:
-    state_map = panel(dashboard, "Charging points")
-    assert state_map["type"] == "stat"
-    assert state_map["options"]["reduceOptions"]["values"] is False  # one cell per series
-    assert state_map["options"]["colorMode"] == "background"
-    assert state_map["options"]["textMode"] == "value_and_name"
-    assert state_map["targets"][0]["expr"].startswith("max by (cp_id) (")
+def test_the_longest_broken_table_names_its_states_in_the_operator_colours(
+    dashboard: dict[str, Any],
+) -> None:
+    table = panel(dashboard, "CPs broken or disconnected longest")
+    assert table["type"] == "table"
+    since, state = (t["expr"] for t in table["targets"])
+    assert since.startswith("topk(20, time() - max by (cp_id) (")
+    assert "evcharging_central_cp_state_since_timestamp_seconds" in since
+    assert state.endswith(">= 4")  # BROKEN_DOWN and DISCONNECTED
+    (override,) = (
+        o for o in table["fieldConfig"]["overrides"] if o["matcher"]["options"] == "State"
+    )
+    (mapping,) = next(p["value"] for p in override["properties"] if p["id"] == "mappings")
+    css = operator_colours()
+    shown = {int(v): (o["text"], o["color"]) for v, o in mapping["options"].items()}
+    assert shown == {
+        4: (CpState.BROKEN_DOWN.label, css["red"]),
+        5: (CpState.DISCONNECTED.label, css["grey"]),
+    }
 
 
-def test_every_metric_read_is_one_the_central_or_the_gateway_exports(
+def test_no_panel_draws_a_series_per_charging_point(dashboard: dict[str, Any]) -> None:
+    """At 10,000 CPs a cell or a line per CP is unreadable: per-CP queries are topk()."""
+    for query in dashboard_queries(dashboard):
+        per_cp = "by (cp_id)" in query.expr or "{{cp_id}}" in query.expr
+        bounded = query.expr.startswith("topk(") or query.expr.endswith(">= 4")
+        assert not per_cp or bounded, query.name
+
+
+def test_engines_monitors_drivers_and_kafka_have_a_row(dashboard: dict[str, Any]) -> None:
+    rows = [p["title"] for p in dashboard["panels"] if p["type"] == "row"]
+    assert rows == ["Fleet", "Engines", "Monitors", "Drivers", "Kafka and errors", "OCPP gateway"]
+    exprs = " ".join(q.expr for q in dashboard_queries(dashboard))
+    for component in ("engine", "monitor", "driver"):
+        assert f"evcharging_{component}_" in exprs, component
+
+
+def test_every_metric_read_is_one_a_component_exports(
     dashboard: dict[str, Any], release: ChartRelease
 ) -> None:
     exported = exported_sample_names()

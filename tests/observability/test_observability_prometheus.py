@@ -64,11 +64,19 @@ def test_every_component_is_a_target_that_is_up(scraped: Observed, release: Char
     assert [t["lastError"] for t in targets if t["health"] != "up"] == []
 
 
+# Panels that list what is wrong: empty in the healthy system these tests watch until
+# test_the_longest_broken_table_lists_a_broken_cp (at the end) breaks a CP.
+EMPTY_WHEN_HEALTHY = {"CPs broken or disconnected longest"}
+
+
 @pytest.mark.parametrize("query", PANEL_QUERIES, ids=[q.name for q in PANEL_QUERIES])
 def test_every_dashboard_query_returns_data(
     scraped: Observed, release: ChartRelease, query: PanelQuery
 ) -> None:
     expr = substitute(query.expr, grafana_values(release))
+    if query.panel in EMPTY_WHEN_HEALTHY:
+        assert scraped.prometheus.query_range(expr) == [], f"a healthy system listed: {expr}"
+        return
     # What a panel shows over the time range: at least one real value in it.
     result = scraped.prometheus.query_range(expr)
     assert result, f"no series: {expr}"
@@ -111,3 +119,29 @@ def test_prometheus_evaluates_every_rule_without_error(scraped: Observed) -> Non
         "EvChargingCpsDisconnected",
     }
     assert [r["name"] for r in rules if r["name"] in quiet and r["state"] != "inactive"] == []
+
+
+def test_the_longest_broken_table_lists_a_broken_cp(
+    scraped: Observed, release: ChartRelease
+) -> None:
+    """Last in this module: CP-0's engine goes KO, the table names it with how long."""
+    since, state = (
+        substitute(q.expr, grafana_values(release))
+        for q in PANEL_QUERIES
+        if q.panel == "CPs broken or disconnected longest"
+    )
+    system = scraped.system
+    system.ctl("CP-0", "ko")
+    try:
+        rows = wait_until(
+            lambda: scraped.prometheus.query(since),
+            _SCRAPED_TIMEOUT_S,
+            "CP-0 in the broken-longest table",
+        )
+        assert [row["metric"]["cp_id"] for row in rows] == ["CP-0"]
+        assert float(rows[0]["value"][1]) >= 0
+        (broken,) = scraped.prometheus.query(state)
+        assert broken["metric"]["cp_id"] == "CP-0" and broken["value"][1] == "4"
+    finally:
+        system.ctl("CP-0", "ok")
+    wait_until(lambda: not scraped.prometheus.query(since), _SCRAPED_TIMEOUT_S, "CP-0 fixed")

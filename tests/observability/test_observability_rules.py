@@ -22,6 +22,10 @@ LATENCY = "evcharging_central_authorization_latency_seconds_bucket"
 DEAD_LETTERS = "evcharging_central_kafka_dead_letters_total"
 LAG = "evcharging_central_kafka_consumer_lag_messages"
 LOOP_LAG = "evcharging_central_event_loop_lag_seconds_bucket"
+RUNBOOKS = Path(__file__).resolve().parents[2] / "docs" / "runbooks.md"
+RUNBOOKS_URL = yaml.safe_load(
+    (Path(__file__).resolve().parents[2] / "charts/evcharging/values.yaml").read_text()
+)["monitoring"]["prometheusRule"]["runbookUrl"]
 
 
 @pytest.fixture
@@ -208,6 +212,7 @@ def test_the_annotations_carry_prometheus_templates_through_helm(
         "summary": "Charging point CP-7 is broken down",
         "description": "CP-7 has been BROKEN_DOWN (its monitor reports the engine KO or "
         "unreachable) for more than 10m.",
+        "runbook_url": f"{RUNBOOKS_URL}#evchargingcpbroken",
     }
     tests = tmp_path / "tests.yaml"
     tests.write_text(yaml.safe_dump({"rule_files": [rules.name], "tests": [broken]}))
@@ -263,3 +268,18 @@ def test_the_prometheus_rule_is_optional_and_off_by_default() -> None:
     with_rule = {"monitoring": {"enabled": True, "prometheusRule": {"enabled": True}}}
     assert len(render(with_rule, api_versions=[MONITORING_API]).of_kind("PrometheusRule")) == 1
     assert render(with_rule).of_kind("PrometheusRule") == []  # no prometheus-operator API
+
+
+def test_every_alert_links_to_its_section_of_the_runbooks(release: ChartRelease) -> None:
+    """runbook_url = the published docs/runbooks.md + the alert's heading as fragment."""
+    headings = re.findall(r"^## (\w+)$", RUNBOOKS.read_text(), flags=re.MULTILINE)
+    alerts = [r for g in release.rules["groups"] for r in g["rules"]]
+    assert sorted(headings) == sorted(r["alert"] for r in alerts)
+    for rule in alerts:
+        url = rule["annotations"]["runbook_url"]
+        assert url == f"{RUNBOOKS_URL}#{rule['alert'].lower()}", rule["alert"]
+    moved = render_monitoring(
+        {"monitoring": {"prometheusRule": {"runbookUrl": "https://docs.example/runbooks"}}}
+    )
+    (first, *_rest) = (r for g in moved.rules["groups"] for r in g["rules"])
+    assert first["annotations"]["runbook_url"].startswith("https://docs.example/runbooks#")

@@ -97,6 +97,11 @@ class CentralMetrics(ServiceMetrics):
             "4 BROKEN_DOWN, 5 DISCONNECTED",
             ["cp_id"],
         )
+        self.cp_state_since = self.gauge(
+            "cp_state_since_timestamp_seconds",
+            "When each CP entered its current state (Unix time): how long it is broken",
+            ["cp_id"],
+        )
         self.connected_monitors = self.gauge(
             "connected_monitors", "Authenticated monitor connections"
         )
@@ -160,6 +165,8 @@ class CentralMetrics(ServiceMetrics):
             self.cps.labels(old.value).dec()
         self.cps.labels(new.value).inc()
         self.cp_state.labels(cp_id).set(CP_STATE_VALUES[new])
+        if new is not old:
+            self.cp_state_since.labels(cp_id).set_to_current_time()
 
 
 class KafkaCollector(Collector):
