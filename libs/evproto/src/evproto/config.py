@@ -1,10 +1,14 @@
 """Settings from flags > ``EV_…`` environment variables > a YAML file > defaults.
 
-A service declares its settings as a frozen dataclass whose fields are made
-with :func:`setting`; :func:`build_parser` turns it into an ``argparse`` parser
-(``--help`` documents every flag with its variable and default) and
-:func:`load_settings` resolves the layers, failing fast with a
-:class:`ConfigError` that names the offending source.
+A service declares its settings as a frozen dataclass extending
+:class:`ServiceSettings` (the flags every command has), whose fields are made with
+:func:`setting` or its shorthands :func:`seconds`, :func:`count`,
+:func:`identifier` and :func:`address`: each field declares its bounds once, as a
+message field does with ``evproto.schema.number()``. :func:`build_parser` turns
+the class into an ``argparse`` parser (``--help`` documents every flag with its
+variable, bounds and default; a usage error is one line) and
+:func:`load_settings` resolves the layers and checks the bounds, failing fast
+with a :class:`ConfigError` that names the offending flag, variable or file key.
 """
 
 from __future__ import annotations

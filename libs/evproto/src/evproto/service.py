@@ -5,8 +5,12 @@ A service's ``__main__`` describes itself as a :class:`Service` and calls
 ``--version``, one-line errors), logs the same way and exits with the same
 codes (:class:`ExitCode`)::
 
-    SERVICE = Service("evmonitor", MonitorSettings, DESCRIPTION, until_stopped(serve))
+    SERVICE = Service("evmonitor", MonitorSettings, DESCRIPTION,
+                      until_stopped(lambda s, stop: Monitor(s).run(stop)))
     sys.exit(main(SERVICE))
+
+A ``ConfigError`` raised while running (e.g. the engine at ``--engine`` is another
+CP) exits 2, an ``AuthError`` 3, any other error 1; each is logged once.
 """
 
 from __future__ import annotations
