@@ -6,8 +6,8 @@ namespace) and driver-0 pods run as containers under the chart's security
 settings (see evcontainers_pods), against the embedded broker with the topics of
 the release's KafkaTopics. The tests run in order on one release: a supply by
 ``exec`` into the driver (the users' ``kubectl exec``), a fault by ``evengine ctl``
-in the engine container, the central container killed and restarted mid-supply,
-and last ``<engine> stop`` of every container.
+in the engine container, the ``helm test`` pod, the central container killed and
+restarted mid-supply, and last ``<engine> stop`` of every running container.
 """
 
 from __future__ import annotations
@@ -181,6 +181,18 @@ def test_evengine_ctl_ko_and_ok_through_exec_break_and_repair_the_cp(release: Re
     release.wait_state("CP-0", "ACTIVE", 10)
 
 
+def test_the_helm_test_pod_completes_a_supply_as_a_container(release: Release) -> None:
+    containers = release.containers
+    (hook,) = containers.cluster.chart.hooks
+    pod = containers.cluster.pod("Pod", hook["metadata"]["name"])
+    (name,) = containers.start(pod)
+    wait_until(
+        lambda: not containers.state(name)["Running"], SUPPLY_DEADLINE_S, "the test pod ends"
+    )
+    assert containers.state(name)["ExitCode"] == 0, containers.logs(name)
+    release.wait_state("CP-0", "ACTIVE", 30)
+
+
 def test_the_central_container_killed_and_restarted_keeps_the_supplys_ticket(
     release: Release,
 ) -> None:
@@ -208,7 +220,10 @@ def test_the_central_container_killed_and_restarted_keeps_the_supplys_ticket(
 def test_stop_ends_every_container_with_exit_0_within_its_grace_period(release: Release) -> None:
     results = {}
     for (pod_name, _container), name in release.containers.names.items():
+        if not release.containers.state(name)["Running"]:
+            continue  # the helm test pod, which ended by itself
         grace = int(release.pods[pod_name].spec["terminationGracePeriodSeconds"])
         code, took = release.containers.stop(name, grace)
         results[name] = (code, took < grace)
+    assert len(results) == 4  # central, engine, monitor, driver
     assert results == {name: (0, True) for name in results}, release.containers.all_logs()
