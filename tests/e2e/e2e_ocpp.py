@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import aiohttp
+from e2e_wait import wait_until
 from evstack.localstack import LocalStack, ManagedProcess
 from ocpp.routing import on
 from ocpp.v16 import ChargePoint as ChargePoint16
@@ -42,6 +43,13 @@ def now() -> str:
 def gateway_process(stack: LocalStack) -> ManagedProcess:
     """``evocpp`` as ``make run`` starts it (enrollment auto), with test-sized timeouts."""
     return stack.gateway_process("--heartbeat-interval", "10", "--call-timeout", "10")
+
+
+def start_gateway(stack: LocalStack) -> ManagedProcess:
+    """The gateway, started; returns once it listens."""
+    gateway = gateway_process(stack).start()
+    wait_until(lambda: "gateway ready" in gateway.log_text(), 30, "the OCPP gateway listens")
+    return gateway
 
 
 class _Socket:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from e2e_ocpp import Station16, Station201, gateway_process, station
+from e2e_ocpp import Station16, Station201, start_gateway, station
 from e2e_system import System
 from e2e_wait import wait_until
 from evstack.localstack import ManagedProcess
@@ -25,7 +25,7 @@ class OcppSystem:
     def __init__(self, system: System) -> None:
         self.system = system
         self.port = system.stack.ocpp_port
-        self.gateway: ManagedProcess = gateway_process(system.stack)
+        self.gateway: ManagedProcess = start_gateway(system.stack)
         self.stations: list[Station16 | Station201] = []
 
     def station(self, version: str, station_id: str) -> Station16 | Station201:
@@ -64,7 +64,6 @@ def _status_of(result: object) -> str:
 def ocpp(system: System) -> Iterator[OcppSystem]:
     system.start(cps=0)
     made = OcppSystem(system)
-    made.gateway.start()
     yield made
     made.close()
 
