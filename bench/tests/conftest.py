@@ -1,24 +1,17 @@
-"""Helpers the bench's tests share."""
+"""Fixtures the bench's tests share."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import pytest
+from evstack.waiting import eventually
 
-Until = Callable[..., Awaitable[None]]
-
-
-async def _until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    """Poll ``condition`` until it holds; fail at the deadline."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        assert loop.time() < deadline, "condition not met before the deadline"
-        await asyncio.sleep(0.01)
+Until = Callable[..., Awaitable[Any]]
 
 
 @pytest.fixture
 def until() -> Until:
-    return _until
+    """``await until(condition, timeout)`` (evstack.waiting's ``eventually``)."""
+    return eventually

@@ -15,7 +15,6 @@ import json
 import os
 import shutil
 import tempfile
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -28,6 +27,7 @@ from evchart_pods import LocalCluster, create_topics_like_strimzi
 from evchart_render import Rendered, render
 from evstack.broker import EmbeddedBroker
 from evstack.localstack import ManagedProcess
+from evstack.waiting import wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -40,13 +40,17 @@ def eventually(
     what: str, condition: Callable[[], bool], deadline_s: float, processes: list[ManagedProcess]
 ) -> None:
     """Poll until ``condition``; fail at the deadline, or at once when a process died."""
-    deadline = time.monotonic() + deadline_s
-    while not condition():
+
+    def met() -> bool:
         dead = [p.name for p in processes if not p.alive]
-        if dead or time.monotonic() > deadline:
-            problem = f"exited early: {dead}" if dead else f"not within {deadline_s:.0f} s"
-            raise AssertionError(f"{what}: {problem}\n{logs(processes)}")
-        time.sleep(0.2)
+        if dead:
+            raise AssertionError(f"{what}: exited early: {dead}")
+        return condition()
+
+    try:
+        wait_until(met, deadline_s, what, poll=0.2)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n{logs(processes)}") from None
 
 
 def answers_200(url: str) -> Callable[[], bool]:

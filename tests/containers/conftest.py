@@ -9,8 +9,7 @@ from typing import Any
 import pytest
 
 # --import-mode=importlib puts no test folder on sys.path: the helper modules
-# here (evcontainers_*), of the chart tests (evchart_*) and e2e_wait by name.
-sys.path.insert(0, str(Path(__file__).parents[1] / "e2e"))
+# here (evcontainers_*) and of the chart tests (evchart_*) by name.
 sys.path.insert(0, str(Path(__file__).parents[1] / "chart"))
 sys.path.insert(0, str(Path(__file__).parent))
 

@@ -24,12 +24,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from e2e_wait import wait_until
 from evchart_pods import LocalCluster, Pod, create_topics_like_strimzi
 from evchart_render import render
 from evcontainers_engine import Engine, image_registry, image_tag
 from evcontainers_pods import ContainerCluster
 from evstack.broker import EmbeddedBroker
+from evstack.waiting import wait_until
 
 pytestmark = [pytest.mark.containers, pytest.mark.e2e, pytest.mark.slow]
 

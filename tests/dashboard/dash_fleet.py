@@ -14,7 +14,7 @@ from evcentral.db import Database
 from evcentral.records import CpRow, SessionRecord, SessionStatus
 from evproto.messages import Origin, Outcome
 from evstack.localstack import LocalStack, ManagedProcess, console_script
-from obs_wait import wait_until
+from evstack.waiting import wait_until
 
 __all__ = ["FLEET_SIZE", "FleetSystem", "seeded_cp_id"]
 

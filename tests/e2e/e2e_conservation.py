@@ -23,7 +23,6 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from e2e_topics import TopicContents
 from evproto.messages import (
     Origin,
     Outcome,
@@ -32,6 +31,7 @@ from evproto.messages import (
     Ticket,
 )
 from evproto.topics import Topic
+from evstack.kafka_probe import TopicContents
 
 __all__ = ["Audit", "audit"]
 

@@ -7,8 +7,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from e2e_wait import wait_until
 from evstack.localstack import ManagedProcess
+from evstack.waiting import wait_until
 
 __all__ = ["DriverResult", "DriverRun"]
 

@@ -23,10 +23,10 @@ from e2e_conservation import Audit, audit
 from e2e_driver import DriverRun
 from e2e_http import CentralApi
 from e2e_proxy import LinkCutter
-from e2e_topics import read_topics
-from e2e_wait import wait_until
 from evproto.topics import Topic
+from evstack.kafka_probe import read_topics
 from evstack.localstack import ChargingPoint, LocalStack, ManagedProcess, console_script
+from evstack.waiting import wait_until
 
 __all__ = ["CtlAnswer", "System"]
 

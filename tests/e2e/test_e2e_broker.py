@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from e2e_driver import DriverResult
 from e2e_system import System
-from e2e_wait import wait_until
+from evstack.waiting import wait_until
 
 pytestmark = pytest.mark.e2e
 

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 from e2e_conservation import audit
-from e2e_topics import TopicContents
 from evproto.messages import Origin, Outcome, SupplyResponse, Telemetry, Ticket
 from evproto.schema import Message
 from evproto.topics import Topic
+from evstack.kafka_probe import TopicContents
 
 PRICE = 0.30
 SESSION = "s1"

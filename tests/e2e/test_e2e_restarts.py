@@ -8,7 +8,7 @@ from functools import partial
 
 import pytest
 from e2e_system import System
-from e2e_wait import hold, wait_until
+from evstack.waiting import hold, wait_until
 
 pytestmark = pytest.mark.e2e
 

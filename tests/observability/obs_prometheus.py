@@ -24,7 +24,7 @@ from typing import Any
 
 import yaml
 from evstack.broker import free_port
-from obs_wait import wait_until
+from evstack.waiting import wait_until
 
 __all__ = ["Prometheus", "ScrapeTarget", "has_finite_sample"]
 

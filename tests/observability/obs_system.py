@@ -19,10 +19,10 @@ from typing import Any
 
 from evstack.broker import free_port
 from evstack.localstack import LocalStack, ManagedProcess, console_script
+from evstack.waiting import wait_until
 from obs_chart import ChartRelease
 from obs_prometheus import Prometheus, ScrapeTarget
 from obs_tools import require_tool
-from obs_wait import wait_until
 
 __all__ = ["DRIVER_ID", "Endpoint", "Observed", "ObservedSystem", "scrape"]
 

@@ -5,6 +5,7 @@ misspelt metric or label)."""
 from __future__ import annotations
 
 import pytest
+from evstack.waiting import wait_until
 from obs_chart import ChartRelease, render_monitoring
 from obs_prometheus import has_finite_sample
 from obs_queries import (
@@ -19,7 +20,6 @@ from obs_queries import (
     variable_queries,
 )
 from obs_system import Observed
-from obs_wait import wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

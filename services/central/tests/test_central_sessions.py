@@ -33,6 +33,7 @@ from evproto.messages import (
 from evproto.schema import Message
 from evproto.states import CpState, Health
 from evproto.topics import Topic
+from evstack.waiting import eventually
 from prometheus_client import CollectorRegistry
 
 RECORD = Record(Topic.TELEMETRY, 0, 0, "CP-1", 0)
@@ -244,11 +245,8 @@ async def test_manual_sessions_get_no_driver_messages(world: World) -> None:
 
 
 async def _wait_for_ticket(world: World) -> Ticket:
-    deadline = time.monotonic() + 5
-    while not world.tickets():
-        assert time.monotonic() < deadline, "no ticket within 5 s"
-        await asyncio.sleep(0.02)
-    return world.tickets()[0]
+    tickets = await eventually(world.tickets, 5, "a ticket")
+    return tickets[0]
 
 
 async def test_a_lost_link_is_a_fault_only_once_the_engine_falls_silent(

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from confluent_kafka import Producer
 from evcentral.app import Central
 from evproto.messages import (
     CpStateUpdate,
@@ -28,6 +27,7 @@ from evproto.messages import (
 )
 from evproto.states import CpState, Health
 from evproto.topics import Topic, partition_for
+from evstack.kafka_probe import produce_raw
 
 
 @dataclass
@@ -205,14 +205,9 @@ async def test_a_poison_record_goes_to_the_dead_letter_topic(
 ) -> None:
     key = new_id("poison")
     letters = await peers.watcher(Topic.DEAD_LETTER)
-    producer = Producer(kafka_settings.producer())
-    producer.produce(
-        Topic.SUPPLY_REQUESTS.value,
-        value=b'{"type": "supply_request", "request_id": 7}',
-        key=key.encode(),
-        partition=partition_for(key, Topic.SUPPLY_REQUESTS.partitions),
+    produce_raw(
+        kafka_settings, Topic.SUPPLY_REQUESTS, key, [b'{"type": "supply_request", "request_id": 7}']
     )
-    producer.flush(10)
     letter = await letters.wait_for(DeadLetter, key=key)
     assert letter.topic == Topic.SUPPLY_REQUESTS.value and "request_id" in letter.reason
     value = central.metrics.registry.get_sample_value(

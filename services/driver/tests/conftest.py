@@ -1,211 +1,26 @@
-"""Driver test harness: a scripted central+engine on the real broker, and driver processes.
+"""Driver test fixtures: a scripted central+engine on the real broker, and driver processes.
 
-The scripted peer reads ``ev.supply.requests`` and answers exactly as
-docs/interfaces.md says the central does: a ``SupplyResponse`` keyed by the
-requester id, then ``DriverUpdate``s and a ``Ticket`` keyed by the driver id on
-``ev.driver.updates``. What it does per CP is a :class:`Script`.
+The helpers live beside this file (``driver_scripted``, ``driver_processes``).
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import dataclasses
-import json
-import os
-import signal
-import time
+import sys
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from evproto.kafka import ConsumerLoop, KafkaSettings, Publisher, Record
-from evproto.messages import (
-    CpStateUpdate,
-    DriverUpdate,
-    Origin,
-    Outcome,
-    SessionPhase,
-    SupplyRequest,
-    SupplyResponse,
-    SupplyStop,
-    Ticket,
-)
-from evproto.schema import Message, new_id
-from evproto.states import CpState
-from evproto.topics import Topic
-from evstack.localstack import console_script
 
-EVDRIVER = console_script("evdriver")
-PRICE = 0.30
+# --import-mode=importlib puts no test folder on sys.path; the helper modules
+# beside this file (driver_*.py) are imported by name.
+sys.path.insert(0, str(Path(__file__).parent))
 
-
-@dataclasses.dataclass
-class Script:
-    """What the scripted central+engine does with a request for one CP."""
-
-    deny: str | None = None  # deny with this reason
-    silent: bool = False  # never answer
-    steps: int = 3  # telemetry updates before the ticket
-    step_s: float = 0.3
-    outcome: Outcome = Outcome.COMPLETED
-    reason: str = ""
-    fault: str | None = None  # a DriverUpdate(phase=error) before the ticket
-    until_stopped: bool = False  # supply until the driver's SupplyStop
-    ignore_stop: bool = False  # a central that never acts on SupplyStop
-
-
-@dataclasses.dataclass
-class PeerSession:
-    session_id: str
-    driver_id: str
-    cp_id: str
-    stopped: asyncio.Event = dataclasses.field(default_factory=asyncio.Event)
-    ticket: Ticket | None = None
-
-
-class ScriptedCentral:
-    def __init__(self, settings: KafkaSettings, scripts: dict[str, Script]) -> None:
-        self.scripts = scripts
-        self.requests: list[SupplyRequest] = []
-        self.stops: list[SupplyStop] = []
-        self.sessions: dict[str, PeerSession] = {}
-        self._publisher = Publisher(settings)
-        self._stop = asyncio.Event()
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._consumer = ConsumerLoop(
-            settings,
-            group_id=f"scripted-central.{uuid.uuid4().hex[:8]}",
-            partitions={Topic.SUPPLY_REQUESTS: None},
-            handler=self._on_message,
-            dead_letters=None,
-            start="latest",
-        )
-        self._run: asyncio.Task[None] | None = None
-
-    async def start(self) -> None:
-        await self._publisher.start()
-        await self._consumer.assign()
-        self._run = asyncio.create_task(self._consumer.run(self._stop))
-
-    async def close(self) -> None:
-        self._stop.set()
-        for task in self._tasks:
-            task.cancel()
-        if self._run is not None:
-            await self._run
-        await self._consumer.close()
-        await self._publisher.close()
-
-    async def publish_cp_states(self, *states: tuple[str, CpState, str, float | None]) -> None:
-        for cp_id, state, location, price in states:
-            msg = CpStateUpdate(
-                cp_id=cp_id, state=state, location=location, price=price, sent_at=time.time()
-            )
-            await self._publisher.publish(Topic.CP_STATE, cp_id, msg)
-
-    def session_of(self, driver_id: str) -> PeerSession | None:
-        return next((s for s in self.sessions.values() if s.driver_id == driver_id), None)
-
-    async def _on_message(self, msg: Message, _record: Record) -> None:
-        if isinstance(msg, SupplyRequest):
-            self.requests.append(msg)
-            task = asyncio.create_task(self._serve(msg))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-        elif isinstance(msg, SupplyStop):
-            self.stops.append(msg)
-            session = self.sessions.get(msg.session_id or "")
-            if session is not None and not self.scripts[session.cp_id].ignore_stop:
-                session.stopped.set()
-
-    async def _send(self, topic: Topic, key: str, msg: Message) -> None:
-        await self._publisher.publish(topic, key, msg)
-
-    async def _serve(self, req: SupplyRequest) -> None:
-        script = self.scripts.get(req.cp_id or "any", Script())
-        if script.silent:
-            return
-        cp_id = req.cp_id or next(iter(self.scripts), "CP-ANY")
-
-        def response(**fields: Any) -> SupplyResponse:
-            return SupplyResponse(
-                request_id=req.request_id,
-                requester_id=req.requester_id,
-                origin=Origin.DRIVER,
-                cp_id=cp_id,
-                sent_at=time.time(),
-                **fields,
-            )
-
-        if script.deny is not None:
-            await self._send(
-                Topic.SUPPLY_RESPONSES,
-                req.requester_id,
-                response(authorized=False, reason=script.deny),
-            )
-            return
-        session = PeerSession(new_id(), req.requester_id, cp_id)
-        self.sessions[session.session_id] = session
-        await self._send(
-            Topic.SUPPLY_RESPONSES,
-            req.requester_id,
-            response(authorized=True, session_id=session.session_id, price=PRICE),
-        )
-        started = time.time()
-
-        def update(phase: SessionPhase, seq: int = 0, reason: str = "") -> DriverUpdate:
-            return DriverUpdate(
-                driver_id=session.driver_id,
-                session_id=session.session_id,
-                cp_id=cp_id,
-                phase=phase,
-                seq=seq,
-                kwh=seq * 0.01,
-                eur=seq * 0.01 * PRICE,
-                elapsed_s=time.time() - started,
-                reason=reason,
-                sent_at=time.time(),
-            )
-
-        await asyncio.sleep(0.1)
-        await self._send(Topic.DRIVER_UPDATES, session.driver_id, update(SessionPhase.SUPPLYING))
-        seq = 0
-        outcome, reason = script.outcome, script.reason
-        while seq < script.steps or script.until_stopped:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(session.stopped.wait(), script.step_s)
-            if session.stopped.is_set():
-                outcome, reason = Outcome.COMPLETED, "stopped by the driver"
-                break
-            seq += 1
-            await self._send(
-                Topic.DRIVER_UPDATES, session.driver_id, update(SessionPhase.SUPPLYING, seq)
-            )
-        if script.fault is not None:
-            await self._send(
-                Topic.DRIVER_UPDATES,
-                session.driver_id,
-                update(SessionPhase.ERROR, seq, script.fault),
-            )
-            await asyncio.sleep(0.2)
-        ticket = Ticket(
-            session_id=session.session_id,
-            cp_id=cp_id,
-            driver_id=session.driver_id,
-            last_seq=seq,
-            kwh=seq * 0.01,
-            eur=seq * 0.01 * PRICE,
-            price=PRICE,
-            started_at=started,
-            ended_at=time.time(),
-            outcome=outcome,
-            reason=reason,
-        )
-        await self._send(Topic.DRIVER_UPDATES, session.driver_id, ticket)
-        session.ticket = ticket
+from driver_processes import DriverLauncher
+from driver_scripted import Script, ScriptedCentral
+from evproto.kafka import KafkaSettings
+from evstack.waiting import eventually
 
 
 @pytest.fixture
@@ -214,109 +29,6 @@ async def central(kafka_settings: KafkaSettings) -> AsyncIterator[ScriptedCentra
     await peer.start()
     yield peer
     await peer.close()
-
-
-async def _wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    """Poll ``condition`` until it holds or the deadline passes."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        await asyncio.sleep(0.05)
-
-
-class DriverProcess:
-    """One real ``evdriver`` process; its output is collected line by line."""
-
-    def __init__(self, proc: asyncio.subprocess.Process) -> None:
-        self.proc = proc
-        self.lines: list[str] = []
-        self.errors: list[str] = []
-        assert proc.stdout is not None and proc.stderr is not None
-        self._readers = [
-            asyncio.create_task(self._collect(proc.stdout, self.lines)),
-            asyncio.create_task(self._collect(proc.stderr, self.errors)),
-        ]
-
-    @staticmethod
-    async def _collect(stream: asyncio.StreamReader, into: list[str]) -> None:
-        while line := await stream.readline():
-            into.append(line.decode(errors="replace").rstrip("\n"))
-
-    @property
-    def stdout(self) -> str:
-        return "\n".join(self.lines)
-
-    @property
-    def stderr(self) -> str:
-        return "\n".join(self.errors)
-
-    def events(self) -> list[dict[str, Any]]:
-        """Every stdout line parsed as JSON (fails if one is not)."""
-        return [json.loads(line) for line in self.lines]
-
-    async def expect(self, text: str, timeout: float = 20.0) -> None:
-        await _wait_until(
-            lambda: text in self.stdout, timeout, f"{text!r} in stdout:\n{self.stdout}"
-        )
-
-    async def expect_event(self, kind: str, timeout: float = 20.0) -> dict[str, Any]:
-        def found() -> bool:
-            return any(e["event"] == kind for e in self.events())
-
-        await _wait_until(found, timeout, f"event {kind!r} in:\n{self.stdout}\n{self.stderr}")
-        return next(e for e in self.events() if e["event"] == kind)
-
-    async def wait(self, timeout: float = 30.0) -> int:
-        try:
-            code = await asyncio.wait_for(self.proc.wait(), timeout)
-        except TimeoutError:
-            self.proc.kill()
-            await self.proc.wait()
-            raise AssertionError(
-                f"evdriver still running after {timeout} s:\n{self.stdout}\n{self.stderr}"
-            ) from None
-        await asyncio.gather(*self._readers)
-        return code
-
-    def signal(self, sig: signal.Signals) -> None:
-        self.proc.send_signal(sig)
-
-
-@dataclasses.dataclass
-class DriverLauncher:
-    bootstrap: str
-    state_dir: Path
-    started: list[DriverProcess] = dataclasses.field(default_factory=list)
-
-    async def start(self, driver_id: str, *args: str, stdin: bytes | None = None) -> DriverProcess:
-        proc = await asyncio.create_subprocess_exec(
-            EVDRIVER,
-            "--id",
-            driver_id,
-            "--kafka",
-            self.bootstrap,
-            "--state-dir",
-            str(self.state_dir),
-            *args,
-            stdin=asyncio.subprocess.DEVNULL if stdin is None else asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
-        if stdin is not None:
-            assert proc.stdin is not None
-            proc.stdin.write(stdin)
-            await proc.stdin.drain()
-            proc.stdin.close()
-        driver = DriverProcess(proc)
-        self.started.append(driver)
-        return driver
-
-    async def run(self, driver_id: str, *args: str, timeout: float = 30.0) -> DriverProcess:
-        driver = await self.start(driver_id, *args)
-        await driver.wait(timeout)
-        return driver
 
 
 @pytest.fixture
@@ -343,6 +55,6 @@ def script() -> type[Script]:
 
 
 @pytest.fixture
-def wait_until() -> Callable[[Callable[[], bool], float, str], Any]:
-    """``await wait_until(condition, timeout, what)``: poll until true, fail at the deadline."""
-    return _wait_until
+def wait_until() -> Callable[..., Awaitable[Any]]:
+    """``await wait_until(condition, timeout, what)`` (evstack.waiting's ``eventually``)."""
+    return eventually

@@ -1,58 +1,47 @@
 """Fixtures for the engine's integration tests: the real embedded broker, engines
 in-process or as processes (LocalStack command lines), and a Kafka probe that
-reads one key's partition like the central or a driver would."""
+reads one key's partition like the central or a driver would.
+
+The helpers live beside this file (``engine_harness``).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import secrets
 import shutil
-import subprocess
+import sys
 import tempfile
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
-from evengine.control import ControlCommand
-from evengine.ctl import send_command
+
+# --import-mode=importlib puts no test folder on sys.path; the helper modules
+# beside this file (engine_*.py) are imported by name.
+sys.path.insert(0, str(Path(__file__).parent))
+
+from engine_harness import (
+    CentralDouble,
+    EngineProcess,
+    RunningEngine,
+    unique_cp_id,
+    wait_ready,
+)
 from evengine.engine import Engine
 from evengine.settings import EngineSettings
-from evproto.errors import EvError
-from evproto.kafka import ConsumerLoop, KafkaSettings, Publisher, Record
-from evproto.messages import Directive, DirectiveAction
-from evproto.schema import Message, new_id
-from evproto.topics import Topic, partition_for
+from evproto.kafka import KafkaSettings, Publisher
+from evproto.topics import Topic
 from evstack.broker import EmbeddedBroker
-from evstack.localstack import ChargingPoint, LocalStack, console_script
-
-M = TypeVar("M", bound=Message)
-
-
-def unique_cp_id() -> str:
-    """A CP id no other test (of any suite sharing the broker) uses."""
-    return f"CP-E{secrets.token_hex(4)}"
-
-
-async def eventually(
-    condition: Callable[[], Any], timeout: float = 15.0, what: str = "condition"
-) -> Any:
-    """Poll ``condition`` until it returns something truthy, or fail after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        await asyncio.sleep(0.05)
+from evstack.kafka_probe import KafkaProbe
+from evstack.localstack import LocalStack
+from evstack.waiting import eventually
 
 
 @pytest.fixture(name="eventually")
 def eventually_fixture() -> Callable[..., Awaitable[Any]]:
-    """``await eventually(condition, timeout, what)`` for tests (conftest is not importable)."""
+    """``await eventually(condition, timeout, what)`` (evstack.waiting's)."""
     return eventually
 
 
@@ -64,66 +53,18 @@ def short_dir() -> Iterator[Path]:
     shutil.rmtree(path, ignore_errors=True)
 
 
-# --- Kafka: a probe reading one key's partition, and a stand-in for the central -----
-
-
-class KafkaProbe:
-    """Collects the messages of one key from its partition of ``topic``."""
-
-    def __init__(self, settings: KafkaSettings, topic: Topic, key: str) -> None:
-        self.messages: list[Message] = []
-        self._stop = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self._loop = ConsumerLoop(
-            settings,
-            group_id=f"test-probe-{new_id()}",
-            partitions={topic: [partition_for(key, topic.partitions)]},
-            handler=self._collect,
-            dead_letters=None,
-            start="latest",
-            keys=frozenset({key}),
-        )
-
-    async def _collect(self, msg: Message, _record: Record) -> None:
-        self.messages.append(msg)
-
-    async def start(self) -> KafkaProbe:
-        await self._loop.assign()
-        self._task = asyncio.create_task(self._loop.run(self._stop))
-        return self
-
-    async def close(self) -> None:
-        self._stop.set()
-        if self._task is not None:
-            await self._task
-        await self._loop.close()
-
-    def of(self, kind: type[M]) -> list[M]:
-        return [m for m in self.messages if isinstance(m, kind)]
-
-    async def first(self, kind: type[M], timeout: float = 15.0, **fields: object) -> M:
-        def match() -> M | None:
-            for m in self.of(kind):
-                if all(getattr(m, k) == v for k, v in fields.items()):
-                    return m
-            return None
-
-        found: M = await eventually(match, timeout, f"a {kind.__name__} {fields}")
-        return found
-
-
 ProbeFactory = Callable[..., Awaitable[KafkaProbe]]
 
 
 @pytest.fixture
 async def probe(kafka_settings: KafkaSettings) -> AsyncIterator[ProbeFactory]:
-    """``await probe(topic, key)``; ``settings=`` for another broker than the session's."""
+    """``await probe(topic, key)``: one key's partition; ``settings=`` for another broker."""
     probes: list[KafkaProbe] = []
 
     async def open_probe(
         topic: Topic, key: str, settings: KafkaSettings | None = None
     ) -> KafkaProbe:
-        p = await KafkaProbe(settings or kafka_settings, topic, key).start()
+        p = await KafkaProbe(settings or kafka_settings, [topic], frozenset({key})).start()
         probes.append(p)
         return p
 
@@ -132,51 +73,12 @@ async def probe(kafka_settings: KafkaSettings) -> AsyncIterator[ProbeFactory]:
         await p.close()
 
 
-@dataclass
-class CentralDouble:
-    """Publishes what the central would: directives keyed by CP id, and answers."""
-
-    publisher: Publisher
-
-    async def send(self, topic: Topic, key: str, msg: Message) -> None:
-        await asyncio.wait_for(self.publisher.publish(topic, key, msg), 15)
-
-    async def directive(self, cp_id: str, action: DirectiveAction, **fields: Any) -> Directive:
-        msg = Directive(
-            directive_id=new_id(), cp_id=cp_id, action=action, sent_at=time.time(), **fields
-        )
-        await self.send(Topic.DIRECTIVES, cp_id, msg)
-        return msg
-
-    async def start(self, cp_id: str, session_id: str, **fields: Any) -> Directive:
-        base: dict[str, Any] = {"session_id": session_id, "driver_id": "D1", "price": 0.5}
-        return await self.directive(cp_id, DirectiveAction.START, **{**base, **fields})
-
-
 @pytest.fixture
 async def central(kafka_settings: KafkaSettings) -> AsyncIterator[CentralDouble]:
     publisher = Publisher(kafka_settings)
     await publisher.start()
     yield CentralDouble(publisher)
     await publisher.close(5)
-
-
-# --- engines in-process ----------------------------------------------------------------
-
-
-@dataclass
-class RunningEngine:
-    engine: Engine
-    stop: asyncio.Event
-    task: asyncio.Task[None]
-
-    @property
-    def cp_id(self) -> str:
-        return self.engine.cp_id
-
-    async def shut_down(self) -> None:
-        self.stop.set()
-        await asyncio.wait_for(self.task, 15)
 
 
 EngineFactory = Callable[..., Awaitable[RunningEngine]]
@@ -215,50 +117,6 @@ async def engine_in_process(
     for handle in running:
         if not handle.task.done():
             await handle.shut_down()
-
-
-# --- engines as processes (the command line of LocalStack / the chart) -----------------
-
-
-@dataclass
-class EngineProcess:
-    cp: ChargingPoint
-    extra: list[str] = field(default_factory=list)
-
-    @property
-    def cp_id(self) -> str:
-        return self.cp.cp_id
-
-    @property
-    def socket(self) -> str:
-        return str(self.cp.control_socket)
-
-    def ctl(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [console_script("evengine"), "ctl", *args, "--control-socket", self.socket],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-
-    def log(self) -> str:
-        return self.cp.engine.log_text()
-
-
-def wait_ready(path: str, timeout: float = 30.0) -> dict[str, Any]:
-    """Wait until the engine at ``path`` answers and reads its directives."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            answer = send_command(path, ControlCommand.STATUS, timeout=2.0)
-            if answer.status and answer.status["broker_up"]:
-                return answer.status
-        except EvError:
-            pass
-        if time.monotonic() > deadline:
-            raise AssertionError(f"no engine ready on {path} within {timeout}s")
-        time.sleep(0.1)
 
 
 @pytest.fixture

@@ -94,13 +94,13 @@ async def test_a_supply_runs_to_its_end_while_the_broker_is_frozen(
         sent_at=time.time(),
     )
     await asyncio.wait_for(central.publish(Topic.DIRECTIVES, CP, start), 15)
-    await reports.first(SupplyStarted, session_id="S-outage")
+    await reports.wait_for(SupplyStarted, session_id="S-outage")
     freeze(own_broker, True)
     try:
         await eventually(lambda: engine.machine.session is None, 15, "the supply to end")
     finally:
         freeze(own_broker, False)
-    ticket = await reports.first(Ticket, session_id="S-outage", timeout=60)
+    ticket = await reports.wait_for(Ticket, session_id="S-outage", timeout=60)
     telemetry = reports.of(Telemetry)
     assert (ticket.outcome, ticket.kwh) == (Outcome.COMPLETED, 0.04)
     assert [t.seq for t in telemetry] == list(range(1, ticket.last_seq + 1))

@@ -19,6 +19,7 @@ from evengine.status import EngineStatus
 from evproto.states import CpState, Health
 from evstack.broker import EmbeddedBroker
 from evstack.localstack import console_script
+from evstack.waiting import wait_until
 
 
 def test_the_view_shows_state_session_figures_and_keys() -> None:
@@ -74,13 +75,16 @@ class Terminal:
         return mark
 
     def wait_for(self, text: str, since: int = 0, timeout: float = 20.0) -> None:
-        deadline = time.monotonic() + timeout
-        while text not in self.screen[since:]:
-            if time.monotonic() > deadline:
-                raise AssertionError(
-                    f"{text!r} not on the screen; it shows:\n{self.screen[-3000:]}"
-                )
+        def shown() -> bool:
+            if text in self.screen[since:]:
+                return True
             self.read(0.1)
+            return text in self.screen[since:]
+
+        try:
+            wait_until(shown, timeout, f"{text!r} on the screen")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; it shows:\n{self.screen[-3000:]}") from None
 
     def read(self, wait: float) -> None:
         ready, _, _ = select.select([self.master], [], [], wait)

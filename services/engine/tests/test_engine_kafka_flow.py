@@ -9,7 +9,6 @@ import itertools
 from typing import Any
 
 import pytest
-from confluent_kafka import Producer
 from evengine.control import ControlCommand
 from evproto.kafka import KafkaSettings
 from evproto.messages import (
@@ -24,7 +23,8 @@ from evproto.messages import (
     Ticket,
 )
 from evproto.states import CpState
-from evproto.topics import Topic, partition_for
+from evproto.topics import Topic
+from evstack.kafka_probe import produce_raw
 
 pytestmark = pytest.mark.slow
 
@@ -44,9 +44,9 @@ async def test_start_plug_telemetry_and_a_limit_ticket(
     reports = await probe(Topic.TELEMETRY, cp)
     await central.start(cp, "S-limit", max_kwh=0.025)
 
-    started = await reports.first(SupplyStarted, session_id="S-limit")
+    started = await reports.wait_for(SupplyStarted, session_id="S-limit")
     assert (started.cp_id, started.driver_id) == (cp, "D1")
-    ticket = await reports.first(Ticket, session_id="S-limit")
+    ticket = await reports.wait_for(Ticket, session_id="S-limit")
     telemetry = reports.of(Telemetry)
     assert [t.seq for t in telemetry] == list(range(1, len(telemetry) + 1))
     assert len(telemetry) >= 3  # 2.5 s at 0.01 kWh a second: two whole seconds and a part
@@ -65,9 +65,9 @@ async def test_driver_stop_ends_the_supply_with_a_completed_ticket(
     cp = running.cp_id
     reports = await probe(Topic.TELEMETRY, cp)
     await central.start(cp, "S-stop")
-    await reports.first(Telemetry, session_id="S-stop", seq=1)
+    await reports.wait_for(Telemetry, session_id="S-stop", seq=1)
     await central.directive(cp, DirectiveAction.END_SUPPLY, session_id="S-stop")
-    ticket = await reports.first(Ticket, session_id="S-stop")
+    ticket = await reports.wait_for(Ticket, session_id="S-stop")
     assert (ticket.outcome, ticket.reason) == (Outcome.COMPLETED, "stopped by the driver")
     assert ticket.kwh == reports.of(Telemetry)[-1].kwh > 0
 
@@ -79,21 +79,21 @@ async def test_operator_stop_resume_and_start_refused_while_stopped(
     cp = running.cp_id
     reports = await probe(Topic.TELEMETRY, cp)
     await central.start(cp, "S-op")
-    await reports.first(SupplyStarted, session_id="S-op")
+    await reports.wait_for(SupplyStarted, session_id="S-op")
     await central.directive(cp, DirectiveAction.STOP)
-    aborted = await reports.first(Ticket, session_id="S-op")
+    aborted = await reports.wait_for(Ticket, session_id="S-op")
     assert (aborted.outcome, aborted.reason) == (Outcome.ABORTED, "stopped by the operator")
     assert running.engine.status().state is CpState.STOPPED
 
     await central.start(cp, "S-refused")
-    refused = await reports.first(Ticket, session_id="S-refused")
+    refused = await reports.wait_for(Ticket, session_id="S-refused")
     assert (refused.outcome, refused.reason) == (Outcome.CANCELLED, "charging point out of order")
     assert not reports.of(SupplyStarted)[1:]
 
     await central.directive(cp, DirectiveAction.RESUME)
     await eventually(lambda: running.engine.status().state is CpState.ACTIVE, what="resumed")
     await central.start(cp, "S-after")
-    await reports.first(SupplyStarted, session_id="S-after")
+    await reports.wait_for(SupplyStarted, session_id="S-after")
 
 
 async def test_ko_during_a_supply_aborts_it(
@@ -103,10 +103,10 @@ async def test_ko_during_a_supply_aborts_it(
     cp = running.cp_id
     reports = await probe(Topic.TELEMETRY, cp)
     await central.start(cp, "S-ko")
-    await reports.first(Telemetry, session_id="S-ko", seq=1)
+    await reports.wait_for(Telemetry, session_id="S-ko", seq=1)
     answer = await running.engine.execute(ControlCommand.KO)
     assert answer.ok
-    ticket = await reports.first(Ticket, session_id="S-ko")
+    ticket = await reports.wait_for(Ticket, session_id="S-ko")
     assert (ticket.outcome, ticket.reason) == (Outcome.ABORTED, "charging point fault")
     assert ticket.kwh == reports.of(Telemetry)[-1].kwh
     assert sessions_total(running.engine, "aborted") == 1
@@ -120,8 +120,6 @@ async def test_bad_directives_are_dead_lettered_and_the_engine_goes_on(
     letters = await probe(Topic.DEAD_LETTER, cp)
     reports = await probe(Topic.TELEMETRY, cp)
     # keyed by this CP but for another one; a start with no session; not JSON at all
-    raw = Producer(kafka_settings.producer())
-    partition = partition_for(cp, Topic.DIRECTIVES.partitions)
     other = (
         b'{"type":"directive","v":1,"directive_id":"d-x","cp_id":"CP-other",'
         b'"action":"stop","sent_at":1}'
@@ -130,9 +128,7 @@ async def test_bad_directives_are_dead_lettered_and_the_engine_goes_on(
         b'{"type":"directive","v":1,"directive_id":"d-y","cp_id":"' + cp.encode() + b'",'
         b'"action":"start","driver_id":"D1","price":0.3,"sent_at":1}'
     )
-    for value in (other, no_session, b"\x00garbage{"):
-        raw.produce(Topic.DIRECTIVES.value, value=value, key=cp.encode(), partition=partition)
-    raw.flush(10)
+    produce_raw(kafka_settings, Topic.DIRECTIVES, cp, [other, no_session, b"\x00garbage{"])
 
     found = await eventually(lambda: len(letters.of(DeadLetter)) >= 3, 20, "3 dead letters")
     assert found
@@ -142,7 +138,7 @@ async def test_bad_directives_are_dead_lettered_and_the_engine_goes_on(
     assert any("not UTF-8 JSON" in r or "JSON" in r for r in reasons)
 
     await central.start(cp, "S-after-poison")
-    await reports.first(SupplyStarted, session_id="S-after-poison")
+    await reports.wait_for(SupplyStarted, session_id="S-after-poison")
     registry = running.engine.metrics.registry
     labels = {"kind": "kafka_dead_letter"}
     counted = "evcharging_engine_protocol_errors_total"
@@ -156,7 +152,7 @@ async def test_manual_supply_denied_shows_the_reason(
     cp = running.cp_id
     requests = await probe(Topic.SUPPLY_REQUESTS, cp)
     asking = asyncio.create_task(running.engine.execute(ControlCommand.SUPPLY))
-    request = await requests.first(SupplyRequest)
+    request = await requests.wait_for(SupplyRequest)
     assert (request.origin, request.requester_id, request.cp_id) == (Origin.MANUAL, cp, cp)
     denial = SupplyResponse(
         request_id=request.request_id,
@@ -181,7 +177,7 @@ async def test_manual_supply_authorized_runs_the_same_flow(
     requests = await probe(Topic.SUPPLY_REQUESTS, cp)
     reports = await probe(Topic.TELEMETRY, cp)
     asking = asyncio.create_task(running.engine.execute(ControlCommand.SUPPLY))
-    request = await requests.first(SupplyRequest)
+    request = await requests.wait_for(SupplyRequest)
     await central.send(
         Topic.SUPPLY_RESPONSES,
         cp,
@@ -199,7 +195,7 @@ async def test_manual_supply_authorized_runs_the_same_flow(
     await central.start(cp, "S-manual", driver_id=f"manual@{cp}", max_kwh=0.01)
     answer = await asyncio.wait_for(asking, 15)
     assert answer.ok and "manual supply authorized" in answer.message
-    ticket = await reports.first(Ticket, session_id="S-manual")
+    ticket = await reports.wait_for(Ticket, session_id="S-manual")
     assert (ticket.driver_id, ticket.kwh, ticket.outcome) == (
         f"manual@{cp}",
         0.01,
@@ -214,8 +210,8 @@ async def test_shutdown_during_a_supply_delivers_an_aborted_ticket(
     cp = running.cp_id
     reports = await probe(Topic.TELEMETRY, cp)
     await central.start(cp, "S-down")
-    await reports.first(Telemetry, session_id="S-down", seq=1)
+    await reports.wait_for(Telemetry, session_id="S-down", seq=1)
     await running.shut_down()
-    ticket = await reports.first(Ticket, session_id="S-down")
+    ticket = await reports.wait_for(Ticket, session_id="S-down")
     assert (ticket.outcome, ticket.reason) == (Outcome.ABORTED, "charging point shut down")
     assert ticket.kwh == reports.of(Telemetry)[-1].kwh

@@ -159,14 +159,14 @@ async def test_a_supply_shows_in_ctl_status(engine_process: Any, central: Any, p
     engine = engine_process()
     reports = await probe(Topic.TELEMETRY, engine.cp_id)
     await central.start(engine.cp_id, "S-status")
-    await reports.first(Telemetry, session_id="S-status", seq=1)
+    await reports.wait_for(Telemetry, session_id="S-status", seq=1)
     status = (await ctl(engine, "status")).stdout
     assert "state:    SUPPLYING (Supplying)" in status
     assert "session:  S-status" in status
     assert "energy:   0.01" in status
     unplugged = await ctl(engine, "unplug")
     assert unplugged.returncode == 0 and "completed (vehicle unplugged)" in unplugged.stdout
-    ticket = await reports.first(Ticket, session_id="S-status")
+    ticket = await reports.wait_for(Ticket, session_id="S-status")
     assert (ticket.outcome, ticket.reason) == (Outcome.COMPLETED, "vehicle unplugged")
 
 
@@ -176,7 +176,7 @@ async def test_manual_supply_gives_up_after_the_manual_timeout(
     engine = engine_process("--manual-timeout", "2")
     requests = await probe(Topic.SUPPLY_REQUESTS, engine.cp_id)
     result = await ctl(engine, "supply")
-    request = await requests.first(SupplyRequest)
+    request = await requests.wait_for(SupplyRequest)
     assert (request.origin, request.requester_id, request.cp_id) == (
         Origin.MANUAL,
         engine.cp_id,
@@ -193,10 +193,10 @@ async def test_sigterm_during_a_supply_publishes_an_aborted_ticket_and_exits_0(
     engine = engine_process()
     reports = await probe(Topic.TELEMETRY, engine.cp_id)
     await central.start(engine.cp_id, "S-term")
-    await reports.first(Telemetry, session_id="S-term", seq=1)
+    await reports.wait_for(Telemetry, session_id="S-term", seq=1)
     code = await asyncio.to_thread(engine.cp.engine.stop)
     assert code == 0, engine.log()
-    ticket = await reports.first(Ticket, session_id="S-term")
+    ticket = await reports.wait_for(Ticket, session_id="S-term")
     assert (ticket.outcome, ticket.reason) == (Outcome.ABORTED, "charging point shut down")
     assert ticket.kwh == reports.of(Telemetry)[-1].kwh
 

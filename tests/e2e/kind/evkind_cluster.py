@@ -14,10 +14,11 @@ import json
 import os
 import shutil
 import subprocess
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+from evstack.waiting import wait_until
 
 REPO = Path(__file__).resolve().parents[3]
 KIND_CLUSTER = os.environ.get("EV_KIND_CLUSTER", "evcharging")
@@ -45,11 +46,7 @@ def why_no_cluster() -> str | None:
 
 
 def wait_for(what: str, condition: Callable[[], bool], deadline_s: float) -> None:
-    deadline = time.monotonic() + deadline_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not within {deadline_s:.0f} s")
-        time.sleep(1.0)
+    wait_until(condition, deadline_s, what, poll=1.0)  # each poll is a kubectl call
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,8 @@
 """The one way a test waits: poll a condition until it holds, fail at a deadline.
 
 One policy for every suite, async or not: the condition is asked every
-:data:`POLL_S` seconds until it returns something truthy, which is returned;
+:data:`POLL_S` seconds (``poll=`` for a costly one, like a kubectl call) until
+it returns something truthy, which is returned;
 an ``OSError`` (a server not answering yet, a refused connection) counts as
 "not yet"; at the deadline an ``AssertionError`` names what was awaited and the
 last thing seen, so a timeout reads as a finding, not as a mystery.
@@ -20,7 +21,7 @@ __all__ = ["DEFAULT_TIMEOUT", "POLL_S", "eventually", "hold", "wait_until"]
 
 T = TypeVar("T")
 
-DEFAULT_TIMEOUT = 10.0  # seconds; a test that needs longer says so
+DEFAULT_TIMEOUT = 15.0  # seconds; a test that needs longer says so
 POLL_S = 0.05
 
 
@@ -28,6 +29,8 @@ async def eventually(
     condition: Callable[[], T | Awaitable[T | None] | None],
     timeout: float = DEFAULT_TIMEOUT,
     what: str = "condition",
+    *,
+    poll: float = POLL_S,
 ) -> T:
     """In a coroutine: the condition's (plain or async) first truthy value."""
     deadline = _Deadline(timeout, what)
@@ -40,11 +43,15 @@ async def eventually(
             value = _NotYet(exc)
         if deadline.met(value):
             return value  # type: ignore[return-value]
-        await asyncio.sleep(POLL_S)
+        await asyncio.sleep(poll)
 
 
 def wait_until(
-    condition: Callable[[], T | None], timeout: float = DEFAULT_TIMEOUT, what: str = "condition"
+    condition: Callable[[], T | None],
+    timeout: float = DEFAULT_TIMEOUT,
+    what: str = "condition",
+    *,
+    poll: float = POLL_S,
 ) -> T:
     """Blocking, for tests that are not coroutines: the condition's first truthy value."""
     deadline = _Deadline(timeout, what)
@@ -55,7 +62,7 @@ def wait_until(
             value = _NotYet(exc)
         if deadline.met(value):
             return value  # type: ignore[return-value]
-        time.sleep(POLL_S)
+        time.sleep(poll)
 
 
 @dataclass(frozen=True, slots=True)
