@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 from evchart_dockerfile import entrypoint_for_image
 from evchart_render import Manifest, Rendered
+from evproto.kafka import KafkaSettings, ensure_topics
 from evstack.broker import free_port
 from evstack.localstack import ManagedProcess
 
@@ -316,7 +316,4 @@ def kafka_topics(chart: Rendered) -> dict[str, int]:
 
 def create_topics_like_strimzi(chart: Rendered, bootstrap: str) -> None:
     """Create the release's KafkaTopics on ``bootstrap``, as Strimzi's Topic Operator would."""
-    admin = AdminClient({"bootstrap.servers": bootstrap})
-    wanted = [NewTopic(name, partitions, 1) for name, partitions in kafka_topics(chart).items()]
-    for future in admin.create_topics(wanted, request_timeout=15).values():
-        future.result(15)
+    ensure_topics(KafkaSettings(bootstrap), kafka_topics(chart))

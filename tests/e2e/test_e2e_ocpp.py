@@ -12,8 +12,8 @@ from collections.abc import Iterator
 import pytest
 from e2e_ocpp import Station16, Station201, start_gateway, station
 from e2e_system import System
-from e2e_wait import wait_until
 from evstack.localstack import ManagedProcess
+from evstack.waiting import wait_until
 
 pytestmark = pytest.mark.e2e
 
