@@ -11,7 +11,7 @@ from typing import Any
 
 from dash_fleet import FLEET_SIZE, FleetSystem, seeded_cp_id
 from dash_page import assert_accessible, screenshot, sign_in
-from obs_wait import wait_until
+from evstack.waiting import wait_until
 
 
 def test_sign_in_refuses_a_wrong_token_and_sign_out_forgets_it(

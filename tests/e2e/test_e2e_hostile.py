@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from e2e_hostile import AttackLoop, Attacks, garbage_records, raise_open_files_limit, scaled
 from e2e_system import System
-from e2e_wait import wait_until
+from evstack.waiting import wait_until
 
 pytestmark = pytest.mark.e2e
 
