@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from evproto.config import address, count, seconds, setting
 from evproto.errors import ConfigError
 from evproto.kafka import KafkaSettings
-from evproto.kafka_options import KafkaOptions
+from evproto.kafka.options import KafkaOptions
 from evproto.vocabulary import MAX_PRICE_EUR_PER_KWH
 
 __all__ = ["CentralSettings"]

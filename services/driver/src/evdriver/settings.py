@@ -7,7 +7,7 @@ import dataclasses
 from evproto.config import LOG_LEVELS, address, count, identifier, seconds, setting
 from evproto.errors import ConfigError
 from evproto.kafka import KafkaSettings
-from evproto.kafka_options import KafkaOptions
+from evproto.kafka.options import KafkaOptions
 
 __all__ = ["DriverSettings"]
 

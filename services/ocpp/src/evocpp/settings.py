@@ -9,7 +9,7 @@ from pathlib import Path
 
 from evproto.config import address, count, parse_hostport, seconds, setting
 from evproto.errors import ConfigError
-from evproto.kafka_options import KafkaOptions
+from evproto.kafka.options import KafkaOptions
 
 from evocpp.store import DB_NAME
 

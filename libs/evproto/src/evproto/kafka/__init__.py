@@ -3,6 +3,7 @@
 One module per concern:
 
 - ``settings``: how to reach the broker, and the counters a client keeps
+- ``options``: the ``--kafka…`` flags a service's settings inherit (``KafkaOptions``)
 - ``admin``: topics with their partition counts; is the broker there
 - ``publisher``: an asyncio publisher on an idempotent producer
 - ``consumer``: a consumer loop that validates, dead-letters and commits

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from evproto.config import ServiceSettings, parse_hostport, setting
 from evproto.errors import ConfigError
-from evproto.kafka import KafkaSettings
+from evproto.kafka.settings import KafkaSettings
 
 __all__ = ["SECURITY_PROTOCOLS", "KafkaOptions"]
 
