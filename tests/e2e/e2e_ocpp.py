@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import aiohttp
-from e2e_wait import wait_until
 from evstack.localstack import LocalStack, ManagedProcess
+from evstack.waiting import wait_until
 from ocpp.routing import on
 from ocpp.v16 import ChargePoint as ChargePoint16
 from ocpp.v16 import call as call16

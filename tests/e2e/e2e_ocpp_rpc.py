@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from e2e_wait import wait_until
 from evstack.localstack import LocalStack, ManagedProcess
+from evstack.waiting import wait_until
 
 HERE = Path(__file__).parent / "ocpp_rpc"
 SCRIPT = HERE / "station.cjs"

@@ -11,7 +11,7 @@ import pytest
 from e2e_ocpp import start_gateway
 from e2e_ocpp_rpc import NodeStation, install_ocpp_rpc
 from e2e_system import System
-from e2e_wait import wait_until
+from evstack.waiting import wait_until
 
 pytestmark = pytest.mark.e2e
 
