@@ -89,6 +89,12 @@ def annotations_of(obj: Manifest) -> dict[str, str]:
     return obj.get("metadata", {}).get("annotations") or {}
 
 
+# The embedded broker of the local runs of the chart's pods (the smoke run, the
+# container tests) has no SCRAM and no TLS listener: those runs override only this,
+# everything else (the monitor port's TLS included) runs as rendered by default.
+LOCAL_BROKER: dict[str, Any] = {"kafka": {"auth": {"enabled": False}, "tls": {"enabled": False}}}
+
+
 def render(
     values: Mapping[str, Any] | None = None,
     *,

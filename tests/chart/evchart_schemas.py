@@ -80,9 +80,103 @@ def crd_validators(shared: Path) -> dict[tuple[str, str], jsonschema.protocols.V
     return validators
 
 
+# cert-manager's CRDs are not in the shared folder; the chart's cert-manager objects
+# (off by default: central.tls.certManager.enabled) are checked against this closed
+# subset of cert-manager.io/v1, the fields the chart uses, as cert-manager's API
+# reference documents them.
+_OBJECT_META = {"type": "object", "required": ["name", "namespace"]}
+_ISSUER_REF = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["name"],
+    "properties": {
+        "name": {"type": "string"},
+        "kind": {"enum": ["Issuer", "ClusterIssuer"]},
+        "group": {"const": "cert-manager.io"},
+    },
+}
+_DURATION = {"type": "string", "pattern": "^[0-9]+(h|m|s)$"}
+CERT_MANAGER_SCHEMAS: dict[tuple[str, str], dict[str, Any]] = {
+    ("cert-manager.io/v1", "Issuer"): {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["apiVersion", "kind", "metadata", "spec"],
+        "properties": {
+            "apiVersion": {},
+            "kind": {},
+            "metadata": _OBJECT_META,
+            "spec": {
+                "type": "object",
+                "additionalProperties": False,
+                "minProperties": 1,
+                "maxProperties": 1,
+                "properties": {
+                    "selfSigned": {"type": "object", "additionalProperties": False},
+                    "ca": {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "required": ["secretName"],
+                        "properties": {"secretName": {"type": "string"}},
+                    },
+                },
+            },
+        },
+    },
+    ("cert-manager.io/v1", "Certificate"): {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["apiVersion", "kind", "metadata", "spec"],
+        "properties": {
+            "apiVersion": {},
+            "kind": {},
+            "metadata": _OBJECT_META,
+            "spec": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["secretName", "issuerRef"],
+                "properties": {
+                    "secretName": {"type": "string"},
+                    "issuerRef": _ISSUER_REF,
+                    "isCA": {"type": "boolean"},
+                    "commonName": {"type": "string", "maxLength": 64},
+                    "dnsNames": {"type": "array", "items": {"type": "string"}},
+                    "duration": _DURATION,
+                    "renewBefore": _DURATION,
+                    "usages": {
+                        "type": "array",
+                        "items": {
+                            "enum": [
+                                "server auth",
+                                "client auth",
+                                "digital signature",
+                                "key encipherment",
+                                "cert sign",
+                            ]
+                        },
+                    },
+                    "privateKey": {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "properties": {
+                            "algorithm": {"enum": ["RSA", "ECDSA", "Ed25519"]},
+                            "size": {"type": "integer"},
+                        },
+                    },
+                },
+            },
+        },
+    },
+}
+
+
 def crd_errors(obj: Manifest, shared: Path) -> list[str]:
     """Schema violations of a custom resource; an unknown kind is itself an error."""
     key = (obj["apiVersion"], obj["kind"])
+    if key in CERT_MANAGER_SCHEMAS:
+        subset = jsonschema.Draft7Validator(CERT_MANAGER_SCHEMAS[key])
+        return [
+            f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in subset.iter_errors(obj)
+        ]
     validator = crd_validators(shared).get(key)
     if validator is None:
         return [f"no CRD schema for {key[0]} {key[1]} in {shared}/crds"]

@@ -4,10 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from evchart_render import KIND_VALUES, MINIKUBE_VALUES, MONITORING_API, values_from
+from evchart_render import (
+    KIND_VALUES,
+    LOCAL_BROKER,
+    MINIKUBE_VALUES,
+    MONITORING_API,
+    values_from,
+)
 
 MONITORING_ON = {"monitoring": {"enabled": True, "prometheusRule": {"enabled": True}}}
-KAFKA_AUTH_TLS = {"kafka": {"auth": {"enabled": True}, "tls": {"enabled": True}}}
+KAFKA_PLAINTEXT = LOCAL_BROKER  # what the local runs of the pods override
+CERT_MANAGER = {"central": {"tls": {"certManager": {"enabled": True}}}}
 EXTERNAL_KAFKA = {
     "kafka": {
         "external": {
@@ -57,7 +64,8 @@ VARIANTS: dict[str, tuple[dict[str, Any], list[str]]] = {
     "minikube": (values_from([MINIKUBE_VALUES]), [MONITORING_API]),
     "minikube-with-ingress": (values_from([MINIKUBE_VALUES], {"ingress": {"enabled": True}}), []),
     "monitoring": (MONITORING_ON, [MONITORING_API]),
-    "kafka-auth-tls": (KAFKA_AUTH_TLS, []),
+    "kafka-plaintext": (KAFKA_PLAINTEXT, []),
+    "cert-manager": (CERT_MANAGER, []),
     "external-kafka": (EXTERNAL_KAFKA, []),
     "every-option": (EVERY_OPTION, []),
 }

@@ -1,6 +1,9 @@
 """The chart's command lines run: its pods as local processes complete a supply.
 
-The release is rendered with the default values; the central, charging point
+The release is rendered with the default values except Kafka's security
+(``LOCAL_BROKER``: the embedded broker has no SCRAM or TLS listener; the kind e2e
+runs it for real); the monitor port runs over TLS with the chart's generated CA,
+the monitors checking the certificate. The central, charging point
 and driver pods (ordinal 0) start from their rendered containers (see
 evchart_pods), the topics come from the KafkaTopic objects as Strimzi's Topic
 Operator would make them, and the ``helm test`` pod's command must complete a
@@ -24,7 +27,7 @@ from typing import Any
 
 import pytest
 from evchart_pods import LocalCluster, create_topics_like_strimzi
-from evchart_render import Rendered, render
+from evchart_render import LOCAL_BROKER, Rendered, render
 from evstack.broker import EmbeddedBroker
 from evstack.localstack import ManagedProcess
 from evstack.waiting import wait_until
@@ -160,7 +163,7 @@ def state_is(release: LocalRelease, cp_id: str, state: str) -> Callable[[], bool
 def test_the_helm_test_pod_completes_a_supply(
     start_release: Callable[[Rendered], LocalRelease],
 ) -> None:
-    chart = render()
+    chart = render(LOCAL_BROKER)
     release = start_release(chart)
     (hook,) = chart.hooks
     (supply,) = release.cluster.processes(release.cluster.pod("Pod", hook["metadata"]["name"]))
@@ -173,7 +176,7 @@ def test_the_helm_test_pod_completes_a_supply(
 def test_a_batch_driver_pod_runs_its_batch_then_idles(
     start_release: Callable[[Rendered], LocalRelease],
 ) -> None:
-    release = start_release(render({"drivers": {"batch": "CP-0\n"}}))
+    release = start_release(render({**LOCAL_BROKER, "drivers": {"batch": "CP-0\n"}}))
     cluster = release.cluster
     release.wait("the batch supplies at CP-0", state_is(release, "CP-0", "SUPPLYING"), 60)
     # A batch line has no limit: the supply ends when the vehicle is unplugged at the CP.

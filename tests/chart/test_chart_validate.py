@@ -59,4 +59,6 @@ def test_custom_resources_are_the_expected_kinds(rendered_variants: dict[str, Re
         "ServiceMonitor",
         "PodMonitor",
         "PrometheusRule",
+        "Issuer",
+        "Certificate",
     }

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from evchart_pods import LocalCluster
-from evchart_render import render
+from evchart_render import LOCAL_BROKER, render
 from evcontainers_engine import Engine, unavailable
 from evcontainers_pods import ContainerCluster, memory_limit, security_flags
 
@@ -37,7 +37,7 @@ def test_memory_limits_keep_their_binary_unit() -> None:
 
 
 def test_a_cp_pod_runs_as_two_containers_with_the_charts_args_and_mounts(tmp_path: Path) -> None:
-    chart = render()
+    chart = render(LOCAL_BROKER)
     cluster = LocalCluster(chart, tmp_path, broker_port=19092)
     containers = ContainerCluster(Engine("docker"), cluster, "evtest-x")
     central = cluster.pod("StatefulSet", "evcharging-central")

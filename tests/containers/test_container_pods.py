@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 from evchart_pods import LocalCluster, Pod, create_topics_like_strimzi
-from evchart_render import render
+from evchart_render import LOCAL_BROKER, render
 from evcontainers_engine import Engine, image_registry, image_tag
 from evcontainers_pods import ContainerCluster
 from evstack.broker import EmbeddedBroker
@@ -106,7 +106,8 @@ class Release:
 
 @pytest.fixture(scope="module")
 def release(engine: Engine, images: object) -> Iterator[Release]:
-    chart = render({"global": {"image": {"registry": image_registry(), "tag": image_tag()}}})
+    image = {"registry": image_registry(), "tag": image_tag()}
+    chart = render({**LOCAL_BROKER, "global": {"image": image}})
     workdir = Path(tempfile.mkdtemp(prefix="evctr-"))
     broker = EmbeddedBroker(log_path=workdir / "broker.log")
     broker.start(create=False)  # the release's KafkaTopics say which topics exist

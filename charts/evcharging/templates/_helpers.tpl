@@ -115,6 +115,27 @@ imagePullSecrets:
 {{- end }}
 
 {{/*
+Secret of the monitor port's certificate (tls.crt, tls.key, ca.crt): the one named in
+central.tls.secretName, or the one the chart (or cert-manager) makes.
+*/}}
+{{- define "evcharging.centralTlsSecretName" -}}
+{{- if .Values.central.tls.secretName }}
+{{- .Values.central.tls.secretName }}
+{{- else }}
+{{- printf "%s-tls" (include "evcharging.componentName" (dict "root" . "component" "central")) }}
+{{- end }}
+{{- end }}
+
+{{/*
+DNS names of the central's Service: what the monitor port's certificate names.
+*/}}
+{{- define "evcharging.centralDnsNames" -}}
+{{- $svc := include "evcharging.componentName" (dict "root" . "component" "central") -}}
+{{- $ns := .Release.Namespace -}}
+{{- list $svc (printf "%s.%s" $svc $ns) (printf "%s.%s.svc" $svc $ns) (printf "%s.%s.svc.cluster.local" $svc $ns) | toJson }}
+{{- end }}
+
+{{/*
 Name of the Secret with the operator and registration tokens.
 */}}
 {{- define "evcharging.tokensSecretName" -}}
@@ -321,4 +342,44 @@ The CP id from the pod ordinal: POD_INDEX first, since EV_CP_ID refers to it.
       fieldPath: metadata.labels['apps.kubernetes.io/pod-index']
 - name: EV_CP_ID
   value: CP-$(POD_INDEX)
+{{- end }}
+
+{{/*
+Ports the Kafka clients connect to, as a JSON list: the Strimzi listener's, or those
+of kafka.external.bootstrap.
+*/}}
+{{- define "evcharging.kafkaPorts" -}}
+{{- if include "evcharging.strimzi" . }}
+{{- list (ternary 9093 9092 .Values.kafka.tls.enabled) | toJson }}
+{{- else }}
+{{- $ports := list }}
+{{- range splitList "," .Values.kafka.external.bootstrap }}
+{{- $ports = append $ports (int (last (splitList ":" (trim .)))) }}
+{{- end }}
+{{- $ports | uniq | toJson }}
+{{- end }}
+{{- end }}
+
+{{/*
+The NetworkPolicy peer that stands for Prometheus (networkPolicy.prometheus).
+*/}}
+{{- define "evcharging.prometheusPeer" -}}
+- namespaceSelector:
+    {{- toYaml .Values.networkPolicy.prometheus.namespaceSelector | nindent 4 }}
+  podSelector:
+    {{- toYaml .Values.networkPolicy.prometheus.podSelector | nindent 4 }}
+{{- end }}
+
+{{/*
+Pods of this release that are Kafka clients (the Kafka listener admits only them).
+*/}}
+{{- define "evcharging.kafkaClientPeer" -}}
+- podSelector:
+    matchExpressions:
+      - key: app.kubernetes.io/instance
+        operator: In
+        values: [{{ .Release.Name | quote }}]
+      - key: app.kubernetes.io/component
+        operator: In
+        values: [central, cp, driver, test, ocpp]
 {{- end }}

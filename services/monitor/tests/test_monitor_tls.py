@@ -107,3 +107,20 @@ async def test_a_central_that_fails_verification_is_never_logged_into(
     )
     assert rig.central.logins == []
     assert not running.task.done()
+
+
+async def test_the_server_name_is_checked_instead_of_the_address(rig, certificates):
+    """The chart connects to the Service's address but checks the certificate's DNS
+    name (--central-server-name): a local run of its pods reaches 127.0.0.1."""
+    await restart_with_tls(
+        rig.central, certificates["wrong_name_cert"], certificates["wrong_name_key"]
+    )
+    await rig.start(
+        rig.settings(
+            central_tls=True,
+            central_ca_file=str(certificates["ca"]),
+            central_server_name="central.elsewhere.example",
+        )
+    )
+    await rig.eventually(lambda: rig.central.last_health() is Health.OK, what="Status over TLS")
+    assert rig.central.logins == ["registered"]

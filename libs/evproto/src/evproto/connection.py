@@ -161,9 +161,11 @@ class FramedConnection(asyncio.Protocol):
         accept: frozenset[MsgType],
         timeout: float = 5.0,
         ssl_context: ssl.SSLContext | None = None,
+        server_hostname: str | None = None,
         **kwargs: object,
     ) -> FramedConnection:
-        """Open a client link: TCP (and TLS) connect, then ENQ -> ACK."""
+        """Open a client link: TCP (and TLS) connect, then ENQ -> ACK. With TLS the
+        certificate must name ``server_hostname`` (default: ``host``)."""
         loop = asyncio.get_running_loop()
 
         def make() -> FramedConnection:
@@ -171,7 +173,13 @@ class FramedConnection(asyncio.Protocol):
 
         try:
             async with asyncio.timeout(timeout):
-                _transport, conn = await loop.create_connection(make, host, port, ssl=ssl_context)
+                _transport, conn = await loop.create_connection(
+                    make,
+                    host,
+                    port,
+                    ssl=ssl_context,
+                    server_hostname=(server_hostname or host) if ssl_context else None,
+                )
         except TimeoutError:
             raise LinkTimeout(f"connecting to {host}:{port} timed out after {timeout}s") from None
         except OSError as exc:

@@ -101,6 +101,7 @@ class CentralLink:
             accept=CHANNELS[Channel.MONITOR_FROM_CENTRAL],
             timeout=self._settings.central_timeout,
             ssl_context=self._ssl,
+            server_hostname=self._settings.central_server_name or None,
             observer=self._metrics.observer(Peer.CENTRAL, self._cp_id),
         )
         try:

@@ -35,6 +35,11 @@ class MonitorSettings(ServiceSettings):
         help="CA bundle that signs the central's certificate (empty: system CAs)",
         metavar="FILE",
     )
+    central_server_name: str = setting(
+        "",
+        help="name the central's certificate must carry (empty: the host of --central)",
+        metavar="NAME",
+    )
     retry_cap: float = seconds(10.0, "seconds, maximum back-off between reconnects")
 
     def __post_init__(self) -> None:
@@ -43,6 +48,8 @@ class MonitorSettings(ServiceSettings):
         _ = self.engine_address, self.central_address
         if self.central_ca_file and not self.central_tls:
             raise ConfigError("--central-ca-file is set but --central-tls is off")
+        if self.central_server_name and not self.central_tls:
+            raise ConfigError("--central-server-name is set but --central-tls is off")
 
     # --- derived values ------------------------------------------------------------
 
