@@ -386,7 +386,7 @@ def test_kafka_auth_gives_each_component_its_own_least_privilege_user(
     assert "topic:ev.supply.telemetry" not in users["evcharging-driver"]["Write"]
     # The OCPP gateway is its connectors' engine: no more.
     assert users["evcharging-ocpp"] == users["evcharging-engine"] | {
-        "Read": {*users["evcharging-engine"]["Read"] - {"group:evengine"}, "group:evocpp"}
+        "Read": {*users["evcharging-engine"]["Read"] - {"group:evengine."}, "group:evocpp"}
     }
     assert "topic:ev.driver.updates" not in users["evcharging-engine"]["Read"]
     for name, c in kafka_clients(chart).items():
@@ -681,6 +681,10 @@ def _pod_labels(chart: Rendered) -> dict[str, dict[str, str]]:
         o["metadata"]["name"]: o["spec"]["template"]["metadata"]["labels"]
         for o in chart.of_kind("StatefulSet")
     }
+    found |= {
+        o["metadata"]["name"]: o["spec"]["template"]["metadata"]["labels"]
+        for o in chart.of_kind("Deployment")
+    }
     found |= {h["metadata"]["name"]: h["metadata"]["labels"] for h in chart.hooks}
     return found
 
@@ -726,11 +730,11 @@ def test_the_allowed_flows_are_exactly_the_ones_the_system_needs(default_chart: 
     driver = policies["evcharging-driver"]
     assert driver["policyTypes"] == ["Ingress"]
     assert [p["port"] for p in driver["ingress"][0]["ports"]] == ["metrics"]
-    # the central: monitor port from CP pods; HTTP from Prometheus (ClusterIP, no ingress)
+    # the central: monitor port from CP pods and the OCPP gateway; HTTP from Prometheus
     monitor_port, http = policies["evcharging-central"]["ingress"]
     assert [
         p["podSelector"]["matchLabels"]["app.kubernetes.io/component"] for p in monitor_port["from"]
-    ] == ["cp"]
+    ] == ["cp", "ocpp"]
     assert [p["podSelector"] for p in http["from"]] == [
         {"matchLabels": {"app.kubernetes.io/name": "prometheus"}}
     ]
@@ -742,6 +746,7 @@ def test_the_allowed_flows_are_exactly_the_ones_the_system_needs(default_chart: 
         "cp",
         "driver",
         "test",
+        "ocpp",
     ]
 
 
