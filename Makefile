@@ -36,7 +36,7 @@ LOAD_IMAGE_kind = kind load docker-image --name $(CLUSTER_NAME)
 LOAD_IMAGE_minikube = minikube --profile $(CLUSTER_NAME) image load
 SERVICES := central engine monitor driver ocpp
 
-.PHONY: help install lint test test-fast run bench images base-image release chart-docs kind-up minikube-up load kind-load deploy e2e-cluster e2e-kind kind-down minikube-down clean
+.PHONY: help install lint test test-fast fuzz run bench images base-image release chart-docs kind-up minikube-up load kind-load deploy e2e-cluster e2e-kind kind-down minikube-down clean
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -65,6 +65,11 @@ test: lint ## lint, then every test (unit, integration, e2e, chart, metrics)
 
 test-fast: install ## unit tests only
 	.venv/bin/pytest -m "not e2e and not slow" $(PYTEST_ARGS)
+
+fuzz: install ## property tests in their long mode (EV_FUZZ_EXAMPLES inputs per target, default 1,000,000)
+	EV_FUZZ=long .venv/bin/pytest -q $(PYTEST_ARGS) \
+	  libs/evproto/tests/test_evproto_framing_fuzz.py libs/evproto/tests/test_evproto_messages_fuzz.py \
+	  services/central/tests/test_central_fuzz.py
 
 run: install ## the whole system locally on the embedded broker (CPS=3)
 	.venv/bin/evstack run --cps $(CPS)

@@ -6,7 +6,8 @@ import itertools
 
 from evproto.errors import FrameTooLarge
 from evproto.framing import Control, Frame, FrameDecoder, encode_frame
-from hypothesis import given, settings
+from evstack.fuzzing import fuzz_settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 MAX_FRAME = 32  # small, so random input often crosses it
@@ -39,7 +40,7 @@ def _decode(chunks: list[bytes]) -> tuple[list[Frame | Control], bool, FrameDeco
     return items, False, decoder
 
 
-@settings(max_examples=300, deadline=None)
+@fuzz_settings(300)
 @given(data=_wire, cuts=st.lists(st.integers(0, 400), max_size=20))
 def test_any_bytes_any_chunking_decode_the_same_and_only_frame_too_large_escapes(
     data: bytes, cuts: list[int]
@@ -53,7 +54,7 @@ def test_any_bytes_any_chunking_decode_the_same_and_only_frame_too_large_escapes
         assert whole[2].dropped_bytes == chunked[2].dropped_bytes == bytewise[2].dropped_bytes
 
 
-@settings(max_examples=200, deadline=None)
+@fuzz_settings(200)
 @given(payloads=_frames, cuts=st.lists(st.integers(0, 2000), max_size=30))
 def test_encoded_frames_come_back_exactly_whatever_the_chunking(
     payloads: list[bytes], cuts: list[int]
@@ -67,7 +68,7 @@ def test_encoded_frames_come_back_exactly_whatever_the_chunking(
     assert decoder.dropped_bytes == 0
 
 
-@settings(max_examples=100, deadline=None)
+@fuzz_settings(100)
 @given(size=st.integers(MAX_FRAME + 1, 4 * MAX_FRAME), cuts=st.lists(st.integers(0, 200)))
 def test_the_buffer_never_grows_past_the_maximum(size: int, cuts: list[int]) -> None:
     decoder = FrameDecoder(max_frame=MAX_FRAME)

@@ -9,7 +9,8 @@ from typing import Any
 from evproto.errors import MessageError
 from evproto.messages import CHANNELS
 from evproto.schema import Message, MsgType, decode_message, message_class
-from hypothesis import given, settings
+from evstack.fuzzing import fuzz_settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 _scalars = st.one_of(
@@ -19,6 +20,10 @@ _scalars = st.one_of(
     st.integers(min_value=10**300, max_value=10**400),  # too large for a float
     st.floats(),  # NaN and infinities included
     st.text(max_size=80),
+    # lone surrogates and control characters, which st.text() leaves out
+    st.text(st.characters(codec=None, exclude_categories=()), max_size=20),
+    st.floats(min_value=1e6, max_value=1e308),  # finite, far out of range
+    st.integers(min_value=2**53, max_value=2**64),
     st.sampled_from(["CP-1", "", "OK", "start", "driver", "x" * 300]),
 )
 _json = st.recursive(
@@ -51,9 +56,15 @@ def _only_message_errors(raw: bytes | dict[str, Any], accept: frozenset[MsgType]
         return
     assert isinstance(msg, Message)
     assert decode_message(msg.to_dict()) == msg  # what passed validation round-trips
+    for name, value in msg.to_dict().items():
+        if isinstance(value, str):
+            value.encode("utf-8")  # storable and loggable: no lone surrogate
+            assert len(value.splitlines()) <= 1 or name == "payload", (name, value)  # one line
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            assert abs(value) <= 1e12, (name, value)  # bounded, as every peer can hold
 
 
-@settings(max_examples=500, deadline=None)
+@fuzz_settings(500)
 @given(data=message_like(), channel=st.sampled_from([None, *CHANNELS.values()]))
 def test_any_message_shaped_input_is_a_message_or_a_message_error(
     data: dict[str, Any], channel: frozenset[MsgType] | None
@@ -66,7 +77,7 @@ def test_any_message_shaped_input_is_a_message_or_a_message_error(
     _only_message_errors(wire, channel)
 
 
-@settings(max_examples=300, deadline=None)
+@fuzz_settings(300)
 @given(raw=st.binary(max_size=200))
 def test_any_bytes_are_a_message_or_a_message_error(raw: bytes) -> None:
     _only_message_errors(raw, None)

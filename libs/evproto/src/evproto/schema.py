@@ -43,8 +43,8 @@ _INT_MAX = 2**53
 # duration, and far below overflow (a sum of many stays finite).
 _FLOAT_MAX = 1e12
 # Lone surrogates cannot be encoded (SQLite, Kafka, logs fail on them); control
-# characters split log lines and dashboard rows.
-_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+# characters and line/paragraph separators split log lines and dashboard rows.
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
 # \Z, not $: "$" would also match before a trailing newline.
 ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,63}\Z")
