@@ -466,6 +466,8 @@ def test_selectors_use_only_name_instance_and_component(
         selector = spec.get("selector")
         if selector is None:
             continue
+        if obj["metadata"]["name"].endswith("-kafka-exporter"):
+            continue  # selects Strimzi's pods, by Strimzi's label
         if obj["kind"] == "Service":
             keys = set(selector)
         else:
@@ -538,7 +540,16 @@ def test_monitors_scrape_ports_that_exist(rendered_variants: dict[str, Rendered]
         if obj["metadata"]["name"].endswith(("-cp", "-driver"))
         for p in c["ports"]
     }
-    (pod_monitor,) = chart.of_kind("PodMonitor")
+    (pod_monitor, exporter) = sorted(
+        chart.of_kind("PodMonitor"), key=lambda m: m["metadata"]["name"].endswith("-exporter")
+    )
+    (endpoint,) = exporter["spec"]["podMetricsEndpoints"]
+    assert endpoint["port"] == "tcp-prometheus"  # Strimzi's Kafka Exporter
+    (kafka,) = chart.of_kind("Kafka")
+    assert kafka["spec"]["kafkaExporter"]["topicRegex"] == "ev\\..*"
+    assert exporter["spec"]["selector"]["matchLabels"] == {
+        "strimzi.io/name": f"{kafka['metadata']['name']}-kafka-exporter"
+    }
     scraped = {e["port"] for e in pod_monitor["spec"]["podMetricsEndpoints"]}
     assert {pod_ports[p] for p in scraped} == {9100, 9101, 9102}
 
@@ -551,7 +562,7 @@ def test_the_dashboard_is_grafana_json_on_our_metrics(
     dashboard = json.loads(config_map["data"]["evcharging.json"])
     exprs = [t["expr"] for p in dashboard["panels"] for t in p.get("targets", [])]
     assert exprs and all(
-        re.search(r"evcharging_(central|engine|monitor|driver|ocpp)_", e) for e in exprs
+        re.search(r"evcharging_(central|engine|monitor|driver|ocpp)_|kafka_", e) for e in exprs
     )
     used = set(re.findall(r"evcharging_central_[a-z_]+", " ".join(exprs)))
     assert {

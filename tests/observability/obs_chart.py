@@ -29,7 +29,11 @@ class ChartRelease:
 def render_monitoring(values: Mapping[str, Any] | None = None) -> ChartRelease:
     rendered = render(deep_merge(MONITORING_ON, values or {}), api_versions=[MONITORING_API])
     (rule,) = rendered.of_kind("PrometheusRule")
-    (pod_monitor,) = rendered.of_kind("PodMonitor")
+    (pod_monitor,) = (  # the chart's own pods; the other scrapes Strimzi's Kafka Exporter
+        m
+        for m in rendered.of_kind("PodMonitor")
+        if not m["metadata"]["name"].endswith("-kafka-exporter")
+    )
     return ChartRelease(
         namespace=NAMESPACE,
         fullname=rule["metadata"]["name"],

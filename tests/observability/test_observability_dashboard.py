@@ -25,6 +25,8 @@ from obs_queries import (
 )
 from prometheus_client import CollectorRegistry
 
+# Read from Strimzi's Kafka Exporter (kafka.yaml enables it with monitoring), not ours.
+KAFKA_EXPORTER_METRICS = ("kafka_consumergroup_lag", "kafka_topic_partition_current_offset")
 STYLE_CSS = REPO / "services/central/src/evcentral/http/static/style.css"
 DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
 # The state map of issue #8: gauge value -> state and the colour of its tile.
@@ -175,7 +177,7 @@ def test_every_metric_read_is_one_a_component_exports(
 
 def test_every_query_reads_the_chosen_namespace_only(dashboard: dict[str, Any]) -> None:
     for query in dashboard_queries(dashboard):
-        selectors = re.findall(r"\bevcharging_\w+(\{[^}]*\})?", query.expr)
+        selectors = re.findall(r"\b(?:evcharging|kafka)_\w+(\{[^}]*\})?", query.expr)
         assert selectors, query.name
         assert all('namespace="$namespace"' in s for s in selectors), query.name
 
@@ -191,3 +193,9 @@ def test_the_panels_tile_the_grid(dashboard: dict[str, Any]) -> None:
             for y in range(g["y"], g["y"] + g["h"]):
                 assert (x, y) not in cells, f"{p['title']} overlaps {cells.get((x, y))}"
                 cells[(x, y)] = p["title"]
+
+
+def test_the_kafka_row_reads_strimzis_kafka_exporter(dashboard: dict[str, Any]) -> None:
+    exprs = " ".join(q.expr for q in dashboard_queries(dashboard))
+    for metric in KAFKA_EXPORTER_METRICS:
+        assert metric in exprs, metric
