@@ -147,3 +147,18 @@ def test_a_stop_queued_offline_is_billed_once_after_the_reconnect(
     [session] = ocpp.system.api.sessions(driver_id="dave")
     assert session["status"] == "ended"
     ocpp.system.check_conservation()
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_the_operator_stops_and_resumes_an_ocpp_cp(ocpp: OcppSystem, version: str) -> None:
+    st = ocpp.online(version, f"OP{version.replace('.', '')}")
+    cp_id = f"{st.station_id}-1"
+    assert ocpp.system.api.stop(cp_id).status == 202
+    # ChangeAvailability(Inoperative): the station says Unavailable, the CP is out of order
+    ocpp.system.wait_cp(cp_id, 15, state="STOPPED")
+    reported = f"status cp={cp_id} status=unavailable"
+    wait_until(lambda: reported in ocpp.gateway.log_text(), 15, "the station says Unavailable")
+    ocpp.system.wait_cp(cp_id, 5, state="STOPPED")  # orange, not red: no fault
+    assert ocpp.system.api.resume(cp_id).status == 202
+    ocpp.system.wait_cp(cp_id, 15, state="ACTIVE")
+    ocpp.system.check_conservation()

@@ -178,7 +178,9 @@ class Station:
         if number > _MAX_CONNECTORS:
             return None
         cp_id = cp_id_of(self.station_id, number)
-        connector = Connector(number=number, cp_id=cp_id)
+        connector = Connector(
+            number=number, cp_id=cp_id, stopped_by_operator=self._store.operator_stopped(cp_id)
+        )
         self._connectors[number] = connector
         self._services.hold(cp_id, self)
         link = CentralLink(
@@ -233,10 +235,12 @@ class Station:
             self._end_directive(connector, directive, Outcome.COMPLETED, "driver stop")
         elif action is DirectiveAction.STOP:
             connector.stopped_by_operator = True
+            self._store.set_operator_stopped(connector.cp_id, True)
             self._end_directive(connector, directive, Outcome.ABORTED, "stopped by the operator")
             self._spawn(self._commands.change_availability(connector.number, operative=False))
         elif action is DirectiveAction.RESUME:
             connector.stopped_by_operator = False
+            self._store.set_operator_stopped(connector.cp_id, False)
             self._spawn(self._commands.change_availability(connector.number, operative=True))
 
     def _start_directive(self, connector: Connector, directive: Directive) -> None:

@@ -55,6 +55,9 @@ CREATE TABLE IF NOT EXISTS transactions (
     max_kwh        REAL,
     ended          INTEGER NOT NULL DEFAULT 0
 );
+CREATE TABLE IF NOT EXISTS stopped_cps (
+    cp_id TEXT PRIMARY KEY
+);
 CREATE TABLE IF NOT EXISTS counters (
     name  TEXT PRIMARY KEY,
     value INTEGER NOT NULL
@@ -181,6 +184,20 @@ class Store:
             "ON CONFLICT (cp_id) DO UPDATE SET secret = excluded.secret",
             (cp_id, secret),
         )
+
+    # --- CPs the operator stopped (their station then reports them Unavailable) ---
+
+    def operator_stopped(self, cp_id: str) -> bool:
+        return (
+            self._db.execute("SELECT 1 FROM stopped_cps WHERE cp_id = ?", (cp_id,)).fetchone()
+            is not None
+        )
+
+    def set_operator_stopped(self, cp_id: str, stopped: bool) -> None:
+        if stopped:
+            self._db.execute("INSERT OR IGNORE INTO stopped_cps (cp_id) VALUES (?)", (cp_id,))
+        else:
+            self._db.execute("DELETE FROM stopped_cps WHERE cp_id = ?", (cp_id,))
 
     # --- transactions -----------------------------------------------------------------
 

@@ -34,6 +34,7 @@ __all__ = ["StationV201"]
 log = logging.getLogger("evocpp.v201")
 
 _ACTIONS = frozenset(a.value for a in Action)
+_MAX_UNBOUND = 16  # transactions started before their idToken, per station
 _STATUS = {
     ConnectorStatusEnumType.available: ConnectorStatus.AVAILABLE,
     ConnectorStatusEnumType.faulted: ConnectorStatus.FAULTED,
@@ -147,7 +148,8 @@ class StationV201(Endpoint, ChargePoint):  # type: ignore[misc]
         if tag is None and remote_id is not None:
             tag = self.station.tag_of_remote_start(number, int(remote_id))
         if tag is None:
-            self._unbound[tx_id] = (number, start_wh)  # the idToken comes in a later event
+            if len(self._unbound) < _MAX_UNBOUND:  # the idToken comes in a later event
+                self._unbound[tx_id] = (number, start_wh)
             return False
         answer = await self.station.start_transaction(number, tag, start_wh, tx_id)
         self._unbound.pop(tx_id, None)
