@@ -20,13 +20,13 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
-from confluent_kafka import Producer
 from evproto.auth import registration_proof
 from evproto.connection import FramedConnection
 from evproto.framing import encode_frame
 from evproto.kafka import KafkaSettings
 from evproto.messages import CHANNELS, Authenticate, AuthResult, Challenge, Register
-from evproto.topics import Topic, partition_for
+from evproto.topics import Topic
+from evstack.kafka_probe import produce_records
 
 __all__ = ["AttackLoop", "Attacks", "garbage_records", "raise_open_files_limit", "scaled"]
 
@@ -159,7 +159,6 @@ def garbage_records(bootstrap: str, count: int, keys: list[str]) -> int:
     """``count`` records no service can use, spread over every topic and the given
     keys: bytes, empty and null values, JSON of the wrong shape, lone surrogates,
     values far out of range, and oversized ones. Returns how many were sent."""
-    producer = Producer(KafkaSettings(bootstrap, client_id="e2e-hostile").producer())
     rng = random.Random(15)
     big = json.dumps({"type": "ticket", "reason": "x" * 200_000}).encode()
     shapes: list[bytes | None] = [
@@ -176,25 +175,11 @@ def garbage_records(bootstrap: str, count: int, keys: list[str]) -> int:
         big,
     ]
     topics = list(Topic)
-    for n in range(count):
-        topic = topics[n % len(topics)]
-        key = rng.choice(keys)
-        value = shapes[n % len(shapes)]
-        while True:
-            try:
-                producer.produce(
-                    topic.value,
-                    value=value,
-                    key=key.encode(),
-                    partition=partition_for(key, topic.partitions),
-                )
-                break
-            except BufferError:
-                producer.poll(0.1)
-        if n % 500 == 0:
-            producer.poll(0)
+    records = [
+        (topics[n % len(topics)], rng.choice(keys), shapes[n % len(shapes)]) for n in range(count)
+    ]
     with contextlib.suppress(Exception):
-        producer.flush(30)
+        produce_records(KafkaSettings(bootstrap, client_id="e2e-hostile"), records, 30)
     return count
 
 

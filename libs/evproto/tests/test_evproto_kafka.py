@@ -13,14 +13,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import pytest
-from confluent_kafka import Producer
-from confluent_kafka.admin import AdminClient
 from evproto.errors import InvalidField
 from evproto.kafka import (
     ConsumerLoop,
     KafkaSettings,
     Publisher,
     Record,
+    TopicAdmin,
     broker_reachable,
     create_topics,
 )
@@ -28,6 +27,7 @@ from evproto.messages import DeadLetter, Directive, DirectiveAction, HealthReque
 from evproto.schema import Message, encode_message
 from evproto.topics import Topic, partition_for
 from evstack.broker import EmbeddedBroker, free_port
+from evstack.kafka_probe import produce_raw
 from evstack.waiting import eventually
 
 DEADLINE = 20.0
@@ -227,10 +227,7 @@ async def test_poison_records_go_to_the_dead_letter_topic_and_the_loop_goes_on(
         encode_message(HealthRequest(seq=1)),  # a valid message, but not for this topic
         encode_message(directive(key)).replace(key.encode(), b"bad id"),
     ]
-    raw = Producer(kafka_settings.common())
-    for value in poison:
-        raw.produce(Topic.DIRECTIVES.value, value=value, key=key.encode(), partition=partition)
-    assert raw.flush(DEADLINE) == 0
+    produce_raw(kafka_settings, Topic.DIRECTIVES, key, poison)
     refused, good = directive(key, "poison-in-handler"), directive(key, "good")
     for msg in (refused, good):
         await asyncio.wait_for(publisher.publish(Topic.DIRECTIVES, key, msg), DEADLINE)
@@ -278,10 +275,8 @@ def test_create_topics_is_idempotent_with_the_contract_partition_counts(
     create_topics(kafka_settings)  # the fixture created them already
     create_topics(kafka_settings)
 
-    metadata = AdminClient(kafka_settings.common()).list_topics(timeout=10)
-    assert {t.value: len(metadata.topics[t.value].partitions) for t in Topic} == {
-        t.value: t.partitions for t in Topic
-    }
+    counts = TopicAdmin(kafka_settings).partition_counts(timeout=10)
+    assert {t.value: counts[t.value] for t in Topic} == {t.value: t.partitions for t in Topic}
 
 
 async def test_a_loop_stopped_while_its_broker_is_down_does_not_wait_to_commit() -> None:

@@ -9,6 +9,7 @@ import urllib.request
 
 import pytest
 from evstack.broker import free_port
+from evstack.waiting import eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -24,16 +25,11 @@ def _scrape(url: str) -> str | None:
 async def test_idle_serves_metrics_and_exits_0_on_sigterm(drivers, unique) -> None:
     address = f"127.0.0.1:{free_port()}"
     driver = await drivers.start(unique("D"), "--metrics", address, "idle")
-    scraped: list[str | None] = [None]
 
-    async def scrape_until_served() -> str:
-        while scraped[0] is None:
-            scraped[0] = await asyncio.to_thread(_scrape, f"http://{address}/metrics")
-            if scraped[0] is None:
-                await asyncio.sleep(0.1)
-        return scraped[0]
+    async def scrape() -> str | None:
+        return await asyncio.to_thread(_scrape, f"http://{address}/metrics")
 
-    text = await asyncio.wait_for(scrape_until_served(), 20)
+    text = await eventually(scrape, 20, "the idle driver's /metrics")
     assert "evcharging_driver_requests_total 0.0" in text
     for outcome in ("completed", "aborted", "cancelled", "denied", "timeout"):
         assert f'evcharging_driver_outcomes_total{{outcome="{outcome}"}} 0.0' in text

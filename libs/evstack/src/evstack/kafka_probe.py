@@ -3,7 +3,8 @@
 - :class:`KafkaProbe` reads the partitions of some keys (or every partition) of
   some topics from where they end now, keeps what arrives, and publishes like a
   real peer; :meth:`KafkaProbe.wait_for` waits for a message with a deadline.
-- :func:`produce_raw` writes bytes no evproto publisher would (poison records).
+- :func:`produce_raw` / :func:`produce_records` write bytes no evproto publisher
+  would (poison records).
 - :func:`read_topics` reads whole topics to their ends (the e2e ledger).
 
 The raw reads and writes are the one place outside evproto's Kafka modules
@@ -29,7 +30,7 @@ from evproto.topics import Topic, partition_for
 
 from evstack.waiting import DEFAULT_TIMEOUT, eventually
 
-__all__ = ["KafkaProbe", "TopicContents", "produce_raw", "read_topics"]
+__all__ = ["KafkaProbe", "TopicContents", "produce_raw", "produce_records", "read_topics"]
 
 M = TypeVar("M", bound=Message)
 
@@ -105,12 +106,34 @@ class KafkaProbe:
 
 def produce_raw(settings: KafkaSettings, topic: Topic, key: str, values: Iterable[bytes]) -> None:
     """Write ``values`` as they are to ``key``'s partition of ``topic`` (blocking)."""
-    producer = Producer(settings.producer())
-    partition = partition_for(key, topic.partitions)
-    for value in values:
-        producer.produce(topic.value, value=value, key=key.encode(), partition=partition)
-    remaining = producer.flush(DEFAULT_TIMEOUT)
+    remaining = produce_records(settings, ((topic, key, value) for value in values))
     assert remaining == 0, f"{remaining} raw records not delivered"
+
+
+def produce_records(
+    settings: KafkaSettings,
+    records: Iterable[tuple[Topic, str, bytes | None]],
+    flush_timeout: float = DEFAULT_TIMEOUT,
+) -> int:
+    """Write each (topic, key, value) as it is to the key's partition (blocking; a None
+    value is a null record); returns how many the broker did not confirm in time."""
+    producer = Producer(settings.producer())
+    for n, (topic, key, value) in enumerate(records):
+        while True:
+            try:
+                producer.produce(
+                    topic.value,
+                    value=value,
+                    key=key.encode(),
+                    partition=partition_for(key, topic.partitions),
+                )
+                break
+            except BufferError:  # the local queue is full: let deliveries drain it
+                producer.poll(0.1)
+        if n % 500 == 0:
+            producer.poll(0)
+    remaining: int = producer.flush(flush_timeout)
+    return remaining
 
 
 @dataclass(slots=True)
