@@ -2,39 +2,29 @@
 
 from __future__ import annotations
 
-import ssl
 from dataclasses import dataclass
 from pathlib import Path
 
-from evproto.config import ServiceSettings, address, identifier, parse_hostport, seconds, setting
+from evproto.central_options import CentralLinkOptions
+from evproto.config import address, identifier, parse_hostport, seconds, setting
 from evproto.errors import ConfigError
 
 __all__ = ["MonitorSettings"]
 
 
 @dataclass(frozen=True, slots=True)
-class MonitorSettings(ServiceSettings):
+class MonitorSettings(CentralLinkOptions):
     cp_id: str = identifier("", "the CP id this monitor watches (required)")
     engine: str = address("127.0.0.1:5500", "its engine")
-    central: str = address("127.0.0.1:3440", "the central's monitor port")
     state_dir: str = setting(
         ".evmonitor",
         help="keeps the CP secret issued at registration (<cp-id>.secret)",
         metavar="DIR",
     )
-    registration_token: str = setting(
-        "", help="needed only to register an unknown CP", secret=True, metavar="TOKEN"
-    )
     health_interval: float = seconds(
         1.0, "seconds between engine health checks and central status reports"
     )
     health_timeout: float = seconds(1.0, "an engine answer later than this is a fault")
-    central_tls: bool = setting(False, help="TLS to the central")
-    central_ca_file: str = setting(
-        "",
-        help="CA bundle that signs the central's certificate (empty: system CAs)",
-        metavar="FILE",
-    )
     central_server_name: str = setting(
         "",
         help="name the central's certificate must carry (empty: the host of --central)",
@@ -43,11 +33,10 @@ class MonitorSettings(ServiceSettings):
     retry_cap: float = seconds(10.0, "seconds, maximum back-off between reconnects")
 
     def __post_init__(self) -> None:
+        CentralLinkOptions.__post_init__(self)  # zero-argument super() fails in slotted classes
         if not self.cp_id:
             raise ConfigError("--cp-id is required (e.g. --cp-id CP-0 or EV_CP_ID=CP-0)")
-        _ = self.engine_address, self.central_address
-        if self.central_ca_file and not self.central_tls:
-            raise ConfigError("--central-ca-file is set but --central-tls is off")
+        _ = self.engine_address
         if self.central_server_name and not self.central_tls:
             raise ConfigError("--central-server-name is set but --central-tls is off")
 
@@ -56,10 +45,6 @@ class MonitorSettings(ServiceSettings):
     @property
     def engine_address(self) -> tuple[str, int]:
         return parse_hostport(self.engine, what="--engine", default_host="127.0.0.1")
-
-    @property
-    def central_address(self) -> tuple[str, int]:
-        return parse_hostport(self.central, what="--central", default_host="127.0.0.1")
 
     @property
     def secret_path(self) -> Path:
@@ -73,14 +58,3 @@ class MonitorSettings(ServiceSettings):
         silent one is given up on before it would declare this CP disconnected.
         """
         return min(10.0, max(1.0, 3 * self.health_interval))
-
-    def central_ssl_context(self) -> ssl.SSLContext | None:
-        """The TLS context for the central (hostname checked), or None without TLS."""
-        if not self.central_tls:
-            return None
-        try:
-            return ssl.create_default_context(cafile=self.central_ca_file or None)
-        except (OSError, ssl.SSLError) as exc:
-            raise ConfigError(
-                f"--central-ca-file {self.central_ca_file}: cannot load CA certificates: {exc}"
-            ) from None

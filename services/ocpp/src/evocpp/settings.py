@@ -7,6 +7,7 @@ import ssl
 from dataclasses import dataclass
 from pathlib import Path
 
+from evproto.central_options import CentralLinkOptions
 from evproto.config import address, count, parse_hostport, seconds, setting
 from evproto.errors import ConfigError
 from evproto.kafka.options import KafkaOptions
@@ -25,20 +26,12 @@ class Enrollment(enum.StrEnum):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class OcppSettings(KafkaOptions):
+class OcppSettings(KafkaOptions, CentralLinkOptions):
     listen: str = address("0.0.0.0:9000", "WebSocket endpoint ws(s)://HOST:PORT/ocpp/<stationId>")
-    central: str = address("127.0.0.1:3440", "the central's monitor port (one link per connector)")
-    central_tls: bool = setting(False, help="the connectors' links to the central use TLS")
-    central_ca_file: str = setting(
-        "", help="with --central-tls: the CA bundle to trust (empty: the system's)", metavar="FILE"
-    )
     state_dir: str = setting(
         ".evocpp",
         help="keeps the stations, their transactions and the CP secrets (gateway.db, 0600)",
         metavar="DIR",
-    )
-    registration_token: str = setting(
-        "", help="registers a new connector at the central as a CP", secret=True, metavar="TOKEN"
     )
     enrollment: str = setting(
         "closed",
@@ -70,19 +63,14 @@ class OcppSettings(KafkaOptions):
 
     def __post_init__(self) -> None:
         KafkaOptions.__post_init__(self)  # zero-argument super() fails in slotted dataclasses
-        _ = self.listen_address, self.central_address, self.enrollment_mode
+        CentralLinkOptions.__post_init__(self)
+        _ = self.listen_address, self.enrollment_mode
         if bool(self.tls_cert) != bool(self.tls_key):
             raise ConfigError("--tls-cert and --tls-key go together")
-        if self.central_ca_file and not self.central_tls:
-            raise ConfigError("--central-ca-file is set but --central-tls is off")
 
     @property
     def listen_address(self) -> tuple[str, int]:
         return parse_hostport(self.listen, what="--listen")
-
-    @property
-    def central_address(self) -> tuple[str, int]:
-        return parse_hostport(self.central, what="--central", default_host="127.0.0.1")
 
     @property
     def enrollment_mode(self) -> Enrollment:
@@ -110,11 +98,3 @@ class OcppSettings(KafkaOptions):
         except (OSError, ssl.SSLError) as exc:
             raise ConfigError(f"--tls-cert/--tls-key: cannot load: {exc}") from None
         return context
-
-    def central_ssl_context(self) -> ssl.SSLContext | None:
-        if not self.central_tls:
-            return None
-        try:
-            return ssl.create_default_context(cafile=self.central_ca_file or None)
-        except (OSError, ssl.SSLError) as exc:
-            raise ConfigError(f"--central-ca-file: cannot load CA certificates: {exc}") from None

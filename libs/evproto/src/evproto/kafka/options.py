@@ -19,7 +19,8 @@ __all__ = ["SECURITY_PROTOCOLS", "KafkaOptions"]
 SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+# Not slotted, as CentralLinkOptions: a service may combine the two (slotted bases conflict).
+@dataclass(frozen=True, kw_only=True)
 class KafkaOptions(ServiceSettings):
     kafka: str = setting("127.0.0.1:9092", help="Kafka bootstrap HOST:PORT", metavar="HOST:PORT")
     kafka_security_protocol: str = setting(
