@@ -55,7 +55,8 @@ def test_the_import_walker_sees_both_import_forms(tmp_path: Path) -> None:
 
 
 EVPROTO_MODULES = [
-    "auth", "central_options", "config", "connection", "errors", "framing", "kafka", "kafka._errors",
+    "auth", "central_options", "config", "connection", "errors", "framing", "kafka",
+    "kafka._errors",
     "kafka.admin", "kafka.assignment", "kafka.consumer", "kafka.lag", "kafka.publisher",
     "kafka.options", "kafka.settings", "kafka.snapshot",
     "lifecycle", "logs", "messages", "metrics", "proofs", "retry", "routing",
