@@ -119,11 +119,8 @@ class Attacks:
         closed = await asyncio.gather(*(one() for _ in range(count)))
         return sum(closed)
 
-    async def flood_from_an_authenticated_monitor(
-        self, cp_id: str, registration_token: str, frames: int
-    ) -> bool:
-        """Register as a new CP, then send ``frames`` bogus frames; True if the central
-        closed the link before the last one was written."""
+    async def authenticated_monitor(self, cp_id: str, registration_token: str) -> FramedConnection:
+        """A monitor link registered as a new CP (before the address's pending slots fill)."""
         conn = await FramedConnection.connect(
             self.host, self.monitor_port, accept=CHANNELS["monitor<-central"], timeout=5.0
         )
@@ -132,6 +129,10 @@ class Attacks:
         proof = registration_proof(registration_token, challenge.nonce, cp_id)
         result = await conn.request(Register(cp_id=cp_id, location="nowhere", proof=proof))
         assert isinstance(result, AuthResult) and result.accepted, result
+        return conn
+
+    async def flood(self, conn: FramedConnection, frames: int) -> bool:
+        """Send ``frames`` bogus frames; True if the central closed the link first."""
         transport = conn.transport
         assert transport is not None
         bogus = [encode_frame(b"not json"), encode_frame(b'{"type":"bogus"}')]
@@ -142,9 +143,14 @@ class Attacks:
                 transport.write(bogus[sent % 2])
                 if sent % 100 == 0:
                     await asyncio.sleep(0)  # let the close arrive
+            async with asyncio.timeout(5):
+                while not conn.closed:
+                    await asyncio.sleep(0.05)
+        except TimeoutError:
+            return False
         finally:
             await conn.abort()
-        return conn.closed
+        return True
 
     async def release(self) -> None:
         for writer in self.held:
