@@ -48,6 +48,17 @@ def test_a_service_imports_no_other_service(service: str) -> None:
     assert {k: v for k, v in offenders.items() if v} == {}
 
 
+def test_nothing_under_services_imports_confluent_kafka() -> None:
+    """Kafka stays behind evproto.kafka, in the services' tests too (import-linter
+    checks only the packages)."""
+    offenders = [
+        str(path.relative_to(REPO))
+        for path in (REPO / "services").rglob("*.py")
+        if "confluent_kafka" in imported_packages(path)
+    ]
+    assert offenders == []
+
+
 def test_the_import_walker_sees_both_import_forms(tmp_path: Path) -> None:
     probe = tmp_path / "probe.py"
     probe.write_text("import evengine.x\nfrom evcentral import y\nfrom . import z\n")
