@@ -29,13 +29,12 @@ from evproto.messages import (
     DirectiveAction,
     Outcome,
     SupplyResponse,
-    SupplyStarted,
-    Telemetry,
     Ticket,
 )
 from evproto.schema import Message
 from evproto.states import Health
 
+from evocpp.billing import Billing
 from evocpp.central_link import CentralLink
 from evocpp.connector import (
     Connector,
@@ -59,8 +58,6 @@ _STATUS_HEALTH = {
     ConnectorStatus.FAULTED: Health.KO,
     ConnectorStatus.UNAVAILABLE: Health.KO,
 }
-# Station stop reasons that mean the supply ended normally (both versions' spelling).
-_COMPLETED_REASONS = frozenset({"Local", "EVDisconnected", "Remote", "DeAuthorized", "StoppedByEV"})
 
 
 class StationCommands(Protocol):
@@ -127,6 +124,7 @@ class Station:
         self._links: dict[int, tuple[CentralLink, asyncio.Task[None]]] = {}
         self._tasks: set[asyncio.Task[object]] = set()
         self._next_remote_start_id = 1
+        self._billing = Billing(self._store, services.publish, clock)
 
     # --- provisioning --------------------------------------------------------------
 
@@ -368,12 +366,11 @@ class Station:
             pending = connector.pending
             assert pending is not None
         tx_id = tx_id or str(self._store.next_transaction_number())
-        now = self._clock()
-        self._store.open_transaction(
+        self._billing.open(
             TransactionRecord(
                 tx_id=tx_id, station_id=self.station_id, cp_id=connector.cp_id,
                 session_id=pending.session_id, driver_id=pending.driver_id, price=pending.price,
-                started_at=now, meter_start_wh=meter_wh, last_seq=0, last_kwh=0.0,
+                started_at=self._clock(), meter_start_wh=meter_wh, last_seq=0, last_kwh=0.0,
                 max_kwh=pending.max_kwh, ended=False,
             )
         )  # fmt: skip
@@ -382,13 +379,6 @@ class Station:
         connector.stop_cause = None
         connector.stop_requested = False
         connector.limits = {"max_eur": pending.max_eur, "max_minutes": pending.max_minutes}
-        self._services.publish(
-            connector.cp_id,
-            SupplyStarted(session_id=pending.session_id, cp_id=connector.cp_id,
-                          driver_id=pending.driver_id, sent_at=now),
-        )  # fmt: skip
-        log.info("transaction started %s", kv(cp=connector.cp_id, tx=tx_id,
-                                               session=pending.session_id))  # fmt: skip
         return StartAnswer(True, tx_id)
 
     def meter(self, tx_id: str, energy_wh: float, power_w: float | None = None) -> None:
@@ -396,32 +386,8 @@ class Station:
         tx = self._store.transaction(tx_id)
         if tx is None or tx.ended:
             return
-        kwh, elapsed = self._report(tx, energy_wh, power_w)
+        kwh, elapsed = self._billing.report(tx, energy_wh, power_w)
         self._check_limits(tx, kwh, elapsed)
-
-    def _report(
-        self, tx: TransactionRecord, energy_wh: float, power_w: float | None
-    ) -> tuple[float, float]:
-        now = self._clock()
-        kwh = round(max(0.0, (energy_wh - tx.meter_start_wh) / 1000), 6)
-        kwh = max(kwh, tx.last_kwh)  # a register never runs backwards
-        elapsed = max(0.0, now - tx.started_at)
-        if power_w is not None:
-            power_kw = power_w / 1000
-        else:
-            power_kw = kwh / (elapsed / 3600) if elapsed > 0 else 0.0
-        seq = tx.last_seq + 1
-        self._store.record_telemetry(tx.tx_id, seq, kwh)
-        self._services.publish(
-            tx.cp_id,
-            Telemetry(
-                session_id=tx.session_id, cp_id=tx.cp_id, driver_id=tx.driver_id, seq=seq,
-                kwh=kwh, eur=round(kwh * tx.price, 6),
-                power_kw=round(min(max(power_kw, 0.0), 1000.0), 3),
-                elapsed_s=round(elapsed, 3), sent_at=now,
-            ),
-        )  # fmt: skip
-        return kwh, elapsed
 
     def _check_limits(self, tx: TransactionRecord, kwh: float, elapsed: float) -> None:
         connector = self.connector_of(tx.cp_id)
@@ -441,44 +407,16 @@ class Station:
 
     def stop_transaction(self, tx_id: str, meter_wh: float | None, stop: StopReason) -> str:
         """The station ended a transaction: the ticket, once. Returns what was done."""
-        done = self._end(tx_id, meter_wh, stop)
+        cause = None
+        for connector in self._connectors.values():
+            if connector.tx_id == tx_id:
+                cause = connector.stop_cause
+                connector.tx_id = None
+                connector.stop_cause = None
+                connector.stop_requested = False
+        done = self._billing.close(tx_id, meter_wh, cause, stop.reason)
         self._services.metrics.transactions.labels(result=done).inc()
         return done
-
-    def _end(self, tx_id: str, meter_wh: float | None, stop: StopReason) -> str:
-        tx = self._store.transaction(tx_id)
-        if tx is None:
-            return "unknown"
-        if not self._store.end_transaction(tx_id):
-            return "duplicate"  # a StopTransaction sent again: billed once already
-        connector = self.connector_of(tx.cp_id)
-        cause = connector.stop_cause if connector and connector.tx_id == tx_id else None
-        if connector is not None and connector.tx_id == tx_id:
-            connector.tx_id = None
-            connector.stop_cause = None
-            connector.stop_requested = False
-        if cause is None:
-            completed = stop.reason in _COMPLETED_REASONS
-            cause = StopCause(
-                Outcome.COMPLETED if completed else Outcome.ABORTED,
-                f"ended at the station ({stop.reason})",
-            )
-        if meter_wh is not None and round((meter_wh - tx.meter_start_wh) / 1000, 6) > tx.last_kwh:
-            self._report(tx, meter_wh, None)  # the ticket repeats the last telemetry's figures
-            tx = self._store.transaction(tx_id) or tx
-        kwh = tx.last_kwh
-        self._services.publish(
-            tx.cp_id,
-            Ticket(
-                session_id=tx.session_id, cp_id=tx.cp_id, driver_id=tx.driver_id,
-                last_seq=tx.last_seq, kwh=kwh, eur=round(kwh * tx.price, 6), price=tx.price,
-                started_at=tx.started_at, ended_at=self._clock(), outcome=cause.outcome,
-                reason=cause.reason,
-            ),
-        )  # fmt: skip
-        log.info("transaction ended %s", kv(cp=tx.cp_id, tx=tx_id, session=tx.session_id,
-                                             kwh=kwh, outcome=cause.outcome.value))  # fmt: skip
-        return "ticket"
 
     def transaction_of(self, tx_id: str) -> TransactionRecord | None:
         return self._store.transaction(tx_id)
