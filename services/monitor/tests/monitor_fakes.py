@@ -205,7 +205,7 @@ class FakeCentral(_Server):
         hello = await conn.recv()
         assert isinstance(hello, Authenticate)
         cp_id, nonce = hello.cp_id, auth.new_nonce()
-        await conn.send(Challenge(nonce=nonce, registered=cp_id in self.stored_keys))
+        await conn.send(Challenge(nonce=nonce, registered=bool(self.stored_keys.get(cp_id))))
         answer = await conn.recv()
         result = self._judge(cp_id, nonce, answer)
         await conn.send(result)
@@ -231,6 +231,9 @@ class FakeCentral(_Server):
             self.token, answer.proof, nonce, cp_id
         ):
             return AuthResult(cp_id=cp_id, accepted=False, reason="bad registration token")
+        if self.stored_keys.get(cp_id):  # as the central: the token cannot re-key a known CP
+            reason = f"{cp_id} is already registered (evctl reset {cp_id})"
+            return AuthResult(cp_id=cp_id, accepted=False, reason=reason)
         secret = auth.new_secret()
         self.stored_keys[cp_id] = auth.stored_key(secret)
         self.logins.append("registered")

@@ -36,15 +36,28 @@ async def test_registration_proposes_the_engine_location_and_passes_the_price_on
     assert rig.engine.notices(PriceUpdate)[0] == PriceUpdate(cp_id="CP-0", price=rig.central.price)
 
 
-async def test_a_rejected_secret_with_a_token_registers_again_once(rig):
+async def test_a_cp_the_operator_reset_registers_again_with_the_token(rig):
+    rig.state_dir.mkdir()
+    old = auth.new_secret()
+    rig.secret_file.write_text(old)
+    rig.central.stored_keys["CP-0"] = ""  # evctl reset: the central forgot the key
+
+    await rig.started_ok()
+    assert rig.central.logins == ["registered"]
+    secret = rig.secret_file.read_text().strip()
+    assert secret != old and rig.central.stored_keys["CP-0"] == auth.stored_key(secret)
+
+
+async def test_a_rejected_secret_of_a_known_cp_stops_and_names_the_reset(rig):
+    """The token cannot re-key a known CP: the monitor tries once and stops (its pod
+    restarts with back-off) until the operator resets the CP."""
     rig.state_dir.mkdir()
     rig.secret_file.write_text(auth.new_secret())
     rig.central.stored_keys["CP-0"] = auth.stored_key(auth.new_secret())  # another secret
-
-    await rig.started_ok()
-    assert rig.central.logins == ["rejected", "registered"]
-    secret = rig.secret_file.read_text().strip()
-    assert rig.central.stored_keys["CP-0"] == auth.stored_key(secret)
+    running = await rig.start(rig.settings())
+    with pytest.raises(AuthError, match=r"already registered \(evctl reset CP-0\)$"):
+        await asyncio.wait_for(running.task, 10)
+    assert rig.central.logins == ["rejected", "rejected"]
 
 
 async def test_a_rejected_secret_without_a_token_is_a_permanent_error(rig):

@@ -6,8 +6,10 @@
                                    (the sealed secret is unsealed and stored)
 
 A rejected secret, when a registration token is at hand, is answered by
-registering again (once); any other rejection is an :class:`AuthError`, which
-is permanent: retrying the same credentials cannot help.
+registering again (once); the central accepts that only for a CP the operator
+has reset (``evctl reset``), and otherwise refuses naming the command. Any
+other rejection is an :class:`AuthError`, which is permanent: retrying the same
+credentials cannot help.
 """
 
 from __future__ import annotations
@@ -123,10 +125,10 @@ class Authenticator:
         )
         result = await self._expect(conn, AuthResult)
         if not result.accepted:
-            raise AuthError(
-                f"the central refused to register {self._cp_id}: "
-                f"{result.reason or 'no reason given'} (check --registration-token)"
-            )
+            reason = result.reason or "no reason given"
+            # a known CP is refused whatever the token: only the operator's reset helps
+            hint = "" if "evctl reset" in reason else " (check --registration-token)"
+            raise AuthError(f"the central refused to register {self._cp_id}: {reason}{hint}")
         if not result.sealed_secret:
             raise ProtocolError("the central accepted the registration but sent no secret")
         try:
