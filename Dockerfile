@@ -26,8 +26,8 @@ WORKDIR /src
 # rebuilt only when uv.lock changes, not on every source edit.
 RUN --mount=type=cache,target=/root/.cache/uv \
     --mount=type=secret,id=ca \
-    --mount=type=bind,source=uv.lock,target=uv.lock \
-    --mount=type=bind,source=pyproject.toml,target=pyproject.toml \
+    --mount=type=bind,source=uv.lock,target=/src/uv.lock \
+    --mount=type=bind,source=pyproject.toml,target=/src/pyproject.toml \
     if [ -f /run/secrets/ca ]; then export SSL_CERT_FILE=/run/secrets/ca; fi \
  && /opt/uv/bin/uv sync --frozen --no-dev --no-install-workspace --package "ev${SERVICE}"
 # Then the shared library and this service, installed (not editable) into the venv.
