@@ -5,6 +5,7 @@
 - ``fixtures``: the pytest plugin every suite loads (the session's broker)
 - ``waiting``: the one way a test waits for an event, with a deadline
 - ``kafka_probe``: what tests read and write on topics besides the services
+- ``fuzzing``: how many inputs each property (fuzz) test generates
 - ``__main__``: the ``evstack`` command (``evstack run``, ``evstack broker``)
 """
 
