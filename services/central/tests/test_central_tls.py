@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from evcentral.app import Central
+from evcentral.certificate import ServerCertificate
 from evproto.auth import registration_proof
 from evproto.connection import FramedConnection
 from evproto.errors import LinkError
@@ -17,13 +18,7 @@ from evproto.messages import CHANNELS, Authenticate, AuthResult, Challenge, Regi
 from evproto.states import CpState
 
 
-@pytest.fixture
-def certificate(tmp_path: Path) -> tuple[Path, Path]:
-    if shutil.which("openssl") is None:
-        if os.environ.get("EV_REQUIRE_TOOLS") == "1":
-            pytest.fail("openssl is required (EV_REQUIRE_TOOLS=1) to make test certificates")
-        pytest.skip("openssl is needed to make a test certificate")
-    cert, key = tmp_path / "central.pem", tmp_path / "central.key"
+def _self_signed(cert: Path, key: Path) -> None:
     subprocess.run(
         [
             "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
@@ -34,6 +29,16 @@ def certificate(tmp_path: Path) -> tuple[Path, Path]:
         capture_output=True,
         timeout=60,
     )  # fmt: skip
+
+
+@pytest.fixture
+def certificate(tmp_path: Path) -> tuple[Path, Path]:
+    if shutil.which("openssl") is None:
+        if os.environ.get("EV_REQUIRE_TOOLS") == "1":
+            pytest.fail("openssl is required (EV_REQUIRE_TOOLS=1) to make test certificates")
+        pytest.skip("openssl is needed to make a test certificate")
+    cert, key = tmp_path / "central.pem", tmp_path / "central.key"
+    _self_signed(cert, key)
     return cert, key
 
 
@@ -64,3 +69,18 @@ async def test_monitors_register_over_tls(
             "127.0.0.1", central.monitor_port, accept=CHANNELS["monitor<-central"], timeout=2.0
         )
         await plain.request(Authenticate(cp_id=cp_id), timeout=2.0)
+
+
+def test_a_renewed_certificate_is_served_without_a_restart(
+    certificate: tuple[Path, Path], tmp_path: Path
+) -> None:
+    cert, key = certificate
+    served = ServerCertificate(str(cert), str(key))
+    assert not served.reload_if_changed()  # nothing changed
+    renewed_cert, renewed_key = tmp_path / "renewed.pem", tmp_path / "renewed.key"
+    _self_signed(renewed_cert, renewed_key)
+    renewed_key.replace(key)  # Kubernetes swaps a Secret's files the same way
+    assert not served.reload_if_changed()  # a key without its certificate: kept the old one
+    renewed_cert.replace(cert)
+    assert served.reload_if_changed()
+    assert not served.reload_if_changed()

@@ -28,6 +28,7 @@ from evproto.schema import MsgType
 from evproto.states import CpState
 from prometheus_client import CollectorRegistry
 
+from evcentral.certificate import ServerCertificate
 from evcentral.core import Core
 from evcentral.credentials import Authenticator
 from evcentral.db import Database
@@ -57,6 +58,7 @@ _FLUSH_INTERVAL = 1.0
 # second cost ~2-7 % of the central's CPU at 10,000 CPs (docs/benchmarks.md).
 _LAST_SEEN_INTERVAL = 30.0
 _PROBE_INTERVAL = 3.0
+_CERTIFICATE_CHECK_INTERVAL = 30.0  # seconds between looks at the TLS files
 _PRUNE_INTERVAL = 3600.0
 # An answered request id only guards against a replay, and a request is stale after
 # its ttl (at most an hour): a day is plenty.
@@ -146,6 +148,7 @@ class Central:
         self._last_seen_flushed = time.monotonic()
         self._pruned_at = -_PRUNE_INTERVAL
         self._loops: asyncio.Task[None] | None = None
+        self._certificate: ServerCertificate | None = None
         self._runner: web.AppRunner | None = None
         self.http_port = 0
 
@@ -199,6 +202,7 @@ class Central:
             loops.create_task(self._flush_forever(), name="flush")
             loops.create_task(self._probe_forever(), name="probe")
             loops.create_task(self._watch_loop_lag(), name="loop-lag")
+            loops.create_task(self._reload_certificate_forever(), name="certificate")
 
     async def run_until(self, stop: asyncio.Event) -> None:
         """Serve until ``stop`` is set; raises if one of the loops failed before."""
@@ -243,9 +247,14 @@ class Central:
     def _tls_context(self) -> ssl.SSLContext | None:
         if not self.settings.tls_cert:
             return None
-        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        context.load_cert_chain(self.settings.tls_cert, self.settings.tls_key)
-        return context
+        self._certificate = ServerCertificate(self.settings.tls_cert, self.settings.tls_key)
+        return self._certificate.context
+
+    async def _reload_certificate_forever(self) -> None:
+        """A renewed certificate (cert-manager) serves new links without a restart."""
+        while not await self._stopped_within(_CERTIFICATE_CHECK_INTERVAL):
+            if self._certificate is not None:
+                self._certificate.reload_if_changed()
 
     @property
     def monitor_port(self) -> int:
