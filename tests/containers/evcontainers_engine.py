@@ -86,7 +86,7 @@ class Engine:
         if info.returncode != 0:
             unavailable(
                 f"the container engine {engine.command} does not answer: start its daemon "
-                f"(dockerd as root) ({info.stderr.strip()[-200:]})"
+                f"(as root: images/dockerd.sh) ({info.stderr.strip()[-200:]})"
             )
         return engine
 
