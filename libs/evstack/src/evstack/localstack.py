@@ -1,8 +1,9 @@
 """The whole system as local processes on the embedded broker (``make run``).
 
-The command lines here are the ones the Helm chart runs in pods; the test
-harnesses start their processes through :class:`LocalStack` too, so what the
-tests prove is what ``make run`` and the chart run.
+The command lines here are the ones the Helm chart runs in pods (``evstack run``
+starts them); the test harnesses start their processes through
+:class:`LocalStack` too, so what the tests prove is what ``make run`` and the
+chart run.
 """
 
 from __future__ import annotations
@@ -14,8 +15,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import threading
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,8 +28,6 @@ __all__ = [
     "LocalStack",
     "ManagedProcess",
     "console_script",
-    "run",
-    "stop_requested",
 ]
 
 _BIN = Path(sys.executable).parent
@@ -348,67 +345,3 @@ class LocalStack:
             proc.stop()
         if self.broker is not None:
             self.broker.stop()
-
-
-def run(
-    cps: int,
-    workdir: Path,
-    *,
-    kafka_port: int,
-    listen_port: int,
-    http_port: int,
-    ocpp_port: int,
-) -> int:
-    """``make run``: start everything, report what died, stop it all on SIGINT/SIGTERM."""
-    stack = LocalStack(workdir, kafka_port, listen_port, http_port, ocpp_port)
-    stopping = stop_requested()
-    try:
-        stack.start_broker()
-        stack.start_central()
-        for i in range(cps):
-            stack.start_cp(i)
-        stack.start_gateway()
-        print(
-            f"""
-EV Charging Network is running ({cps} charging points).
-  dashboard        {stack.http_url}/   (asks for a token)
-  operator token   file {workdir}/operator-token   (reads and actions)
-  viewer token     file {workdir}/viewer-token     (reads only, drivers pseudonymised)
-  Kafka bootstrap  {stack.bootstrap}
-  monitor port     {stack.central_address}
-  OCPP gateway     {stack.ocpp_url}   (subprotocol ocpp1.6 or ocpp2.0.1)
-                   enrollment open: new stations are accepted automatically, no
-                   credentials needed (local development; the chart's default is closed);
-                   each connector N appears as the CP <stationId>-N
-  logs             {workdir}/*.log, {workdir}/CP-*/*.log
-
-Try:  .venv/bin/evdriver --id D1 --kafka {stack.bootstrap} request CP-0 --max-kwh 0.05
-      .venv/bin/evengine ctl ko --control-socket {workdir}/CP-0/engine.sock
-Ctrl-C stops everything.""",
-            flush=True,
-        )
-        while not stopping.is_set():
-            for proc in stack.processes():
-                if proc.proc is not None and not proc.alive:
-                    print(
-                        f"{proc.name} exited with code {proc.proc.returncode}; see {proc.log_path}"
-                    )
-                    proc.proc = None
-            time.sleep(0.5)
-    finally:
-        print("stopping…", flush=True)
-        with contextlib.suppress(KeyboardInterrupt):
-            stack.stop()
-    return 0
-
-
-def stop_requested() -> threading.Event:
-    """An event set by SIGINT or SIGTERM (for a foreground command's main loop)."""
-    stopping = threading.Event()
-
-    def on_signal(_sig: int, _frame: object) -> None:
-        stopping.set()
-
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
-    return stopping
