@@ -14,6 +14,7 @@ from e2e_ocpp import Station16, Station201, start_gateway, station
 from e2e_system import System
 from evstack.localstack import ManagedProcess
 from evstack.waiting import wait_until
+from ocpp.v16 import call as call16
 
 pytestmark = pytest.mark.e2e
 
@@ -161,4 +162,27 @@ def test_the_operator_stops_and_resumes_an_ocpp_cp(ocpp: OcppSystem, version: st
     ocpp.system.wait_cp(cp_id, 5, state="STOPPED")  # orange, not red: no fault
     assert ocpp.system.api.resume(cp_id).status == 202
     ocpp.system.wait_cp(cp_id, 15, state="ACTIVE")
+    ocpp.system.check_conservation()
+
+
+def test_a_start_transaction_sent_again_is_the_same_transaction(ocpp: OcppSystem) -> None:
+    """A 1.6 station whose StartTransaction answer was lost sends it again: one session."""
+    api = ocpp.system.api
+    assert api.request("POST", "/api/drivers/ivy/tokens", {"id_token": "0A0B0C0D"}).status == 201
+    st = ocpp.online("1.6", "TWICE")
+    start = call16.StartTransaction(
+        connector_id=1, id_tag="0A0B0C0D", meter_start=5000, timestamp="2026-12-01T10:00:00Z"
+    )
+    first, again = st.run(st.cp.call(start)), st.run(st.cp.call(start))
+    assert first.id_tag_info["status"] == again.id_tag_info["status"] == "Accepted"
+    assert first.transaction_id == again.transaction_id
+    st.tx_id = str(first.transaction_id)
+    st.energy_wh = 5000 + 20
+    st.stop("Local")
+    wait_until(
+        lambda: [s for s in api.sessions(driver_id="ivy") if s["status"] == "ended"],
+        20,
+        "ivy's session ends",
+    )
+    assert len(api.sessions(driver_id="ivy")) == 1
     ocpp.system.check_conservation()

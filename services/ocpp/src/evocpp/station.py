@@ -351,9 +351,21 @@ class Station:
     # --- transactions ----------------------------------------------------------------
 
     async def start_transaction(
-        self, number: int, id_tag: str | None, meter_wh: float, tx_id: str | None = None
+        self,
+        number: int,
+        id_tag: str | None,
+        meter_wh: float,
+        tx_id: str | None = None,
+        replay_key: str = "",
     ) -> StartAnswer:
-        """The station started a transaction: bind it to its session and tell the central."""
+        """The station started a transaction: bind it to its session and tell the central.
+
+        ``tx_id``: the station's own (2.0.1); else the gateway hands one out (1.6), and
+        ``replay_key`` (what identifies the start: connector, tag, meter, time) gives a
+        StartTransaction the station sends again, its answer lost, the same transaction.
+        """
+        if replay_key:
+            tx_id = self._store.transaction_started_as(f"{self.station_id}|{replay_key}")
         if tx_id is not None and (known := self._store.transaction(tx_id)) is not None:
             return StartAnswer(True, known.tx_id)  # a replay: already bound
         connector = self._connector(number)
@@ -366,6 +378,8 @@ class Station:
             pending = connector.pending
             assert pending is not None
         tx_id = tx_id or str(self._store.next_transaction_number())
+        if replay_key:
+            self._store.remember_start(f"{self.station_id}|{replay_key}", tx_id)
         self._billing.open(
             TransactionRecord(
                 tx_id=tx_id, station_id=self.station_id, cp_id=connector.cp_id,

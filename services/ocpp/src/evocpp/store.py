@@ -55,6 +55,10 @@ CREATE TABLE IF NOT EXISTS transactions (
     max_kwh        REAL,
     ended          INTEGER NOT NULL DEFAULT 0
 );
+CREATE TABLE IF NOT EXISTS start_keys (
+    start_key TEXT PRIMARY KEY,
+    tx_id     TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS stopped_cps (
     cp_id TEXT PRIMARY KEY
 );
@@ -237,6 +241,18 @@ class Store:
              tx.started_at, tx.meter_start_wh, tx.last_seq, tx.last_kwh, tx.max_kwh,
              int(tx.ended)),
         )  # fmt: skip
+
+    def transaction_started_as(self, start_key: str) -> str | None:
+        """The transaction a StartTransaction with this key (a replay) was given."""
+        row = self._db.execute(
+            "SELECT tx_id FROM start_keys WHERE start_key = ?", (start_key,)
+        ).fetchone()
+        return None if row is None else str(row[0])
+
+    def remember_start(self, start_key: str, tx_id: str) -> None:
+        self._db.execute(
+            "INSERT OR IGNORE INTO start_keys (start_key, tx_id) VALUES (?, ?)", (start_key, tx_id)
+        )
 
     def record_telemetry(self, tx_id: str, seq: int, kwh: float) -> None:
         self._db.execute(

@@ -96,9 +96,14 @@ class StationV16(Endpoint, ChargePoint):  # type: ignore[misc]
 
     @on(Action.start_transaction)
     async def on_start_transaction(
-        self, connector_id: int, id_tag: str, meter_start: int, **_: Any
+        self, connector_id: int, id_tag: str, meter_start: int, timestamp: str, **_: Any
     ) -> Any:
-        answer = await self.station.start_transaction(connector_id, id_tag, float(meter_start))
+        answer = await self.station.start_transaction(
+            connector_id,
+            id_tag,
+            float(meter_start),
+            replay_key=f"{connector_id}|{id_tag}|{meter_start}|{timestamp}",
+        )
         return call_result.StartTransaction(
             transaction_id=int(answer.tx_id), id_tag_info=_ACCEPTED if answer.accepted else _INVALID
         )
