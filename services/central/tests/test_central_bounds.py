@@ -107,3 +107,18 @@ async def test_a_client_that_sends_no_complete_request_is_closed(centrals) -> No
     writer.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")  # and never the blank line
     assert await _closed_by_the_central(reader, within=5.0)
     writer.close()
+
+
+async def test_a_flood_of_bad_logins_is_counted_but_journaled_once(
+    central: Central, monitors, new_id, wait_until
+) -> None:
+    cp_id = new_id("CP")
+    await monitors(cp_id, central.monitor_port).register()
+    for _ in range(20):
+        intruder = monitors(cp_id, central.monitor_port)
+        assert not (await intruder.login("00" * 32)).accepted
+        await intruder.close()
+    refused = sample(central, "access_refused_total", door="login", reason="bad_credentials")
+    assert refused == 20
+    lines = [e for e in central.journal.recent if "login as" in e.message]
+    assert len(lines) == 1  # the dashboard's log keeps the operator's other events

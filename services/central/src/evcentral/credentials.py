@@ -72,6 +72,11 @@ class Authenticator:
             return _refused(cp_id, "wrong credentials for this charging point")
         return AuthResult(cp_id=cp_id, accepted=True, price=cp.price)
 
+    def login_refused(self, cp_id: str, peer: str, why: str) -> None:
+        """Count (and journal, throttled per peer) a login :meth:`verify` refused."""
+        what = f"login as {cp_id}: {why}"
+        self._refusals.refuse(Door.LOGIN, Refusal.BAD_CREDENTIALS, peer, what, cp_id=cp_id)
+
     def register(self, cp_id: str, nonce: str, request: Register, peer: str) -> AuthResult:
         """Register ``cp_id`` for a monitor at ``peer`` (its IP address)."""
         if request.cp_id != cp_id:

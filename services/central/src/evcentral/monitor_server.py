@@ -229,13 +229,10 @@ class MonitorServer:
             self._metrics.protocol_error(LinkErrorKind.AUTH_FAILED)
         await conn.send(result)
         if not result.accepted:
-            if not isinstance(answer, Register):  # refused registrations: evcentral.refusals
-                self._journal.record(
-                    LogKind.CONNECTION,
-                    f"{cp_id} refused: {result.reason}",
-                    cp_id=cp_id,
-                    level=logging.WARNING,
-                )
+            if not isinstance(answer, Register):  # registrations: counted by register()
+                # journaled at most once per peer every few seconds: a flood of bad logins
+                # must not push the operator's events out of the dashboard's log
+                self._auth.login_refused(cp_id, conn.peer_host, result.reason)
             await conn.close(result.reason)
             return None
         cp = self._registry.get(cp_id)

@@ -1,4 +1,5 @@
-"""Refused access at the central's doors (HTTP tokens, CP registration): counted, journaled.
+"""Refused access at the central's doors (HTTP tokens, CP registration and login):
+counted, journaled.
 
 Every refusal increments ``evcharging_central_access_refused_total{door, reason}``
 and is journaled (kind ``security``) with the peer's address. A peer that keeps
@@ -25,6 +26,7 @@ _MAX_TRACKED = 4096  # peers remembered for throttling; beyond this the table st
 class Door(enum.StrEnum):
     HTTP = "http"
     REGISTRATION = "registration"
+    LOGIN = "login"  # a registered CP's monitor proving its secret
 
 
 class Refusal(enum.StrEnum):
@@ -37,6 +39,7 @@ class Refusal(enum.StrEnum):
     RATE_LIMITED = "rate_limited"
     BAD_REGISTRATION_TOKEN = "bad_registration_token"
     REGISTRATION_DISABLED = "registration_disabled"
+    BAD_CREDENTIALS = "bad_credentials"
 
 
 REFUSALS: dict[Door, tuple[Refusal, ...]] = {
@@ -47,6 +50,7 @@ REFUSALS: dict[Door, tuple[Refusal, ...]] = {
         Refusal.BAD_REGISTRATION_TOKEN,
         Refusal.REGISTRATION_DISABLED,
     ),
+    Door.LOGIN: (Refusal.BAD_CREDENTIALS,),
 }
 
 
