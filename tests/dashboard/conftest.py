@@ -20,9 +20,7 @@ from typing import Any
 
 import pytest
 
-# --import-mode=importlib puts no test folder on sys.path: the helpers beside this
-# file, and the observability tests' wait_until (one way to wait, with a deadline).
-sys.path.insert(0, str(Path(__file__).parents[1] / "observability"))
+# --import-mode=importlib puts no test folder on sys.path: the helpers beside this file.
 sys.path.insert(0, str(Path(__file__).parent))
 
 from dash_fleet import FleetSystem
