@@ -196,3 +196,42 @@ async def test_a_viewer_token_reads_but_cannot_act(
     refused = await viewer("stop", fleet[0])
     assert refused.code == 3 and "operator token" in refused.err
     assert central.registry.state_of(fleet[0]) is CpState.ACTIVE
+
+
+def _parsed(run: Run, fmt: str) -> object:
+    """What a program reads from each output format (and that it is well formed)."""
+    assert run.code == 0, run.err
+    if fmt == "json":
+        return run.json()
+    if fmt == "csv":
+        rows = run.csv()
+        assert rows, run.out
+        return rows
+    header = run.out.splitlines()[0]
+    assert header == header.upper(), header  # a table opens with its column names
+    return run.out
+
+
+@pytest.mark.parametrize("fmt", ["table", "json", "csv"])
+async def test_every_command_in_every_format(
+    evctl: Evctl, central: Central, fleet: list[str], ended_session, fmt: str
+) -> None:
+    online, offline = fleet
+    central.db.save_session(ended_session("s-1", online, "D1", Outcome.COMPLETED, time.time()))
+    for args in (
+        ("whoami",),
+        ("summary",),
+        ("cps",),
+        ("cps", "--state", "ACTIVE"),
+        ("cp", online),
+        ("sessions",),
+        ("sessions", "--cp", online),
+        ("stop", online),
+        ("resume", online),
+        ("stop", "--all"),
+        ("resume", "--all"),
+        ("price", online, "0.33"),
+        ("reset", offline),
+    ):
+        _parsed(await evctl(*args, "-o", fmt), fmt)
+    assert central.registry.cps[online].price == 0.33
