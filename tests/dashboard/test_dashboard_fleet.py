@@ -5,8 +5,11 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import pytest
 from dash_fleet import FLEET_SIZE, FleetSystem, seeded_cp_id
 from dash_page import assert_accessible, screenshot, sign_in
+
+pytestmark = [pytest.mark.e2e]  # real processes and a browser
 
 _RENDER_BUDGET_S = 2.0
 _FLEET_TEXT = f"of {FLEET_SIZE + 1:,} charging points ({FLEET_SIZE + 1:,} in all)"

@@ -9,9 +9,12 @@ import io
 from pathlib import Path
 from typing import Any
 
+import pytest
 from dash_fleet import FLEET_SIZE, FleetSystem, seeded_cp_id
 from dash_page import assert_accessible, screenshot, sign_in
 from evstack.waiting import wait_until
+
+pytestmark = [pytest.mark.e2e]  # real processes and a browser
 
 
 def test_sign_in_refuses_a_wrong_token_and_sign_out_forgets_it(
