@@ -16,6 +16,7 @@ from e2e_system import System
 from evproto.auth import registration_proof
 from evproto.connection import FramedConnection
 from evproto.messages import CHANNELS, Authenticate, AuthResult, Challenge, Register
+from evstack.waiting import wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -74,6 +75,29 @@ def test_the_registration_token_cannot_take_over_a_charging_point(system: System
     metrics = system.api.metrics()
     assert metrics.value(_ACCESS_REFUSED, door="registration", reason="known_cp") == 4
     assert "registration refused from 127.0.0.1: register CP-0: known_cp" in _central_log(system)
+    system.check_conservation()
+
+
+def test_an_operator_reset_re_keys_a_charging_point_through_its_own_monitor(
+    system: System,
+) -> None:
+    """The documented way to re-key a CP (evctl reset): the monitor is dropped,
+    registers again with the token and keeps the new secret; the old one is dead."""
+    system.start(cps=1)
+    secret_file = Path(system.stack.workdir) / "CP-0" / "CP-0.secret"
+    old_secret = secret_file.read_text()
+    viewer = (system.stack.workdir / "viewer-token").read_text().strip()
+    refused = system.api.request("POST", "/api/cps/CP-0/reset", token=viewer)
+    assert refused.status == 403, refused
+    answer = system.api.request("POST", "/api/cps/CP-0/reset")
+    assert answer.status == 202 and answer.body["cp_id"] == "CP-0", answer
+    wait_until(lambda: secret_file.read_text() != old_secret, 20, "the monitor to re-register")
+    system.wait_cp("CP-0", 20, state="ACTIVE", connected=True)
+    log = _central_log(system)
+    assert "credentials of CP-0 reset by the operator" in log
+    assert log.count("CP-0 connected (registered from 127.0.0.1)") == 2
+    # the new secret works: a supply completes
+    assert system.request("alice", "CP-0", max_kwh=0.01).wait(60).exit_code == 0
     system.check_conservation()
 
 
