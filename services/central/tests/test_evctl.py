@@ -198,6 +198,16 @@ async def test_a_viewer_token_reads_but_cannot_act(
     assert central.registry.state_of(fleet[0]) is CpState.ACTIVE
 
 
+async def test_reset_forgets_a_cps_key_and_drops_its_link(
+    evctl: Evctl, central: Central, fleet: list[str], wait_until
+) -> None:
+    online, _offline = fleet
+    done = await evctl("reset", online)
+    assert done.code == 0 and "RESET" in done.out
+    await wait_until(lambda: central.registry.state_of(online) is CpState.DISCONNECTED, what="drop")
+    assert central.registry.cps[online].stored_key == ""  # the token may enroll it again
+
+
 def _parsed(run: Run, fmt: str) -> object:
     """What a program reads from each output format (and that it is well formed)."""
     assert run.code == 0, run.err
