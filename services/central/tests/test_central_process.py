@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import stat
 import subprocess
 import urllib.error
 import urllib.request
@@ -66,7 +67,7 @@ async def test_the_process_serves_and_stops_cleanly_on_sigterm(
     assert "generated" not in log  # the token came from the file
 
 
-async def test_a_central_without_a_token_generates_one_and_logs_it_once(
+async def test_a_central_without_tokens_keeps_generated_ones_in_0600_files(
     tmp_path: Path, embedded_broker: EmbeddedBroker, wait_until
 ) -> None:
     argv = [
@@ -82,8 +83,21 @@ async def test_a_central_without_a_token_generates_one_and_logs_it_once(
     finally:
         code = await asyncio.to_thread(proc.stop, 12.0)
     assert code == 0
-    lines = [line for line in proc.log_text().splitlines() if "operator token" in line]
-    assert len(lines) == 1 and "token=" in lines[0]
+    log = proc.log_text()
+    for name in ("operator-token", "viewer-token"):
+        path = tmp_path / f"c.db.{name}"
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        token = path.read_text().strip()
+        assert len(token) >= 32 and token not in log  # a secret never goes to the log
+        lines = [line for line in log.splitlines() if name.replace("-", " ") in line]
+        assert len(lines) == 1 and str(path) in lines[0]
+    # a restart keeps them: the viewer's pseudonyms stay stable
+    again = ManagedProcess("central", argv, {}, tmp_path / "again.log").start()
+    try:
+        await wait_until(lambda: "published every CP state" in again.log_text(), 30, "restart")
+    finally:
+        assert await asyncio.to_thread(again.stop, 12.0) == 0
+    assert "generated" not in again.log_text()
 
 
 def test_bad_settings_exit_2_with_a_message() -> None:

@@ -12,10 +12,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import secrets
 import sqlite3
 import ssl
 import time
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -48,6 +48,7 @@ from evcentral.registry import ChargingPoint, Registry
 from evcentral.sessions import SessionManager
 from evcentral.settings import CentralSettings
 from evcentral.supply_requests import SupplyDesk
+from evcentral.tokens import kept_token
 
 __all__ = ["Central", "serve"]
 
@@ -75,8 +76,9 @@ class Central:
         consumer_group: str = "evcentral",
     ) -> None:
         self.settings = settings
-        self.operator_token = settings.operator_token or secrets.token_urlsafe(24)
-        self.viewer_token = settings.viewer_token or secrets.token_urlsafe(24)
+        self._made_tokens: list[tuple[str, Path]] = []  # generated, kept beside the database
+        self.operator_token = settings.operator_token or self._kept("operator-token")
+        self.viewer_token = settings.viewer_token or self._kept("viewer-token")
         self.access = Access(self.operator_token, self.viewer_token)
         self.metrics = CentralMetrics(metrics_registry)
         self.journal = Journal()
@@ -181,12 +183,8 @@ class Central:
             "database loaded %s",
             kv(path=s.db, schema=version, cps=len(self.registry), open_sessions=restored),
         )
-        if not s.operator_token:
-            log.warning(
-                "no operator token configured; generated one %s", kv(token=self.operator_token)
-            )
-        if not s.viewer_token:
-            log.warning("no viewer token configured; generated one %s", kv(token=self.viewer_token))
+        for name, path in self._made_tokens:
+            log.warning("no %s configured; generated one %s", name, kv(file=path, mode="0600"))
         await self.kafka.start()
         await self._start_http()
         serve_metrics(s.metrics, self.metrics.registry)  # /metrics is also on --http
@@ -243,6 +241,13 @@ class Central:
         bound = self._runner.addresses  # the port, when asked for port 0
         self.http_port = int(bound[0][1]) if bound else port
         log.info("http open %s", kv(url=f"http://{host}:{self.http_port}/"))
+
+    def _kept(self, name: str) -> str:
+        path = Path(self.settings.db).resolve().parent / f"{Path(self.settings.db).name}.{name}"
+        token, made = kept_token(path)
+        if made:
+            self._made_tokens.append((name.replace("-", " "), path))
+        return token
 
     def _tls_context(self) -> ssl.SSLContext | None:
         if not self.settings.tls_cert:

@@ -19,11 +19,15 @@ class CentralSettings(KafkaOptions):
     listen: str = address("0.0.0.0:3440", "TCP address for monitors")
     http: str = address("0.0.0.0:8080", "dashboard, REST API, /metrics, /healthz, /readyz")
     operator_token: str = setting(
-        "", help="Bearer token for operator actions (generated and logged if empty)", secret=True
+        "",
+        help="Bearer token for reads and operator actions (empty: generated into "
+        "<db>.operator-token, 0600)",
+        secret=True,
     )
     viewer_token: str = setting(
         "",
-        help="Bearer token for read-only access to /api/* (generated and logged if empty)",
+        help="Bearer token for read-only access to /api/* (empty: generated into "
+        "<db>.viewer-token, 0600)",
         secret=True,
     )
     registration_token: str = setting(
