@@ -466,8 +466,8 @@ def test_selectors_use_only_name_instance_and_component(
         selector = spec.get("selector")
         if selector is None:
             continue
-        if obj["metadata"]["name"].endswith("-kafka-exporter"):
-            continue  # selects Strimzi's pods, by Strimzi's label
+        if obj["kind"] == "PodMonitor" and obj["metadata"]["name"].endswith("-kafka"):
+            continue  # selects Strimzi's pods, by Strimzi's labels
         if obj["kind"] == "Service":
             keys = set(selector)
         else:
@@ -540,16 +540,22 @@ def test_monitors_scrape_ports_that_exist(rendered_variants: dict[str, Rendered]
         if obj["metadata"]["name"].endswith(("-cp", "-driver"))
         for p in c["ports"]
     }
-    (pod_monitor, exporter) = sorted(
-        chart.of_kind("PodMonitor"), key=lambda m: m["metadata"]["name"].endswith("-exporter")
+    (pod_monitor, strimzi) = sorted(
+        chart.of_kind("PodMonitor"), key=lambda m: m["metadata"]["name"].endswith("-kafka")
     )
-    (endpoint,) = exporter["spec"]["podMetricsEndpoints"]
-    assert endpoint["port"] == "tcp-prometheus"  # Strimzi's Kafka Exporter
+    (endpoint,) = strimzi["spec"]["podMetricsEndpoints"]
+    assert endpoint["port"] == "tcp-prometheus"  # Strimzi's metrics port (brokers, exporter)
     (kafka,) = chart.of_kind("Kafka")
-    assert kafka["spec"]["kafkaExporter"]["topicRegex"] == "ev\\..*"
-    assert exporter["spec"]["selector"]["matchLabels"] == {
-        "strimzi.io/name": f"{kafka['metadata']['name']}-kafka-exporter"
+    assert strimzi["spec"]["selector"]["matchLabels"] == {
+        "strimzi.io/cluster": kafka["metadata"]["name"],
+        "strimzi.io/kind": "Kafka",
     }
+    assert kafka["spec"]["kafkaExporter"]["topicRegex"] == "ev\\..*"
+    source = kafka["spec"]["kafka"]["metricsConfig"]["valueFrom"]["configMapKeyRef"]
+    rules = yaml.safe_load(chart.one("ConfigMap", "-kafka-metrics")["data"][source["key"]])
+    assert source["name"].endswith("-kafka-metrics") and rules["lowercaseOutputName"] is True
+    default = rendered_variants["default"]
+    assert "metricsConfig" not in default.of_kind("Kafka")[0]["spec"]["kafka"]  # monitoring off
     scraped = {e["port"] for e in pod_monitor["spec"]["podMetricsEndpoints"]}
     assert {pod_ports[p] for p in scraped} == {9100, 9101, 9102}
 

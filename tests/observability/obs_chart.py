@@ -29,10 +29,8 @@ class ChartRelease:
 def render_monitoring(values: Mapping[str, Any] | None = None) -> ChartRelease:
     rendered = render(deep_merge(MONITORING_ON, values or {}), api_versions=[MONITORING_API])
     (rule,) = rendered.of_kind("PrometheusRule")
-    (pod_monitor,) = (  # the chart's own pods; the other scrapes Strimzi's Kafka Exporter
-        m
-        for m in rendered.of_kind("PodMonitor")
-        if not m["metadata"]["name"].endswith("-kafka-exporter")
+    (pod_monitor,) = (  # the chart's own pods; the other scrapes Strimzi's Kafka pods
+        m for m in rendered.of_kind("PodMonitor") if not m["metadata"]["name"].endswith("-kafka")
     )
     return ChartRelease(
         namespace=NAMESPACE,

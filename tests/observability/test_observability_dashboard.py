@@ -25,8 +25,29 @@ from obs_queries import (
 )
 from prometheus_client import CollectorRegistry
 
-# Read from Strimzi's Kafka Exporter (kafka.yaml enables it with monitoring), not ours.
-KAFKA_EXPORTER_METRICS = ("kafka_consumergroup_lag", "kafka_topic_partition_current_offset")
+# Read from Strimzi's Kafka Exporter and the brokers' JMX exporter (kafka.yaml enables
+# both with monitoring), not ours; the JMX names come from our rules (lower-cased):
+# metric -> (the rule's name, the MBean name it matches).
+EXPORTER_METRICS = ("kafka_consumergroup_lag", "kafka_topic_partition_current_offset")
+JMX_METRICS = {
+    "kafka_server_brokertopicmetrics_bytesinpersec_total": (
+        "kafka_server_brokertopicmetrics_$1_total",
+        "BytesInPerSec",
+    ),
+    "kafka_server_brokertopicmetrics_bytesoutpersec_total": (
+        "kafka_server_brokertopicmetrics_$1_total",
+        "BytesOutPerSec",
+    ),
+    "kafka_server_replicamanager_underreplicatedpartitions": (
+        "kafka_server_replicamanager_$1",
+        "UnderReplicatedPartitions",
+    ),
+    "kafka_controller_kafkacontroller_offlinepartitionscount": (
+        "kafka_controller_kafkacontroller_$1",
+        "OfflinePartitionsCount",
+    ),
+}
+JMX_RULES = REPO / "charts/evcharging/templates/kafka-metrics-configmap.yaml"
 STYLE_CSS = REPO / "services/central/src/evcentral/http/static/style.css"
 DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
 # The state map of issue #8: gauge value -> state and the colour of its tile.
@@ -195,7 +216,10 @@ def test_the_panels_tile_the_grid(dashboard: dict[str, Any]) -> None:
                 cells[(x, y)] = p["title"]
 
 
-def test_the_kafka_row_reads_strimzis_kafka_exporter(dashboard: dict[str, Any]) -> None:
+def test_the_kafka_row_reads_strimzis_metrics(dashboard: dict[str, Any]) -> None:
     exprs = " ".join(q.expr for q in dashboard_queries(dashboard))
-    for metric in KAFKA_EXPORTER_METRICS:
+    rules = JMX_RULES.read_text()
+    for metric in (*EXPORTER_METRICS, *JMX_METRICS):
         assert metric in exprs, metric
+    for metric, (name, mbean) in JMX_METRICS.items():
+        assert f"name: {name}" in rules and mbean in rules, metric

@@ -67,11 +67,14 @@ def test_every_component_is_a_target_that_is_up(scraped: Observed, release: Char
 # Panels that list what is wrong: empty in the healthy system these tests watch until
 # test_the_longest_broken_table_lists_a_broken_cp (at the end) breaks a CP.
 EMPTY_WHEN_HEALTHY = {"CPs broken or disconnected longest"}
-# Panels on Strimzi's Kafka Exporter, which the local system (embedded broker) lacks:
-# Prometheus must accept their queries; kind with MONITORING=1 shows their data.
-NEEDS_KAFKA_EXPORTER = {
+# Panels on Strimzi's metrics (the Kafka Exporter and the brokers' JMX exporter),
+# which the local system (embedded broker) lacks: Prometheus must accept their
+# queries; kind with MONITORING=1 shows their data.
+NEEDS_STRIMZI_METRICS = {
     "Consumer group lag (Kafka Exporter)",
     "Records written per second by topic (Kafka Exporter)",
+    "Broker bytes in and out per second (Kafka brokers)",
+    "Partitions under-replicated or offline (Kafka brokers)",
 }
 
 
@@ -80,7 +83,7 @@ def test_every_dashboard_query_returns_data(
     scraped: Observed, release: ChartRelease, query: PanelQuery
 ) -> None:
     expr = substitute(query.expr, grafana_values(release))
-    if query.panel in NEEDS_KAFKA_EXPORTER:
+    if query.panel in NEEDS_STRIMZI_METRICS:
         scraped.prometheus.query_range(expr)  # a bad query raises
         return
     if query.panel in EMPTY_WHEN_HEALTHY:
