@@ -96,76 +96,71 @@ _ISSUER_REF = {
     },
 }
 _DURATION = {"type": "string", "pattern": "^[0-9]+(h|m|s)$"}
+
+
+def _resource(spec: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["apiVersion", "kind", "metadata", "spec"],
+        "properties": {"apiVersion": {}, "kind": {}, "metadata": _OBJECT_META, "spec": spec},
+    }
+
+
 CERT_MANAGER_SCHEMAS: dict[tuple[str, str], dict[str, Any]] = {
-    ("cert-manager.io/v1", "Issuer"): {
-        "type": "object",
-        "additionalProperties": False,
-        "required": ["apiVersion", "kind", "metadata", "spec"],
-        "properties": {
-            "apiVersion": {},
-            "kind": {},
-            "metadata": _OBJECT_META,
-            "spec": {
-                "type": "object",
-                "additionalProperties": False,
-                "minProperties": 1,
-                "maxProperties": 1,
-                "properties": {
-                    "selfSigned": {"type": "object", "additionalProperties": False},
-                    "ca": {
-                        "type": "object",
-                        "additionalProperties": False,
-                        "required": ["secretName"],
-                        "properties": {"secretName": {"type": "string"}},
+    ("cert-manager.io/v1", "Issuer"): _resource(
+        {
+            "type": "object",
+            "additionalProperties": False,
+            "minProperties": 1,
+            "maxProperties": 1,
+            "properties": {
+                "selfSigned": {"type": "object", "additionalProperties": False},
+                "ca": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["secretName"],
+                    "properties": {"secretName": {"type": "string"}},
+                },
+            },
+        }
+    ),
+    ("cert-manager.io/v1", "Certificate"): _resource(
+        {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["secretName", "issuerRef"],
+            "properties": {
+                "secretName": {"type": "string"},
+                "issuerRef": _ISSUER_REF,
+                "isCA": {"type": "boolean"},
+                "commonName": {"type": "string", "maxLength": 64},
+                "dnsNames": {"type": "array", "items": {"type": "string"}},
+                "duration": _DURATION,
+                "renewBefore": _DURATION,
+                "usages": {
+                    "type": "array",
+                    "items": {
+                        "enum": [
+                            "server auth",
+                            "client auth",
+                            "digital signature",
+                            "key encipherment",
+                            "cert sign",
+                        ]
+                    },
+                },
+                "privateKey": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "properties": {
+                        "algorithm": {"enum": ["RSA", "ECDSA", "Ed25519"]},
+                        "size": {"type": "integer"},
                     },
                 },
             },
-        },
-    },
-    ("cert-manager.io/v1", "Certificate"): {
-        "type": "object",
-        "additionalProperties": False,
-        "required": ["apiVersion", "kind", "metadata", "spec"],
-        "properties": {
-            "apiVersion": {},
-            "kind": {},
-            "metadata": _OBJECT_META,
-            "spec": {
-                "type": "object",
-                "additionalProperties": False,
-                "required": ["secretName", "issuerRef"],
-                "properties": {
-                    "secretName": {"type": "string"},
-                    "issuerRef": _ISSUER_REF,
-                    "isCA": {"type": "boolean"},
-                    "commonName": {"type": "string", "maxLength": 64},
-                    "dnsNames": {"type": "array", "items": {"type": "string"}},
-                    "duration": _DURATION,
-                    "renewBefore": _DURATION,
-                    "usages": {
-                        "type": "array",
-                        "items": {
-                            "enum": [
-                                "server auth",
-                                "client auth",
-                                "digital signature",
-                                "key encipherment",
-                                "cert sign",
-                            ]
-                        },
-                    },
-                    "privateKey": {
-                        "type": "object",
-                        "additionalProperties": False,
-                        "properties": {
-                            "algorithm": {"enum": ["RSA", "ECDSA", "Ed25519"]},
-                            "size": {"type": "integer"},
-                        },
-                    },
-                },
-            },
-        },
-    },
+        }
+    ),
 }
 
 
