@@ -148,7 +148,7 @@ def test_sessions_filter_page_and_export_csv(page: Any, fleet: FleetSystem) -> N
     page.get_by_role("link", name="Sessions").click()
     total = fleet.get("/api/sessions?limit=1")["total"]  # 240 seeded, and any live ones
     page.get_by_text(f"of {total} sessions").wait_for()
-    page.get_by_label("Driver").fill("D-03")
+    page.get_by_label("Driver", exact=True).fill("D-03")
     page.get_by_role("button", name="Show sessions").click()
     page.get_by_text("Showing 1–20 of 20 sessions").wait_for()
     rows = page.locator("#s-rows tr")
@@ -162,14 +162,20 @@ def test_sessions_filter_page_and_export_csv(page: Any, fleet: FleetSystem) -> N
     table = list(csv.DictReader(io.StringIO(Path(download.path()).read_text(encoding="utf-8"))))
     assert len(table) == 20
     assert {(r["driver_id"], r["outcome"]) for r in table} == {("D-03", "completed")}
-    page.get_by_label("Driver").fill("")
+    page.get_by_label("Driver", exact=True).fill("")
     page.get_by_label("Outcome").select_option(label="Aborted")
     page.get_by_role("button", name="Show sessions").click()
     page.get_by_text("of 60 sessions").wait_for()  # every 4th session is aborted
     assert "engine reported KO" in rows.first.inner_text()
 
+    # a driver in the list is a link to that driver's sessions
+    page.get_by_role("link", name="Sessions of driver D-04").first.click()
+    page.get_by_text("Showing 1–20 of 20 sessions").wait_for()
+    assert page.get_by_label("Driver", exact=True).input_value() == "D-04"
+    assert page.get_by_label("Outcome").input_value() == ""  # the other filters are reset
+
     # paging over everything
-    page.get_by_label("Outcome").select_option(label="Any")
+    page.get_by_label("Driver", exact=True).fill("")
     page.get_by_role("button", name="Show sessions").click()
     page.get_by_text(f"Page 1 of {-(-total // 50)}").wait_for()
     page.get_by_role("button", name="Next page").click()
@@ -206,6 +212,6 @@ def test_a_viewer_watches_but_cannot_act(page: Any, fleet: FleetSystem) -> None:
     assert page.get_by_label("Price of CP-0 (€/kWh)").is_disabled()
     page.get_by_role("link", name="Sessions").click()
     page.locator("#s-rows tr").first.wait_for()
-    assert page.get_by_label("Driver").is_disabled()
+    assert page.get_by_label("Driver", exact=True).is_disabled()
     drivers = set(page.locator("#s-rows tr td:nth-child(3)").all_inner_texts())
     assert drivers and not any(d.startswith("D-") for d in drivers), drivers  # pseudonyms

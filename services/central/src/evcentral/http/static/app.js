@@ -421,7 +421,7 @@ async function loadDetailHistory() {
       el("li", {}, el("time", {}, when(h.ts)), " ", el("span", { className: `state s-${h.state}` }, h.label),
         h.health ? ` (health ${h.health})` : "")));
     $("cp-sessions").replaceChildren(...sessions.sessions.map((s) => el("tr", {},
-      el("td", {}, when(s.started_at || s.authorized_at)), el("td", {}, s.driver_id),
+      el("td", {}, when(s.started_at || s.authorized_at)), el("td", {}, driverCell(s.driver_id)),
       el("td", {}, s.outcome || s.status), el("td", { className: "num" }, kwh(s.kwh)),
       el("td", { className: "num" }, euro(s.eur)))));
   } catch (err) { /* the next state change loads it again */ }
@@ -457,6 +457,13 @@ $("cp-resume").addEventListener("click", () => act(`/api/cps/${encodeURIComponen
 
 // --- sessions ------------------------------------------------------------------------------------------
 
+// The operator looks a driver up by clicking it; a viewer sees a pseudonym it may not look up.
+function driverCell(driverId) {
+  if (role !== "operator") return driverId;
+  return el("a", { href: `#/sessions?driver_id=${encodeURIComponent(driverId)}`,
+    "aria-label": `Sessions of driver ${driverId}` }, driverId);
+}
+
 function sessionFilters() {
   const params = new URLSearchParams();
   const put = (name, value) => { if (value) params.set(name, value); };
@@ -485,7 +492,7 @@ async function loadSessions() {
   $("s-rows").replaceChildren(...answer.sessions.map((s) => el("tr", {},
     el("td", {}, when(s.started_at || s.authorized_at)),
     el("td", {}, el("a", { href: `#/cp/${encodeURIComponent(s.cp_id)}` }, s.cp_id)),
-    el("td", {}, s.driver_id), el("td", {}, s.status), el("td", {}, s.outcome || ""),
+    el("td", {}, driverCell(s.driver_id)), el("td", {}, s.status), el("td", {}, s.outcome || ""),
     el("td", { className: "num" }, kwh(s.kwh)), el("td", { className: "num" }, euro(s.eur)),
     el("td", { className: "num" }, price(s.price)), el("td", {}, s.reason))));
   const first = answer.total ? sessionsPage.offset + 1 : 0;
@@ -562,8 +569,11 @@ function route() {
     $("cp-title").focus();
   } else if (view === "sessions") {
     const params = new URLSearchParams(hash.split("?")[1] || "");
-    if (params.has("driver_id")) $("s-driver").value = params.get("driver_id");
-    if (params.has("cp_id")) $("s-cp").value = params.get("cp_id");
+    if (params.has("driver_id") || params.has("cp_id")) {
+      for (const id of ["s-cp", "s-driver", "s-outcome", "s-since", "s-until"]) $(id).value = "";
+      $("s-driver").value = params.get("driver_id") || "";
+      $("s-cp").value = params.get("cp_id") || "";
+    }
     sessionsPage.offset = 0;
     loadSessions();
     $("sessions-title").focus();
