@@ -186,3 +186,18 @@ def test_a_start_transaction_sent_again_is_the_same_transaction(ocpp: OcppSystem
     )
     assert len(api.sessions(driver_id="ivy")) == 1
     ocpp.system.check_conservation()
+
+
+def test_an_operator_reset_re_keys_an_ocpp_cp_through_the_gateway(ocpp: OcppSystem) -> None:
+    """evctl reset on a station's CP: the gateway's link is dropped, it registers the
+    connector again with the token and keeps the new secret in gateway.db."""
+    st = ocpp.online("2.0.1", "RESET")
+    cp_id = f"{st.station_id}-1"
+    assert ocpp.system.api.request("POST", f"/api/cps/{cp_id}/reset").status == 202
+    registered = f"cp registered cp={cp_id}"
+    wait_until(
+        lambda: ocpp.gateway.log_text().count(registered) == 2, 20, "the gateway re-registers"
+    )
+    ocpp.system.wait_cp(cp_id, 20, state="ACTIVE", connected=True)
+    assert ocpp.system.request("jo", cp_id, max_kwh=0.01).wait(60).exit_code == 0
+    ocpp.system.check_conservation()
