@@ -88,8 +88,7 @@ def _authorized_sessions(contents: TopicContents, problems: list[str]) -> dict[s
     trails: dict[str, _Trail] = {}
     sessions_of_request: dict[str, set[str]] = defaultdict(set)
     for msg in contents.of(Topic.SUPPLY_RESPONSES):
-        assert isinstance(msg, SupplyResponse)
-        if not msg.authorized:
+        if not isinstance(msg, SupplyResponse) or not msg.authorized:  # or an enrollment
             continue
         if msg.session_id is None or msg.cp_id is None:
             problems.append(f"authorization {msg.request_id} names no session or CP")

@@ -23,6 +23,11 @@ from e2e_conservation import Audit, audit
 from e2e_driver import DriverRun
 from e2e_http import CentralApi
 from e2e_proxy import LinkCutter
+from evproto.errors import ProofError
+from evproto.messages import Sealed
+from evproto.proofs import driver_root_key, open_sealed
+from evproto.schema import Message
+from evproto.secret_file import SecretFile
 from evproto.topics import Topic
 from evstack.kafka_probe import read_topics
 from evstack.localstack import ChargingPoint, LocalStack, ManagedProcess, console_script
@@ -57,6 +62,7 @@ class System:
         self.conservation_checked = False
         self._central_args: tuple[str, ...] = ()
         self._down: set[str] = set()  # processes a scenario took down on purpose
+        self._driver_dirs: set[Path] = {workdir / "drivers"}  # where driver secrets are
 
     # --- starting ---------------------------------------------------------------------
 
@@ -172,6 +178,8 @@ class System:
 
     def driver(self, driver_id: str, *args: str, state_dir: Path | None = None) -> DriverRun:
         """``evdriver --json ARGS`` as driver ``driver_id``, started."""
+        if state_dir is not None:
+            self._driver_dirs.add(state_dir)
         process = self.stack.driver_process(driver_id, "--json", *args, state_dir=state_dir)
         run = DriverRun(driver_id, process.start())
         self.drivers.append(run)
@@ -256,7 +264,7 @@ class System:
         last: list[Audit] = []
 
         def balanced() -> bool:
-            contents = read_topics(self.stack.bootstrap, AUDITED_TOPICS)
+            contents = read_topics(self.stack.bootstrap, AUDITED_TOPICS, self.open_sealed)
             listed = [s for s in self.api.sessions() if since is None or _after(s, since)]
             if garbage_expected:
                 contents.undecodable.clear()
@@ -276,6 +284,16 @@ class System:
             self._check_metrics(result)
         self.conservation_checked = True
         return result
+
+    def open_sealed(self, sealed: Sealed, topic: Topic) -> Message:
+        """What the central sealed for a driver, opened with the driver's own secret."""
+        for directory in self._driver_dirs:
+            secret = SecretFile(
+                directory / f"{sealed.recipient}.secret", what="driver secret", remedy=""
+            ).load()
+            if secret is not None:
+                return open_sealed(sealed, driver_root_key(secret), topic)
+        raise ProofError(f"sealed for {sealed.recipient}, whose secret the harness lacks")
 
     def _check_metrics(self, result: Audit) -> None:
         """One central ran the whole scenario: its counters tell the same story."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from typing import Any
 
 import pytest
@@ -82,8 +83,11 @@ def test_each_unavailable_charging_point_is_denied_with_its_reason(system: Syste
         ("frank", "CP-99", "not a known charging point", "unknown_cp"),
     ]
     runs = [system.request(driver, cp) for driver, cp, _, _ in cases]
-    # alice again, from a second phone (its own state): she already has a session
+    # alice again, from a second phone (its own session state, her credential copied
+    # over: the id alone would not do): she already has a session
     phone = system.workdir / "alice-phone"
+    phone.mkdir()
+    shutil.copy(system.workdir / "drivers" / "alice.secret", phone / "alice.secret")
     runs.append(system.request("alice", "CP-4", state_dir=phone))
     cases.append(("alice", "CP-4", "already has a session", "driver_busy"))
 

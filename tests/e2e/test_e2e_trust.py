@@ -1,21 +1,53 @@
 """Trust on every boundary (issue 14): nobody speaks, bills or reads in another's name.
 
+The attacker has what any pod of the default chart, or any driver app, has: a
+Kafka client on the real broker (raw records, nothing an evproto helper would
+prove), raw sockets and HTTP. Every attack is tried while a legitimate supply
+runs; each is refused, counted in a metric and journaled, and nothing changes:
+sessions, tickets, revenue, CP states. The legitimate supply ends with exactly
+one correct ticket (``check_conservation`` and its metric cross-check).
+
 Sections (one per helper that builds the defence; append yours in its own):
 - The edge: CP enrollment, HTTP reads (issue 14 items 5 and 7).
+- Kafka records: proofs on what drivers, charging points and the central say
+  (issue 14 items 1-4; docs/interfaces.md "Proofs on Kafka records").
 """
 
 from __future__ import annotations
 
 import asyncio
 import http.client
+import json
+import time
 import urllib.parse
+import uuid
 from pathlib import Path
 
 import pytest
 from e2e_system import System
 from evproto.auth import registration_proof
 from evproto.connection import FramedConnection
-from evproto.messages import CHANNELS, Authenticate, AuthResult, Challenge, Register
+from evproto.errors import MessageError
+from evproto.kafka import KafkaSettings
+from evproto.messages import (
+    CHANNELS,
+    Authenticate,
+    AuthResult,
+    Challenge,
+    DeadLetter,
+    DirectiveAction,
+    Origin,
+    Outcome,
+    Register,
+    Sealed,
+    SupplyRequest,
+    SupplyStop,
+    Ticket,
+)
+from evproto.proofs import driver_root_key, open_sealed
+from evproto.schema import Message, MsgType, encode_message
+from evproto.topics import Topic
+from evstack.kafka_probe import produce_raw, read_topics
 from evstack.waiting import wait_until
 
 pytestmark = pytest.mark.e2e
@@ -148,4 +180,163 @@ def test_reads_need_a_token_and_a_viewer_sees_drivers_as_pseudonyms(system: Syst
     # one line per peer and reason in 10 s (a scan must not flood the journal)
     assert "http refused from 127.0.0.1: GET /api/sessions: operator_only" in log
     assert "POST /api/cps/CP-0/stop" not in log
+    system.check_conservation()
+
+
+# --- Kafka records: proofs (items 1-4) --------------------------------------------------
+
+PRICE = 0.30  # the central's default price: no CP proposes one
+_REFUSED = "evcharging_central_refused_records_total"
+
+
+class Attacker:
+    """Publishes hand-made records and reads whole topics, as anyone on the broker can
+    (raw records: no evproto publisher, nothing proven)."""
+
+    def __init__(self, bootstrap: str) -> None:
+        self.bootstrap = bootstrap
+        self._settings = KafkaSettings(bootstrap, client_id="mallory")
+
+    def publish(self, topic: Topic, key: str, value: bytes) -> None:
+        produce_raw(self._settings, topic, key, [value])
+
+    def read(self, topic: Topic) -> list[Message]:
+        return read_topics(self.bootstrap, (topic,)).of(topic)
+
+
+def refused(system: System, msg_type: MsgType, code: str = "unproven") -> float:
+    return system.api.metrics().value(_REFUSED, type=msg_type.value, code=code)
+
+
+def test_kafka_attacks_are_refused_while_a_real_supply_completes(system: System) -> None:
+    system.start(cps=2)
+    attacker = Attacker(system.stack.bootstrap)
+    # bob is enrolled by the operator (the API shows his secret once); alice enrolls
+    # herself on first use with the local stack's enrollment token
+    enrolled = system.api.request("POST", "/api/drivers", {"driver_id": "bob"})
+    assert enrolled.status == 201, enrolled.body
+    bob_dir = system.workdir / "bob-phone"
+    bob_dir.mkdir()
+    (bob_dir / "bob.secret").write_text(enrolled.body["secret"] + "\n")
+    (bob_dir / "bob.secret").chmod(0o600)
+    assert system.api.request("POST", "/api/drivers", {"driver_id": "bob"}).status == 409
+
+    alice = system.request("alice", "CP-0", max_kwh=0.06)  # ~10 s at 22 kW
+    system.wait_supplying("CP-0", "alice")
+    session_id = system.api.cp("CP-0")["session_id"]
+    assert session_id
+    metrics_before = system.api.metrics()
+
+    # 1. a Ticket for alice's running session: 50 kWh for 0 €, unproven and then with a
+    #    made-up proof
+    forged_ticket = Ticket(
+        session_id=session_id,
+        cp_id="CP-0",
+        driver_id="alice",
+        last_seq=1,
+        kwh=50.0,
+        eur=0.0,
+        price=PRICE,
+        started_at=time.time() - 5,
+        ended_at=time.time(),
+        outcome=Outcome.COMPLETED,
+    )
+    attacker.publish(Topic.TELEMETRY, "CP-0", encode_message(forged_ticket))
+    made_up = json.loads(encode_message(forged_ticket))
+    made_up["proof"] = "A" * 43
+    attacker.publish(Topic.TELEMETRY, "CP-0", json.dumps(made_up).encode())
+
+    # 2. a SupplyStop in alice's name
+    stop = SupplyStop(
+        request_id=uuid.uuid4().hex,
+        requester_id="alice",
+        session_id=session_id,
+        sent_at=time.time(),
+    )
+    attacker.publish(Topic.SUPPLY_REQUESTS, "CP-0", encode_message(stop))
+
+    # 3. a SupplyRequest in bob's name (so that bob would be "busy")
+    in_bobs_name = SupplyRequest(
+        request_id=uuid.uuid4().hex,
+        requester_id="bob",
+        origin=Origin.DRIVER,
+        cp_id="CP-1",
+        sent_at=time.time(),
+    )
+    attacker.publish(Topic.SUPPLY_REQUESTS, "CP-1", encode_message(in_bobs_name))
+
+    # 4. a START directive to the idle CP-1, unproven
+    start = {
+        "type": "directive",
+        "v": 1,
+        "directive_id": uuid.uuid4().hex,
+        "cp_id": "CP-1",
+        "action": DirectiveAction.START.value,
+        "session_id": "S-forged",
+        "driver_id": "mallory",
+        "price": 0.0,
+        "sent_at": time.time(),
+    }
+    attacker.publish(Topic.DIRECTIVES, "CP-1", json.dumps(start).encode())
+
+    # each refusal is counted, journaled and dead-lettered with its reason
+    wait_until(lambda: refused(system, MsgType.TICKET) >= 2, 15, "the forged tickets refused")
+    wait_until(lambda: refused(system, MsgType.SUPPLY_STOP) >= 1, 15, "the forged stop refused")
+    wait_until(
+        lambda: refused(system, MsgType.SUPPLY_REQUEST) >= 1, 15, "the forged request refused"
+    )
+
+    def directive_dead_lettered() -> bool:
+        return any(
+            isinstance(letter, DeadLetter)
+            and letter.topic == Topic.DIRECTIVES.value
+            and "no proof" in letter.reason
+            for letter in attacker.read(Topic.DEAD_LETTER)
+        )
+
+    wait_until(directive_dead_lettered, 15, "the engine to dead-letter the forged START")
+    log = _central_log(system)
+    assert "ticket refused (unproven)" in log
+    assert "supply_stop refused (unproven)" in log
+    assert "supply_request refused (unproven)" in log
+
+    # 5. reading alice's updates: the records on her partition are sealed for her
+    on_the_topic = attacker.read(Topic.DRIVER_UPDATES)
+    hers = [r for r in on_the_topic if isinstance(r, Sealed) and r.recipient == "alice"]
+    assert hers, "nothing for alice on ev.driver.updates"
+    assert all(isinstance(r, Sealed) for r in on_the_topic)  # nothing in clear, for anyone
+    bob_key = driver_root_key(enrolled.body["secret"])  # another driver's own credential
+    for record in hers:
+        wire = encode_message(record)
+        assert b"kwh" not in wire and session_id.encode() not in wire
+        with pytest.raises(MessageError):
+            open_sealed(record, bob_key, Topic.DRIVER_UPDATES)
+
+    # the real supply goes on and ends with its one correct ticket
+    result = alice.wait(40)
+    assert result.exit_code == 0, result
+    ticket = result.ticket
+    assert ticket["session_id"] == session_id and ticket["outcome"] == "completed"
+    assert ticket["kwh"] == pytest.approx(0.06)
+    assert ticket["eur"] == pytest.approx(0.06 * PRICE)
+    [session] = system.api.sessions(driver_id="alice")
+    assert session["kwh"] == pytest.approx(0.06) and session["eur"] == pytest.approx(0.06 * PRICE)
+
+    # nothing the attacker did changed a session, a CP or the money
+    assert system.api.sessions(driver_id="bob") == []  # no session in bob's name
+    assert system.api.sessions(driver_id="mallory") == []
+    assert system.api.cp("CP-1")["state"] == "ACTIVE"
+    assert system.engine_status("CP-1")["session_id"] is None  # the forged START did nothing
+    metrics = system.api.metrics()
+    p = "evcharging_central_"
+    assert metrics.value(f"{p}revenue_eur_total") == pytest.approx(
+        metrics_before.value(f"{p}revenue_eur_total") + 0.06 * PRICE
+    )
+    assert metrics.value(f"{p}sessions_started_total", origin="driver") == 1
+
+    # bob was never "busy": with his own credential he is served at once
+    bob = system.request("bob", "CP-1", max_kwh=0.005, state_dir=bob_dir)
+    bob_result = bob.wait(30)
+    assert bob_result.exit_code == 0, bob_result
+    assert "bob" in _central_log(system)
     system.check_conservation()

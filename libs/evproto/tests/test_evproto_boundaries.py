@@ -71,7 +71,7 @@ EVPROTO_MODULES = [
     "kafka.admin", "kafka.assignment", "kafka.consumer", "kafka.lag", "kafka.publisher",
     "kafka.options", "kafka.settings", "kafka.snapshot",
     "lifecycle", "logs", "messages", "metrics", "proofs", "retry", "routing",
-    "schema", "service", "states", "topics", "vocabulary",
+    "schema", "secret_file", "service", "states", "topics", "vocabulary",
 ]  # fmt: skip
 
 

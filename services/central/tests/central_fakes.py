@@ -26,14 +26,27 @@ from evproto.messages import (
     Origin,
     Outcome,
     Register,
+    Sealed,
     Status,
     SupplyRequest,
     SupplyStarted,
+    SupplyStop,
     Telemetry,
     Ticket,
 )
+from evproto.proofs import (
+    Purpose,
+    Signer,
+    cp_key_from_secret,
+    derive_key,
+    driver_root_key,
+    new_driver_secret,
+    open_sealed,
+    prove,
+)
 from evproto.schema import Message
 from evproto.states import Health
+from evproto.topics import Topic
 
 OPERATOR_TOKEN = "op-token"
 VIEWER_TOKEN = "view-token"
@@ -42,6 +55,48 @@ REGISTRATION_TOKEN = "reg-token"
 
 def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+# --- credentials: what real monitors, engines and drivers hold ------------------------
+
+
+class Credentials:
+    """The keys of this test's CPs and drivers, so fake peers prove and open records
+    like the real ones. Drivers are enrolled at the running centrals on first use."""
+
+    def __init__(self) -> None:
+        self.cp_secrets: dict[str, str] = {}
+        self.driver_secrets: dict[str, str] = {}
+        self.centrals: list[Central] = []  # the running ones (a driver is enrolled there)
+
+    def cp_key(self, cp_id: str) -> bytes | None:
+        secret = self.cp_secrets.get(cp_id)
+        return None if secret is None else cp_key_from_secret(secret)
+
+    def driver_key(self, driver_id: str) -> bytes:
+        secret = self.driver_secrets.get(driver_id)
+        if secret is None:
+            secret = self.driver_secrets[driver_id] = new_driver_secret()
+        for central in self.centrals:  # its database keeps it for later centrals
+            central.keys.enroll(driver_id, secret, "test")
+        return driver_root_key(secret)
+
+    def prove(self, msg: Message) -> Message:
+        """``msg`` with the proof its real sender would add (none if it has one)."""
+        if getattr(msg, "proof", None) != "":
+            return msg
+        if isinstance(msg, SupplyRequest | SupplyStop):
+            if msg.requester_id not in self.cp_secrets:
+                key = derive_key(self.driver_key(msg.requester_id), Purpose.DRIVER_REQUESTS)
+                return prove(msg, key, Signer.DRIVER)
+            cp_id = msg.requester_id
+        else:
+            cp_id = getattr(msg, "cp_id", "")
+        cp_key = self.cp_key(cp_id)
+        return msg if cp_key is None else prove(msg, cp_key, Signer.CP)
+
+    def open(self, msg: Sealed, topic: Topic) -> Message:
+        return open_sealed(msg, self.driver_key(msg.recipient), topic)
 
 
 # --- messages as drivers and engines send them --------------------------------------
@@ -116,9 +171,10 @@ class SupplyMessages:
 
 
 class FakeMonitor:
-    def __init__(self, cp_id: str, port: int) -> None:
+    def __init__(self, cp_id: str, port: int, credentials: Credentials | None = None) -> None:
         self.cp_id = cp_id
         self.port = port
+        self._credentials = credentials or Credentials()
         self.secret = ""
         self.health = Health.OK
         self.conn: FramedConnection | None = None
@@ -152,6 +208,7 @@ class FakeMonitor:
         assert isinstance(result, AuthResult), result
         if result.accepted:
             self.secret = unseal_secret(result.sealed_secret, token, challenge.nonce, self.cp_id)
+            self._credentials.cp_secrets[self.cp_id] = self.secret
         return result
 
     async def login(self, secret: str | None = None) -> AuthResult:
@@ -194,11 +251,12 @@ class FakeMonitor:
 
 
 class MonitorFactory:
-    def __init__(self) -> None:
+    def __init__(self, credentials: Credentials | None = None) -> None:
+        self.credentials = credentials or Credentials()
         self.made: list[FakeMonitor] = []
 
     def __call__(self, cp_id: str, port: int) -> FakeMonitor:
-        monitor = FakeMonitor(cp_id, port)
+        monitor = FakeMonitor(cp_id, port, self.credentials)
         self.made.append(monitor)
         return monitor
 

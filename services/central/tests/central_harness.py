@@ -9,7 +9,7 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from central_fakes import OPERATOR_TOKEN, REGISTRATION_TOKEN, VIEWER_TOKEN, unique
+from central_fakes import OPERATOR_TOKEN, REGISTRATION_TOKEN, VIEWER_TOKEN, Credentials, unique
 from evcentral.app import Central
 from evcentral.kafka_io import CONSUMED_TOPICS
 from evcentral.settings import CentralSettings
@@ -23,12 +23,15 @@ from prometheus_client import CollectorRegistry
 class CentralHarness:
     """Starts centrals in this test's event loop; each on its own metrics registry."""
 
-    def __init__(self, tmp_path: Path, kafka: KafkaSettings) -> None:
+    def __init__(
+        self, tmp_path: Path, kafka: KafkaSettings, credentials: Credentials | None = None
+    ) -> None:
         self.tmp_path = tmp_path
         self.kafka = kafka
         self.group = unique("evcentral-test")
         self._group_ready = False
-        self.running: list[Central] = []
+        # the credentials enroll drivers at the running centrals
+        self.running: list[Central] = (credentials or Credentials()).centrals
 
     def settings(self, **overrides: Any) -> CentralSettings:
         values: dict[str, Any] = {
@@ -44,6 +47,8 @@ class CentralHarness:
             "abort_grace": 1.0,
             "handshake_timeout": 3.0,
             "create_topics": False,
+            # fake engines report faster than real time; the physics bound is tested apart
+            "energy_margin_kwh": 100.0,
         }
         values.update(overrides)
         return CentralSettings(**values)
@@ -77,14 +82,18 @@ class CentralHarness:
 
 
 class PeerFactory:
-    def __init__(self, settings: KafkaSettings) -> None:
+    """Kafka peers that prove what they publish and open what is sealed for drivers."""
+
+    def __init__(self, settings: KafkaSettings, credentials: Credentials | None = None) -> None:
         self.settings = settings
+        self.credentials = credentials or Credentials()
         self.made: list[KafkaProbe] = []
 
     async def _make(
         self, topics: list[Topic], keys: frozenset[str] | None, start: str = "latest"
     ) -> KafkaProbe:
-        peer = KafkaProbe(self.settings, topics, keys, start)
+        c = self.credentials
+        peer = KafkaProbe(self.settings, topics, keys, start, prove=c.prove, open_sealed=c.open)
         self.made.append(peer)
         return await peer.start()
 

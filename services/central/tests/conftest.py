@@ -19,7 +19,14 @@ import pytest
 # beside this file (central_*.py) are imported by name.
 sys.path.insert(0, str(Path(__file__).parent))
 
-from central_fakes import Http, MonitorFactory, SupplyMessages, make_ended_session, unique
+from central_fakes import (
+    Credentials,
+    Http,
+    MonitorFactory,
+    SupplyMessages,
+    make_ended_session,
+    unique,
+)
 from central_harness import CentralHarness, PeerFactory
 from evcentral.app import Central
 from evcentral.records import SessionRecord
@@ -45,8 +52,15 @@ def messages() -> Callable[..., SupplyMessages]:
 
 
 @pytest.fixture
-async def centrals(tmp_path: Path, kafka_settings: KafkaSettings) -> AsyncIterator[CentralHarness]:
-    harness = CentralHarness(tmp_path, kafka_settings)
+def credentials() -> Credentials:
+    return Credentials()
+
+
+@pytest.fixture
+async def centrals(
+    tmp_path: Path, kafka_settings: KafkaSettings, credentials: Credentials
+) -> AsyncIterator[CentralHarness]:
+    harness = CentralHarness(tmp_path, kafka_settings, credentials)
     yield harness
     for central in list(harness.running):
         await harness.stop(central)
@@ -76,8 +90,8 @@ async def fleet(central: Central, monitors, new_id, wait_until) -> list[str]:
 
 
 @pytest.fixture
-async def monitors() -> AsyncIterator[MonitorFactory]:
-    factory = MonitorFactory()
+async def monitors(credentials: Credentials) -> AsyncIterator[MonitorFactory]:
+    factory = MonitorFactory(credentials)
     yield factory
     for monitor in factory.made:
         with contextlib.suppress(Exception):
@@ -85,8 +99,10 @@ async def monitors() -> AsyncIterator[MonitorFactory]:
 
 
 @pytest.fixture
-async def peers(kafka_settings: KafkaSettings) -> AsyncIterator[PeerFactory]:
-    factory = PeerFactory(kafka_settings)
+async def peers(
+    kafka_settings: KafkaSettings, credentials: Credentials
+) -> AsyncIterator[PeerFactory]:
+    factory = PeerFactory(kafka_settings, credentials)
     yield factory
     for peer in factory.made:
         with contextlib.suppress(Exception):

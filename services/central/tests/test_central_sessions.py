@@ -12,6 +12,7 @@ import pytest
 from evcentral.core import Core
 from evcentral.db import Database
 from evcentral.journal import Journal
+from evcentral.keyring import Keyring
 from evcentral.metrics import CentralMetrics
 from evcentral.outbox import Outbox
 from evcentral.records import CpRow, SessionStatus
@@ -25,11 +26,13 @@ from evproto.messages import (
     DriverUpdate,
     Origin,
     Outcome,
+    Sealed,
     SessionPhase,
     SupplyResponse,
     SupplyStop,
     Ticket,
 )
+from evproto.proofs import new_driver_secret, open_sealed
 from evproto.schema import Message
 from evproto.states import CpState, Health
 from evproto.topics import Topic
@@ -44,8 +47,14 @@ class RecordingPublisher:
 
     def __init__(self) -> None:
         self.sent: list[tuple[Topic, str, Message]] = []
+        self.keys: Keyring | None = None  # opens what is sealed for drivers
 
     def publish(self, topic: Topic, key: str, msg: Message) -> asyncio.Future[None]:
+        if isinstance(msg, Sealed):
+            assert self.keys is not None
+            driver_key = self.keys.driver_key(msg.recipient)
+            assert driver_key is not None
+            msg = open_sealed(msg, driver_key, topic)
         self.sent.append((topic, key, msg))
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         done.set_result(None)
@@ -75,8 +84,14 @@ class World:
         self.metrics = CentralMetrics(CollectorRegistry())
         self.registry = Registry()
         self.wire = RecordingPublisher()
-        core = Core(self.db, self.registry, Outbox(self.wire), Journal(), self.metrics)  # type: ignore[arg-type]
-        self.sessions = SessionManager(core, start_timeout=start_timeout, abort_grace=grace)
+        self.keys = self.wire.keys = Keyring(self.db, self.registry)
+        for driver in ("D1", "D2"):
+            self.keys.enroll(driver, new_driver_secret(), "test")
+        outbox = Outbox(self.wire, self.keys)  # type: ignore[arg-type]
+        core = Core(self.db, self.registry, outbox, Journal(), self.metrics)
+        self.sessions = SessionManager(
+            core, start_timeout=start_timeout, abort_grace=grace, energy_margin_kwh=100.0
+        )
         self.desk = SupplyDesk(core, self.sessions)
         self.build = build(kwh_per_seq=0.1, price=0.5)
         row = CpRow("CP-1", "Bay 1", 0.5, False, "k", 0.0)

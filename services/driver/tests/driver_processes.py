@@ -13,6 +13,8 @@ import signal
 from pathlib import Path
 from typing import Any
 
+from driver_scripted import secret_of
+from evproto.secret_file import SecretFile
 from evstack.localstack import console_script
 from evstack.waiting import eventually
 
@@ -84,6 +86,7 @@ class DriverLauncher:
     started: list[DriverProcess] = dataclasses.field(default_factory=list)
 
     async def start(self, driver_id: str, *args: str, stdin: bytes | None = None) -> DriverProcess:
+        self.enroll(driver_id)
         proc = await asyncio.create_subprocess_exec(
             EVDRIVER,
             "--id",
@@ -106,6 +109,12 @@ class DriverLauncher:
         driver = DriverProcess(proc)
         self.started.append(driver)
         return driver
+
+    def enroll(self, driver_id: str) -> None:
+        """As the operator would: the driver's secret saved in its state directory."""
+        secret_file = self.state_dir / f"{driver_id}.secret"
+        if not secret_file.exists():
+            SecretFile(secret_file, what="driver secret", remedy="").save(secret_of(driver_id))
 
     async def run(self, driver_id: str, *args: str, timeout: float = 30.0) -> DriverProcess:
         driver = await self.start(driver_id, *args)

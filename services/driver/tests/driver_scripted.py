@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import hashlib
 import time
 import uuid
 from typing import Any
@@ -28,11 +29,17 @@ from evproto.messages import (
     SupplyStop,
     Ticket,
 )
+from evproto.proofs import driver_root_key, seal
 from evproto.schema import Message, new_id
 from evproto.states import CpState
 from evproto.topics import Topic
 
 PRICE = 0.30
+
+
+def secret_of(driver_id: str) -> str:
+    """The credential each test driver is enrolled with (its state dir holds it)."""
+    return hashlib.sha256(f"test driver {driver_id}".encode()).hexdigest()
 
 
 @dataclasses.dataclass
@@ -115,7 +122,9 @@ class ScriptedCentral:
                 session.stopped.set()
 
     async def _send(self, topic: Topic, key: str, msg: Message) -> None:
-        await self._publisher.publish(topic, key, msg)
+        """As the central sends it: sealed for the driver (``key``) it is meant for."""
+        sealed = seal(msg, driver_root_key(secret_of(key)), key, topic)
+        await self._publisher.publish(topic, key, sealed)
 
     async def _serve(self, req: SupplyRequest) -> None:
         script = self.scripts.get(req.cp_id or "any", Script())

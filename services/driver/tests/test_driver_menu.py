@@ -47,6 +47,7 @@ async def test_menu_on_a_terminal(central, drivers, unique, script, wait_until) 
     central.scripts[cp] = script(steps=3)
     await central.publish_cp_states((cp, CpState.ACTIVE, "Plaza", 0.30))
     metrics = f"127.0.0.1:{free_port()}"
+    drivers.enroll(driver_id)
     master, slave = os.openpty()
     proc = await asyncio.create_subprocess_exec(
         console_script("evdriver"),

@@ -23,15 +23,18 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 
 from engine_harness import (
+    RECORD_KEY,
     CentralDouble,
     EngineProcess,
     RunningEngine,
+    proven_by_central,
     unique_cp_id,
     wait_ready,
 )
 from evengine.engine import Engine
 from evengine.settings import EngineSettings
 from evproto.kafka import KafkaSettings, Publisher
+from evproto.schema import Message
 from evproto.topics import Topic
 from evstack.broker import EmbeddedBroker
 from evstack.kafka_probe import KafkaProbe
@@ -54,6 +57,11 @@ def short_dir() -> Iterator[Path]:
 
 
 ProbeFactory = Callable[..., Awaitable[KafkaProbe]]
+
+
+@pytest.fixture
+def central_proof() -> Callable[[Message], Message]:
+    return proven_by_central
 
 
 @pytest.fixture
@@ -104,6 +112,7 @@ async def engine_in_process(
             **overrides,
         }
         engine = Engine(EngineSettings(**options), console=False)
+        engine.record_key(RECORD_KEY.hex())  # what its monitor tells it
         stop = asyncio.Event()
         task = asyncio.create_task(engine.serve(stop))
         await eventually(lambda: engine.ready.is_set() or task.done(), 20, "the engine ready")

@@ -18,6 +18,7 @@ from evengine.engine import Engine
 from evproto.errors import EvError
 from evproto.kafka import Publisher
 from evproto.messages import Directive, DirectiveAction
+from evproto.proofs import Signer, prove
 from evproto.schema import Message, new_id
 from evproto.topics import Topic
 from evstack.localstack import ChargingPoint, console_script
@@ -29,14 +30,23 @@ def unique_cp_id() -> str:
     return f"CP-E{secrets.token_hex(4)}"
 
 
+# The record key a monitor would give the engines of these tests (from the CP secret).
+RECORD_KEY = bytes(range(32))
+
+
+def proven_by_central(msg: Message) -> Message:
+    """``msg`` as the central sends it: proven with the CP's record key."""
+    return prove(msg, RECORD_KEY, Signer.CENTRAL)
+
+
 @dataclass
 class CentralDouble:
-    """Publishes what the central would: directives keyed by CP id, and answers."""
+    """Publishes what the central would: directives keyed by CP id, and answers, proven."""
 
     publisher: Publisher
 
     async def send(self, topic: Topic, key: str, msg: Message) -> None:
-        await asyncio.wait_for(self.publisher.publish(topic, key, msg), 15)
+        await asyncio.wait_for(self.publisher.publish(topic, key, proven_by_central(msg)), 15)
 
     async def directive(self, cp_id: str, action: DirectiveAction, **fields: Any) -> Directive:
         msg = Directive(

@@ -50,6 +50,7 @@ async def engine(own_broker: EmbeddedBroker, short_dir: Path) -> AsyncIterator[E
         power_kw=36.0,
     )
     engine = Engine(settings, console=False)
+    engine.record_key(bytes(range(32)).hex())  # as the engines of conftest's central double
     stop = asyncio.Event()
     task = asyncio.create_task(engine.serve(stop))
     yield engine
@@ -75,7 +76,7 @@ async def test_an_engine_started_before_the_broker_serves_then_connects(
 
 
 async def test_a_supply_runs_to_its_end_while_the_broker_is_frozen(
-    own_broker: EmbeddedBroker, engine: Engine, probe: Any, eventually: Any
+    own_broker: EmbeddedBroker, engine: Engine, probe: Any, eventually: Any, central_proof: Any
 ) -> None:
     await asyncio.to_thread(own_broker.start)
     settings = KafkaSettings(own_broker.bootstrap, client_id="tests")
@@ -93,7 +94,7 @@ async def test_a_supply_runs_to_its_end_while_the_broker_is_frozen(
         max_kwh=0.04,  # 4 s at 36 kW
         sent_at=time.time(),
     )
-    await asyncio.wait_for(central.publish(Topic.DIRECTIVES, CP, start), 15)
+    await asyncio.wait_for(central.publish(Topic.DIRECTIVES, CP, central_proof(start)), 15)
     await reports.wait_for(SupplyStarted, session_id="S-outage")
     freeze(own_broker, True)
     try:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import time
 from typing import Any
 
 import pytest
@@ -13,6 +14,7 @@ from evengine.control import ControlCommand
 from evproto.kafka import KafkaSettings
 from evproto.messages import (
     DeadLetter,
+    Directive,
     DirectiveAction,
     Origin,
     Outcome,
@@ -22,6 +24,7 @@ from evproto.messages import (
     Telemetry,
     Ticket,
 )
+from evproto.schema import decode_message, encode_message
 from evproto.states import CpState
 from evproto.topics import Topic
 from evstack.kafka_probe import produce_raw
@@ -112,37 +115,64 @@ async def test_ko_during_a_supply_aborts_it(
     assert sessions_total(running.engine, "aborted") == 1
 
 
-async def test_bad_directives_are_dead_lettered_and_the_engine_goes_on(
-    engine_in_process: Any, central: Any, probe: Any, kafka_settings: KafkaSettings, eventually: Any
+async def test_bad_directives_are_dead_lettered_and_the_engine_goes_on(  # noqa: PLR0917
+    engine_in_process: Any,
+    central: Any,
+    probe: Any,
+    kafka_settings: KafkaSettings,
+    eventually: Any,
+    central_proof: Any,
 ) -> None:
     running = await engine_in_process()
     cp = running.cp_id
     letters = await probe(Topic.DEAD_LETTER, cp)
     reports = await probe(Topic.TELEMETRY, cp)
-    # keyed by this CP but for another one; a start with no session; not JSON at all
-    other = (
-        b'{"type":"directive","v":1,"directive_id":"d-x","cp_id":"CP-other",'
-        b'"action":"stop","sent_at":1}'
-    )
-    no_session = (
-        b'{"type":"directive","v":1,"directive_id":"d-y","cp_id":"' + cp.encode() + b'",'
-        b'"action":"start","driver_id":"D1","price":0.3,"sent_at":1}'
-    )
-    produce_raw(kafka_settings, Topic.DIRECTIVES, cp, [other, no_session, b"\x00garbage{"])
 
-    found = await eventually(lambda: len(letters.of(DeadLetter)) >= 3, 20, "3 dead letters")
+    def directive(**fields: Any) -> bytes:
+        values: dict[str, Any] = {
+            "directive_id": f"d-{time.monotonic_ns()}",
+            "cp_id": cp,
+            "action": DirectiveAction.START,
+            "session_id": "S-forged",
+            "driver_id": "D1",
+            "price": 0.3,
+            "sent_at": time.time(),
+        }
+        values.update(fields)
+        return encode_message(Directive(**values))
+
+    def proven(**fields: Any) -> bytes:
+        return encode_message(central_proof(decode_message(directive(**fields))))
+
+    poison = [
+        directive(),  # a START nobody proved (anyone with a Kafka client)
+        proven(sent_at=time.time() - 3600),  # a START the central sent an hour ago: replayed
+        proven(cp_id="CP-other", action=DirectiveAction.STOP),  # keyed by this CP, for another
+        proven(session_id=None),  # a start with no session
+        b"\x00garbage{",
+    ]
+    produce_raw(kafka_settings, Topic.DIRECTIVES, cp, poison)
+
+    found = await eventually(lambda: len(letters.of(DeadLetter)) >= 5, 20, "5 dead letters")
     assert found
     reasons = [letter.reason for letter in letters.of(DeadLetter)]
+    assert any("no proof" in r for r in reasons)
+    assert any("stale" in r for r in reasons)
     assert any("cp_id" in r for r in reasons)
     assert any("session_id" in r for r in reasons)
     assert any("not UTF-8 JSON" in r or "JSON" in r for r in reasons)
+    assert running.engine.machine.session is None  # nothing started
+    unproven = running.engine.metrics.registry.get_sample_value(
+        "evcharging_engine_protocol_errors_total", {"kind": "unproven"}
+    )
+    assert unproven == 2
 
     await central.start(cp, "S-after-poison")
     await reports.wait_for(SupplyStarted, session_id="S-after-poison")
     registry = running.engine.metrics.registry
     labels = {"kind": "kafka_dead_letter"}
     counted = "evcharging_engine_protocol_errors_total"
-    await eventually(lambda: registry.get_sample_value(counted, labels) == 3, 5, "3 counted")
+    await eventually(lambda: registry.get_sample_value(counted, labels) == 5, 5, "5 counted")
 
 
 async def test_manual_supply_denied_shows_the_reason(

@@ -26,6 +26,7 @@ from evproto.messages import (
     Origin,
     Outcome,
     PriceUpdate,
+    RecordKey,
     Status,
     SupplyRequest,
     Telemetry,
@@ -43,6 +44,14 @@ async def monitor_link(port: int) -> FramedConnection:
     return await FramedConnection.connect(
         "127.0.0.1", port, accept=CHANNELS["monitor<-engine"], timeout=5.0
     )
+
+
+async def give_record_key(engine: Any) -> None:
+    """What its monitor does once it holds the CP secret (conftest's central double
+    proves directives with this key)."""
+    link = await monitor_link(engine.cp.engine_port)
+    await link.send(RecordKey(cp_id=engine.cp_id, key=bytes(range(32)).hex()))
+    await link.close()
 
 
 async def ctl(engine: Any, *args: str) -> subprocess.CompletedProcess[str]:
@@ -158,6 +167,7 @@ async def test_ctl_status_and_ctl_without_an_engine(engine_process: Any, short_d
 async def test_a_supply_shows_in_ctl_status(engine_process: Any, central: Any, probe: Any) -> None:
     engine = engine_process()
     reports = await probe(Topic.TELEMETRY, engine.cp_id)
+    await give_record_key(engine)
     await central.start(engine.cp_id, "S-status")
     await reports.wait_for(Telemetry, session_id="S-status", seq=1)
     status = (await ctl(engine, "status")).stdout
@@ -192,6 +202,7 @@ async def test_sigterm_during_a_supply_publishes_an_aborted_ticket_and_exits_0(
 ) -> None:
     engine = engine_process()
     reports = await probe(Topic.TELEMETRY, engine.cp_id)
+    await give_record_key(engine)
     await central.start(engine.cp_id, "S-term")
     await reports.wait_for(Telemetry, session_id="S-term", seq=1)
     code = await asyncio.to_thread(engine.cp.engine.stop)

@@ -44,6 +44,7 @@ class LinkErrorKind(enum.StrEnum):
     MALFORMED = "malformed"
     UNKNOWN_TYPE = "unknown_type"
     INVALID_FIELD = "invalid_field"
+    UNPROVEN = "unproven"  # evproto.errors.ProofError.code: not proven by whom it names
     # the conversation
     NOT_AUTHENTICATED = "not_authenticated"  # a message before authentication
     AUTH_FAILED = "auth_failed"  # credentials refused

@@ -84,6 +84,7 @@ def run(
     try:
         stack.start_broker()
         stack.start_central()
+        token_file = stack.allow_driver_enrollment(Path(".evdriver"))
         for i in range(cps):
             stack.start_cp(i)
         stack.start_gateway()
@@ -100,6 +101,7 @@ EV Charging Network is running ({cps} charging points).
                    credentials needed (local development; the chart's default is closed);
                    each connector N appears as the CP <stationId>-N
   logs             {workdir}/*.log, {workdir}/CP-*/*.log
+  drivers          enroll themselves on first use with {token_file}
 
 Try:  .venv/bin/evdriver --id D1 --kafka {stack.bootstrap} request CP-0 --max-kwh 0.05
       .venv/bin/evengine ctl ko --control-socket {workdir}/CP-0/engine.sock

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -24,15 +24,28 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, To
 from confluent_kafka import Message as KafkaRecord
 from evproto.errors import MessageError
 from evproto.kafka import ConsumerLoop, KafkaSettings, Publisher, Record
-from evproto.messages import CHANNELS
+from evproto.messages import CHANNELS, Sealed
 from evproto.schema import Message, decode_message
 from evproto.topics import Topic, partition_for
 
 from evstack.waiting import DEFAULT_TIMEOUT, eventually
 
-__all__ = ["KafkaProbe", "TopicContents", "produce_raw", "produce_records", "read_topics"]
+__all__ = [
+    "KafkaProbe",
+    "Opener",
+    "Prover",
+    "TopicContents",
+    "produce_raw",
+    "produce_records",
+    "read_topics",
+]
 
 M = TypeVar("M", bound=Message)
+# What a test holding its peers' keys does to records (evproto.proofs): prove what it
+# publishes as the real sender would, open what the central sealed for a driver
+# (raises MessageError when it cannot).
+Prover = Callable[[Message], Message]
+Opener = Callable[[Sealed, Topic], Message]
 
 _READ_TIMEOUT_S = 20.0
 
@@ -46,8 +59,13 @@ class KafkaProbe:
         topics: Iterable[Topic],
         keys: frozenset[str] | None = None,
         start: str = "latest",
+        *,
+        prove: Prover | None = None,
+        open_sealed: Opener | None = None,
     ) -> None:
         self.settings = settings
+        self._prove = prove
+        self._open = open_sealed
         self.received: list[Message] = []
         self.records: list[Record] = []
         parts: dict[Topic, list[int] | None] = {
@@ -68,6 +86,8 @@ class KafkaProbe:
         self._task: asyncio.Task[None] | None = None
 
     async def _on(self, msg: Message, record: Record) -> None:
+        if isinstance(msg, Sealed) and self._open is not None:
+            msg = self._open(msg, record.topic)
         self.received.append(msg)
         self.records.append(record)
 
@@ -79,7 +99,9 @@ class KafkaProbe:
         return self
 
     async def publish(self, topic: Topic, key: str, msg: Message) -> None:
-        """Publish and wait for the broker's acknowledgement."""
+        """Publish (proven, when the probe proves) and wait for the broker's acknowledgement."""
+        if self._prove is not None:
+            msg = self._prove(msg)
         await asyncio.wait_for(self.publisher.publish(topic, key, msg), DEFAULT_TIMEOUT)
 
     def of(self, kind: type[M], **fields: Any) -> list[M]:
@@ -146,14 +168,16 @@ class TopicContents:
         return self.messages.get(topic, [])
 
 
-def read_topics(bootstrap: str, topics: tuple[Topic, ...]) -> TopicContents:
+def read_topics(
+    bootstrap: str, topics: tuple[Topic, ...], open_sealed: Opener | None = None
+) -> TopicContents:
     """Whole topics, every partition from the beginning, as evproto messages (blocking).
 
     A throwaway consumer: manual assignment (no group join, nothing committed),
     read until every partition reports its end. (The end comes from the fetch
     answers: the embedded broker's ListOffsets answer lags behind the records.)
     Records that do not decode as a message of their topic are returned apart,
-    as findings.
+    as findings; records sealed for a driver are opened with ``open_sealed``.
     """
     settings = KafkaSettings(bootstrap, client_id="e2e-ledger")
     consumer = Consumer(
@@ -173,7 +197,7 @@ def read_topics(bootstrap: str, topics: tuple[Topic, ...]) -> TopicContents:
                 where = (record.topic() or "", record.partition() or 0)
                 err = record.error()
                 if err is None:
-                    _decode(record, contents)
+                    _decode(record, contents, open_sealed)
                 elif err.code() == KafkaError._PARTITION_EOF:
                     unread.discard(where)
                 else:
@@ -183,10 +207,12 @@ def read_topics(bootstrap: str, topics: tuple[Topic, ...]) -> TopicContents:
     return contents
 
 
-def _decode(record: KafkaRecord, contents: TopicContents) -> None:
+def _decode(record: KafkaRecord, contents: TopicContents, open_sealed: Opener | None) -> None:
     topic = Topic(record.topic() or "")
     try:
         message = decode_message(record.value() or b"", CHANNELS[topic])
+        if isinstance(message, Sealed) and open_sealed is not None:
+            message = open_sealed(message, topic)
     except MessageError as exc:
         where = f"{topic.value}[{record.partition()}]@{record.offset()}"
         contents.undecodable.append(f"{where}: {exc.message}")

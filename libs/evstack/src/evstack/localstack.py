@@ -161,6 +161,7 @@ class LocalStack:
         self.operator_token = self._token("operator-token")
         self.viewer_token = self._token("viewer-token")
         self.registration_token = self._token("registration-token")
+        self.enrollment_token = self._token("enrollment-token")
 
     def _free_port(self) -> int:
         while (port := free_port(self.host)) in self._ports:
@@ -219,6 +220,7 @@ class LocalStack:
             "EV_OPERATOR_TOKEN_FILE": str(self.workdir / "operator-token"),
             "EV_VIEWER_TOKEN_FILE": str(self.workdir / "viewer-token"),
             "EV_REGISTRATION_TOKEN_FILE": str(self.workdir / "registration-token"),
+            "EV_ENROLLMENT_TOKEN_FILE": str(self.workdir / "enrollment-token"),
         }
         self.central = ManagedProcess("central", argv, env, self.workdir / "central.log")
         return self.central
@@ -301,6 +303,7 @@ class LocalStack:
             **self._common_env(),
             "EV_ID": driver_id,
             "EV_STATE_DIR": str(state_dir or drivers),
+            "EV_ENROLLMENT_TOKEN_FILE": str(self.workdir / "enrollment-token"),
         }
         return ManagedProcess(
             f"driver {driver_id}",
@@ -331,6 +334,15 @@ class LocalStack:
 
     def start_gateway(self, *extra: str) -> ManagedProcess:
         return self.gateway_process(*extra).start()
+
+    def allow_driver_enrollment(self, state_dir: Path) -> Path:
+        """Put the enrollment token where a driver with this state directory finds it
+        (``make run``: the README's driver command enrolls itself on first use)."""
+        state_dir.mkdir(parents=True, exist_ok=True)
+        path = state_dir / "enrollment-token"
+        path.write_text(self.enrollment_token + "\n")
+        path.chmod(0o600)
+        return path
 
     def processes(self) -> list[ManagedProcess]:
         procs = [p for cp in self.cps.values() for p in (cp.monitor, cp.engine)]

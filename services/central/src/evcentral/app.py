@@ -34,16 +34,19 @@ from evcentral.credentials import Authenticator
 from evcentral.db import Database
 from evcentral.history import StateHistory
 from evcentral.http.access import Access
+from evcentral.enrollment import DriverEnrollment
 from evcentral.http.api import HttpDeps, Readiness, build_app
 from evcentral.http.events import EventHub
 from evcentral.journal import Journal
 from evcentral.kafka_io import KafkaIO
+from evcentral.keyring import Keyring
 from evcentral.metrics import CentralMetrics
 from evcentral.monitor_server import MonitorLimits, MonitorServer
 from evcentral.operator_actions import OperatorActions
 from evcentral.outbox import Outbox
 from evcentral.ratelimit import PerAddressLimiter
 from evcentral.refusals import Refusals
+from evcentral.record_proofs import ProofGate
 from evcentral.registry import ChargingPoint, Registry
 from evcentral.sessions import SessionManager
 from evcentral.settings import CentralSettings
@@ -101,20 +104,26 @@ class Central:
             group_id=consumer_group,
             create=settings.create_topics,
         )
-        self.outbox = Outbox(self.kafka.publisher)
+        self.keys = Keyring(self.db, self.registry)
+        self.outbox = Outbox(self.kafka.publisher, self.keys)
         core = Core(self.db, self.registry, self.outbox, self.journal, self.metrics)
         self.sessions = SessionManager(
             core,
             start_timeout=settings.start_timeout,
             abort_grace=settings.abort_grace,
+            max_power_kw=settings.max_power_kw,
+            energy_margin_kwh=settings.energy_margin_kwh,
             broker_ok=lambda: self.kafka.broker_ok,
         )
         self.desk = SupplyDesk(core, self.sessions)
-        router.on(MsgType.SUPPLY_REQUEST)(self.desk.on_request)
-        router.on(MsgType.SUPPLY_STOP)(self.desk.on_stop)
-        router.on(MsgType.SUPPLY_STARTED)(self.sessions.on_started)
-        router.on(MsgType.TELEMETRY)(self.sessions.on_telemetry)
-        router.on(MsgType.TICKET)(self.sessions.on_ticket)
+        self.enrollment = DriverEnrollment(core, self.keys)
+        gate = ProofGate(core, self.keys, enrollment_token=settings.enrollment_token)
+        router.on(MsgType.SUPPLY_REQUEST)(gate.guard(self.desk.on_request))
+        router.on(MsgType.SUPPLY_STOP)(gate.guard(self.desk.on_stop))
+        router.on(MsgType.ENROLL_REQUEST)(gate.guard(self.enrollment.on_enroll))
+        router.on(MsgType.SUPPLY_STARTED)(gate.guard(self.sessions.on_started))
+        router.on(MsgType.TELEMETRY)(gate.guard(self.sessions.on_telemetry))
+        router.on(MsgType.TICKET)(gate.guard(self.sessions.on_ticket))
         authenticator = Authenticator(
             self.db,
             self.registry,
@@ -219,6 +228,7 @@ class Central:
             registry=self.registry,
             db=self.db,
             operator=self.operator,
+            enrollment=self.enrollment,
             hub=self.hub,
             metrics=self.metrics,
             access=self.access,

@@ -16,13 +16,15 @@ import time
 from collections.abc import Callable
 
 from evproto.auth import (
+    client_key,
     new_secret,
+    recover_client_key,
     seal_secret,
     stored_key,
-    verify_client_proof,
     verify_registration_proof,
 )
 from evproto.messages import AuthResult, ChallengeResponse, Register
+from evproto.proofs import cp_root_key
 
 from evcentral.db import Database
 from evcentral.ratelimit import PerAddressLimiter
@@ -68,8 +70,10 @@ class Authenticator:
             return _refused(
                 cp_id, f"the operator reset the credentials of {cp_id}; register it with the token"
             )
-        if not verify_client_proof(cp.stored_key, answer.proof, nonce, cp_id):
+        key = recover_client_key(cp.stored_key, answer.proof, nonce, cp_id)
+        if key is None:
             return _refused(cp_id, "wrong credentials for this charging point")
+        self._keep_record_key(cp, cp_root_key(key).hex())
         return AuthResult(cp_id=cp_id, accepted=True, price=cp.price)
 
     def login_refused(self, cp_id: str, peer: str, why: str) -> None:
@@ -106,6 +110,7 @@ class Authenticator:
             )
         secret = new_secret()
         key = stored_key(secret)
+        record_key = cp_root_key(client_key(secret)).hex()
         if cp is None:
             row = CpRow(
                 cp_id=cp_id,
@@ -114,6 +119,7 @@ class Authenticator:
                 out_of_service=False,
                 stored_key=key,
                 registered_at=self._clock(),
+                record_key=record_key,
             )
             self._db.insert_cp(row)
             cp = ChargingPoint.from_row(row)
@@ -122,6 +128,7 @@ class Authenticator:
             self._db.update_credentials(cp_id, request.location, key)
             cp.stored_key = key
             cp.location = request.location
+            self._keep_record_key(cp, record_key)
             self._registry.refresh(cp)
         return AuthResult(
             cp_id=cp_id,
@@ -133,6 +140,13 @@ class Authenticator:
     def _refuse(self, reason: Refusal, cp_id: str, peer: str, why: str) -> AuthResult:
         self._refusals.refuse(Door.REGISTRATION, reason, peer, f"register {cp_id}", cp_id=cp_id)
         return _refused(cp_id, why)
+
+    def _keep_record_key(self, cp: ChargingPoint, record_key: str) -> None:
+        """The key that proves the CP's Kafka records; a CP registered before record keys
+        existed gets it at its next authentication."""
+        if cp.record_key != record_key:
+            self._db.set_record_key(cp.cp_id, record_key)
+            cp.record_key = record_key
 
 
 def _refused(cp_id: str, reason: str) -> AuthResult:

@@ -100,6 +100,18 @@ MIGRATIONS: list[str] = [
         added_at   REAL NOT NULL
     );
     """,
+    # 6: the keys that prove Kafka records (evproto.proofs): each CP's record key,
+    # derived from its secret, and each enrolled driver's root key
+    """
+    ALTER TABLE charging_points ADD COLUMN record_key TEXT NOT NULL DEFAULT '';
+    CREATE TABLE driver_credentials (
+        driver_id   TEXT PRIMARY KEY,
+        root_key    TEXT NOT NULL,
+        enrolled_at REAL NOT NULL,
+        enrolled_by TEXT NOT NULL,
+        revoked_at  REAL
+    );
+    """,
 ]
 
 _SESSION_COLUMNS = (
@@ -199,8 +211,8 @@ class Database:
 
     def load_cps(self) -> list[CpRow]:
         rows = self._conn.execute(
-            "SELECT cp_id, location, price, out_of_service, stored_key, registered_at, last_seen "
-            "FROM charging_points ORDER BY cp_id"
+            "SELECT cp_id, location, price, out_of_service, stored_key, registered_at, last_seen, "
+            "record_key FROM charging_points ORDER BY cp_id"
         ).fetchall()
         return [
             CpRow(
@@ -211,6 +223,7 @@ class Database:
                 stored_key=r["stored_key"],
                 registered_at=r["registered_at"],
                 last_seen=r["last_seen"],
+                record_key=r["record_key"],
             )
             for r in rows
         ]
@@ -218,8 +231,8 @@ class Database:
     def insert_cp(self, cp: CpRow) -> None:
         self._conn.execute(
             "INSERT INTO charging_points "
-            "(cp_id, location, price, out_of_service, stored_key, registered_at, last_seen) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "(cp_id, location, price, out_of_service, stored_key, registered_at, last_seen, "
+            "record_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 cp.cp_id,
                 cp.location,
@@ -228,7 +241,13 @@ class Database:
                 cp.stored_key,
                 cp.registered_at,
                 cp.last_seen,
+                cp.record_key,
             ),
+        )
+
+    def set_record_key(self, cp_id: str, record_key: str) -> None:
+        self._conn.execute(
+            "UPDATE charging_points SET record_key = ? WHERE cp_id = ?", (record_key, cp_id)
         )
 
     def update_credentials(self, cp_id: str, location: str, stored_key: str) -> None:
@@ -238,8 +257,11 @@ class Database:
         )
 
     def reset_credentials(self, cp_id: str) -> None:
-        """Forget the CP's key: only the registration token can enroll it again."""
-        self._conn.execute("UPDATE charging_points SET stored_key = '' WHERE cp_id = ?", (cp_id,))
+        """Forget the CP's keys: only the registration token can enroll it again, and
+        its Kafka records are refused until then."""
+        self._conn.execute(
+            "UPDATE charging_points SET stored_key = '', record_key = '' WHERE cp_id = ?", (cp_id,)
+        )
 
     def set_out_of_service(self, cp_ids: Iterable[str], out_of_service: bool) -> None:
         with self.transaction():
@@ -257,6 +279,43 @@ class Database:
                 "UPDATE charging_points SET last_seen = ? WHERE cp_id = ?",
                 [(ts, cp_id) for cp_id, ts in seen],
             )
+
+    # --- driver credentials -------------------------------------------------------
+
+    def enroll_driver(self, driver_id: str, root_key: str, now: float, by: str) -> bool:
+        """Store a driver's root key; False (nothing changed) if it is enrolled already."""
+        cursor = self._conn.execute(
+            "INSERT INTO driver_credentials (driver_id, root_key, enrolled_at, enrolled_by) "
+            "VALUES (?, ?, ?, ?) ON CONFLICT (driver_id) DO UPDATE SET "
+            "root_key = excluded.root_key, enrolled_at = excluded.enrolled_at, "
+            "enrolled_by = excluded.enrolled_by, revoked_at = NULL "
+            "WHERE driver_credentials.revoked_at IS NOT NULL",
+            (driver_id, root_key, now, by),
+        )
+        return cursor.rowcount == 1
+
+    def revoke_driver(self, driver_id: str, now: float) -> bool:
+        cursor = self._conn.execute(
+            "UPDATE driver_credentials SET revoked_at = ? "
+            "WHERE driver_id = ? AND revoked_at IS NULL",
+            (now, driver_id),
+        )
+        return cursor.rowcount == 1
+
+    def driver_key(self, driver_id: str) -> str | None:
+        """The root key of an enrolled (not revoked) driver."""
+        row = self._conn.execute(
+            "SELECT root_key FROM driver_credentials WHERE driver_id = ? AND revoked_at IS NULL",
+            (driver_id,),
+        ).fetchone()
+        return None if row is None else str(row[0])
+
+    def list_drivers(self) -> list[dict[str, object]]:
+        rows = self._conn.execute(
+            "SELECT driver_id, enrolled_at, enrolled_by, revoked_at FROM driver_credentials "
+            "ORDER BY driver_id"
+        ).fetchall()
+        return [dict(r) for r in rows]
 
     # --- drivers and processed requests -----------------------------------------
 

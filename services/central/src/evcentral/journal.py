@@ -28,6 +28,8 @@ class LogKind(enum.StrEnum):
     DIRECTIVE = "directive"
     CONNECTION = "connection"
     SECURITY = "security"  # a refused token, registration or proof (evcentral.refusals)
+    REFUSED = "refused"  # a Kafka record not proven, or implausible
+    ENROLLMENT = "enrollment"
 
 
 @dataclass(frozen=True, slots=True)

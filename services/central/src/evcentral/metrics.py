@@ -10,7 +10,9 @@ from collections.abc import Callable, Iterator
 
 from evproto.kafka import KafkaStats
 from evproto.messages import Origin
+from evproto.errors import ImplausibleRecord, ProofError
 from evproto.metrics import LOOP_LAG_BUCKETS, ServiceMetrics
+from evproto.schema import MsgType
 from evproto.states import CpState
 from evproto.topics import Topic
 from evproto.vocabulary import AbortCause
@@ -23,6 +25,15 @@ from evcentral.refusals import REFUSALS, Door, Refusal
 
 __all__ = ["CAP_REASONS", "CP_STATE_VALUES", "CentralMetrics"]
 
+# Kafka messages the central accepts only with a proof (evcentral.record_proofs)
+PROVEN_TYPES = (
+    MsgType.SUPPLY_REQUEST,
+    MsgType.SUPPLY_STOP,
+    MsgType.ENROLL_REQUEST,
+    MsgType.SUPPLY_STARTED,
+    MsgType.TELEMETRY,
+    MsgType.TICKET,
+)
 CAP_REASONS = (
     "pending_monitors",  # --max-pending-monitors reached
     "pending_per_address",  # --max-pending-per-address reached
@@ -37,6 +48,10 @@ IGNORED_KINDS = (
     "late_supply_started",
     "stop",
 )
+REFUSED_KINDS = [
+    *((t, ProofError.code) for t in PROVEN_TYPES),
+    *((t, ImplausibleRecord.code) for t in (MsgType.TELEMETRY, MsgType.TICKET)),
+]
 CP_STATE_VALUES = {
     CpState.ACTIVE: 0,
     CpState.SUPPLYING: 1,
@@ -45,8 +60,8 @@ CP_STATE_VALUES = {
     CpState.BROKEN_DOWN: 4,
     CpState.DISCONNECTED: 5,
 }
-_HTTP_METHODS = ("GET", "POST", "PUT")
-_HTTP_STATUSES = ("200", "202", "400", "401", "403", "404", "405", "500", "503")
+_HTTP_METHODS = ("GET", "POST", "PUT", "DELETE")
+_HTTP_STATUSES = ("200", "201", "202", "400", "401", "403", "404", "405", "409", "500", "503")
 
 
 class CentralMetrics(ServiceMetrics):
@@ -110,6 +125,17 @@ class CentralMetrics(ServiceMetrics):
             "Kafka messages ignored: duplicates, or late for an ended session",
             ["kind"],
         )
+        self.refused_records = self.counter(
+            "refused_records_total",
+            "Kafka records refused and dead-lettered: not proven by whom they name "
+            "(unproven), or reporting what cannot be true (implausible)",
+            ["type", "code"],
+        )
+        self.driver_enrollments = self.counter(
+            "driver_enrollments_total",
+            "Driver enrollments, by how and whether they were accepted",
+            ["via", "result"],
+        )
         self.pending_monitors = self.gauge(
             "pending_monitor_connections", "Monitor connections not yet authenticated"
         )
@@ -153,6 +179,11 @@ class CentralMetrics(ServiceMetrics):
         for door, reasons in REFUSALS.items():
             for reason in reasons:
                 self.access_refused.labels(door.value, reason.value)
+        for msg_type, refusal in REFUSED_KINDS:
+            self.refused_records.labels(msg_type.value, refusal)
+        for via in ("operator", "self"):
+            for result in ("accepted", "refused"):
+                self.driver_enrollments.labels(via, result)
         for method in _HTTP_METHODS:
             for status in _HTTP_STATUSES:
                 self.http_requests.labels(method, status)

@@ -81,6 +81,7 @@ class OperatorActions:
         secret. Price, location and out-of-service stay."""
         self._db.reset_credentials(cp.cp_id)
         cp.stored_key = ""
+        cp.record_key = ""  # its reports are refused until it registers again
         self._disconnect(cp, "credentials reset by the operator")
         self._journal.record(
             LogKind.SECURITY,

@@ -5,6 +5,11 @@ retrying through a broker outage, a failure is logged and counted, and
 shutdown flushes what is queued. Waiting for each broker acknowledgement
 inside the (sequential) consumer would cap the central at one round trip per
 record.
+
+What the central says is proven (evproto.proofs): directives and answers to
+an engine carry an HMAC with the CP's record key; whatever goes to a driver
+(answers, updates, tickets) is sealed with that driver's key, so only it can
+read it and it knows the central wrote it.
 """
 
 from __future__ import annotations
@@ -20,13 +25,17 @@ from evproto.messages import (
     Directive,
     DirectiveAction,
     DriverUpdate,
+    EnrollResponse,
+    Origin,
     SessionPhase,
     SupplyResponse,
     Ticket,
 )
+from evproto.proofs import Signer, prove, seal
 from evproto.schema import Message, new_id
 from evproto.topics import Topic
 
+from evcentral.keyring import Keyring
 from evcentral.records import SessionRecord
 from evcentral.registry import ChargingPoint
 
@@ -36,9 +45,11 @@ log = logging.getLogger("evcentral.outbox")
 
 
 class Outbox:
-    def __init__(self, publisher: Publisher) -> None:
+    def __init__(self, publisher: Publisher, keys: Keyring) -> None:
         self._publisher = publisher
+        self._keys = keys
         self.failures = 0
+        self.unsealable = 0  # messages for a driver whose key is gone (revoked meanwhile)
 
     def publish(self, topic: Topic, key: str, msg: Message) -> None:
         future = self._publisher.publish(topic, key, msg)
@@ -54,8 +65,30 @@ class Outbox:
 
     # --- typed helpers ---------------------------------------------------------------
 
+    def _to_driver(self, topic: Topic, driver_id: str, msg: Message) -> None:
+        key = self._keys.driver_key(driver_id)
+        if key is None:
+            self.unsealable += 1
+            log.warning("no key to seal for %s", kv(driver=driver_id, type=msg.TYPE.value))
+            return
+        self.publish(topic, driver_id, seal(msg, key, driver_id, topic))
+
+    def _to_cp(self, topic: Topic, cp_id: str, msg: Message) -> None:
+        key = self._keys.cp_key(cp_id)
+        if key is not None:
+            msg = prove(msg, key, Signer.CENTRAL)
+        else:  # the engine will refuse it; its CP has not authenticated since record keys
+            log.warning("no record key to prove for %s", kv(cp=cp_id, type=msg.TYPE.value))
+        self.publish(topic, cp_id, msg)
+
     def response(self, response: SupplyResponse) -> None:
-        self.publish(Topic.SUPPLY_RESPONSES, response.requester_id, response)
+        if response.origin is Origin.DRIVER:
+            self._to_driver(Topic.SUPPLY_RESPONSES, response.requester_id, response)
+        else:
+            self._to_cp(Topic.SUPPLY_RESPONSES, response.requester_id, response)
+
+    def enrollment(self, response: EnrollResponse) -> None:
+        self.publish(Topic.SUPPLY_RESPONSES, response.driver_id, response)
 
     def directive(
         self,
@@ -78,7 +111,7 @@ class Outbox:
             reason=reason,
             sent_at=time.time(),
         )
-        self.publish(Topic.DIRECTIVES, cp_id, directive)
+        self._to_cp(Topic.DIRECTIVES, cp_id, directive)
         return directive
 
     def driver_update(self, session: SessionRecord, phase: SessionPhase, reason: str = "") -> None:
@@ -96,11 +129,11 @@ class Outbox:
             reason=reason,
             sent_at=time.time(),
         )
-        self.publish(Topic.DRIVER_UPDATES, session.driver_id, update)
+        self._to_driver(Topic.DRIVER_UPDATES, session.driver_id, update)
 
     def ticket(self, session: SessionRecord, ticket: Ticket) -> None:
         if session.relayed:
-            self.publish(Topic.DRIVER_UPDATES, session.driver_id, ticket)
+            self._to_driver(Topic.DRIVER_UPDATES, session.driver_id, ticket)
 
     def cp_state(self, cp: ChargingPoint) -> None:
         session = cp.session

@@ -27,6 +27,7 @@ class CpRow:
     stored_key: str
     registered_at: float
     last_seen: float | None = None
+    record_key: str = ""  # hex; proves the CP's Kafka records (evproto.proofs)
 
 
 @dataclass(slots=True, eq=False)
@@ -50,6 +51,7 @@ class SessionRecord:
     max_kwh: float | None = None
     max_eur: float | None = None
     max_minutes: float | None = None
+    power_kw: float | None = None  # as the CP reports it (telemetry); bounds its ticket
 
     @property
     def open(self) -> bool:

@@ -30,6 +30,7 @@ from evproto.vocabulary import AbortCause
 from evcentral.core import Core
 from evcentral.db import Database
 from evcentral.journal import LogKind
+from evcentral.plausibility import bill, check_telemetry, check_ticket
 from evcentral.records import SessionRecord, SessionStatus
 from evcentral.registry import ChargingPoint
 
@@ -65,6 +66,8 @@ class SessionManager:
         start_timeout: float,
         abort_grace: float,
         restore_grace: float = 30.0,
+        max_power_kw: float = 350.0,
+        energy_margin_kwh: float = 0.01,
         broker_ok: Callable[[], bool] = lambda: True,
     ) -> None:
         self._db = core.db
@@ -76,6 +79,8 @@ class SessionManager:
         self._start_timeout = start_timeout
         self._abort_grace = abort_grace
         self._restore_grace = restore_grace
+        self._max_power_kw = max_power_kw
+        self._energy_margin = energy_margin_kwh
         self._broker_ok = broker_ok
         self._start_timers: dict[str, asyncio.TimerHandle] = {}
         self._grace: dict[str, tuple[Cause, asyncio.TimerHandle]] = {}
@@ -182,10 +187,12 @@ class SessionManager:
         if msg.seq <= session.last_seq:
             self._metrics.ignored_messages.labels("duplicate_telemetry").inc()
             return
+        check_telemetry(session, msg, self._clock(), self._max_power_kw, self._energy_margin)
+        session.power_kw = msg.power_kw  # in memory only: bounds the ticket
         progress = {
             "last_seq": msg.seq,
             "kwh": msg.kwh,
-            "eur": msg.eur,
+            "eur": bill(msg.kwh, session.price, session.max_eur),  # the central's €
             "elapsed_s": msg.elapsed_s,
         }
         if session.status is SessionStatus.AUTHORIZED:
@@ -201,8 +208,15 @@ class SessionManager:
 
     async def on_ticket(self, msg: Ticket, _record: Record) -> None:
         session = self._open_session(msg)
-        if session is not None:
-            self._finish(session, msg, self._abort_label(session, msg.outcome))
+        if session is None:
+            return
+        power = session.power_kw or self._max_power_kw
+        check_ticket(session, msg, self._clock(), power, self._energy_margin)
+        # the driver's ticket says what the central bills, at the agreed price
+        ticket = dataclasses.replace(
+            msg, eur=bill(msg.kwh, session.price, session.max_eur), price=session.price, proof=""
+        )
+        self._finish(session, ticket, self._abort_label(session, msg.outcome))
 
     # --- events from the monitor link, the operator and the driver ----------------------
 

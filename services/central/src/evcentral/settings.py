@@ -44,6 +44,26 @@ class CentralSettings(KafkaOptions):
         metavar="N",
         above=0,
     )
+    enrollment_token: str = setting(
+        "",
+        help="token a driver proves to enroll itself on first use (empty: only the operator "
+        "enrolls drivers, POST /api/drivers)",
+        secret=True,
+    )
+    max_power_kw: float = setting(
+        350.0,
+        help="the most power any CP may report; energy above power x time is refused",
+        metavar="KW",
+        above=0,
+        maximum=1000,
+    )
+    energy_margin_kwh: float = setting(
+        0.01,
+        help="kWh a report may exceed power x time since authorization by (rounding, delays)",
+        metavar="KWH",
+        minimum=0,
+        maximum=1000,
+    )
     default_price: float = setting(
         0.30,
         help="€/kWh for a newly registered CP that proposes none",

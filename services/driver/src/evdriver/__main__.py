@@ -18,6 +18,7 @@ from evdriver.app import DriverApp
 from evdriver.batch import BatchLine, read_batch_file, run_batch
 from evdriver.cli import DESCRIPTION, EXIT_CODES, add_commands
 from evdriver.commands import list_cps, request, run_idle, stop, watch
+from evdriver.credentials import NotEnrolled
 from evdriver.events import BrokerUnreachable, Interrupted
 from evdriver.exitcodes import ExitCode
 from evdriver.interrupts import Interrupts
@@ -87,6 +88,12 @@ async def _run(app: DriverApp, command: Callable[[], Awaitable[int]]) -> int:
     except BrokerUnavailable as exc:
         app.renderer.show(BrokerUnreachable(bootstrap=app.settings.kafka, detail=exc.message))
         return ExitCode.BROKER
+    except NotEnrolled as exc:
+        print(f"evdriver: {exc.message}", file=sys.stderr)
+        return ExitCode.NOT_ENROLLED
+    except ConfigError as exc:  # an unusable credential file
+        print(f"evdriver: {exc.message}", file=sys.stderr)
+        return ExitCode.USAGE
     except asyncio.CancelledError:
         if not app.interrupts.interrupted:
             raise

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from evproto.kafka import KafkaSettings
 
+from evdriver.credentials import DriverSecret, NotEnrolled, enroll, find_token
 from evdriver.events import Event, Requested
 from evdriver.interrupts import Interrupts
 from evdriver.link import DriverLink
@@ -39,11 +40,36 @@ class DriverApp:
     def store(self) -> StateStore:
         return StateStore(Path(self.settings.state_dir), self.settings.id)
 
+    async def credential(self) -> bytes:
+        """The driver's root key: from its state directory, or enrolled now (first use)."""
+        state_dir = Path(self.settings.state_dir)
+        secret = DriverSecret(state_dir, self.driver_id)
+        key = secret.root_key()
+        if key is not None:
+            return key
+        token = find_token(self.settings.enrollment_token, state_dir)
+        if not token:
+            raise NotEnrolled(
+                f"{self.driver_id} has no credential in {secret.file.path} and no enrollment "
+                "token: ask the operator to enroll it (POST /api/drivers) and save the secret "
+                "there, or set --enrollment-token"
+            )
+        link = DriverLink(
+            self.kafka, self.driver_id, None, connect_attempts=self.settings.connect_attempts
+        )
+        try:
+            await link.open()
+            new = await enroll(link, self.driver_id, token, self.settings.answer_timeout)
+        finally:
+            await link.close()
+        return secret.save(new)
+
     @contextlib.asynccontextmanager
     async def session(self) -> AsyncIterator[SessionWatcher]:
         """The Kafka link on this driver's partitions and its watcher; BrokerUnavailable if not."""
+        key = await self.credential()
         link = DriverLink(
-            self.kafka, self.driver_id, connect_attempts=self.settings.connect_attempts
+            self.kafka, self.driver_id, key, connect_attempts=self.settings.connect_attempts
         )
         try:
             await link.open()

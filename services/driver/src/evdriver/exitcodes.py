@@ -20,6 +20,7 @@ class ExitCode(enum.IntEnum):
     ABORTED = 4  # aborted or cancelled ticket
     NO_ANSWER = 5  # the central did not answer in time
     BROKER = 6  # the broker is unreachable
+    NOT_ENROLLED = 7  # no credential, and enrolling was refused or is not possible
     INTERRUPTED = 130  # Ctrl-C without a ticket
 
 

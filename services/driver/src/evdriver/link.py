@@ -2,9 +2,15 @@
 
 The driver reads ``partition_for(driver id)`` of ``ev.supply.responses`` and
 ``ev.driver.updates`` and, of those, only records keyed by its id. Offsets are
-committed by the ``evdriver.<id>`` group only after the watcher has acknowledged
-a message (saved it in the state file and shown it): a driver killed before that
+committed by the driver's group only after the watcher has acknowledged a
+message (saved it in the state file and shown it): a driver killed before that
 gets the message again when it restarts.
+
+Trust (evproto.proofs): what the central sends the driver is sealed with the
+driver's key; a record that does not open, or comes unsealed, is refused and
+dead-lettered, never shown. Requests and stops go out proven with the driver's
+request key. The group is ``evdriver.<id>.<tag>``, the tag derived from the
+driver's key: another driver cannot name it to move this one's offsets.
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ import contextlib
 import dataclasses
 import logging
 
-from evproto.errors import BrokerError, EvError
+from evproto.errors import BrokerError, EvError, ProofError
 from evproto.kafka import (
     ConsumerLoop,
     KafkaSettings,
@@ -25,8 +31,10 @@ from evproto.kafka import (
     pin_start_positions,
 )
 from evproto.logs import kv
+from evproto.messages import CHANNELS, EnrollResponse, Sealed, SupplyRequest, SupplyStop
+from evproto.proofs import Purpose, Signer, derive_key, driver_group_id, open_sealed, prove
 from evproto.retry import peer_retry
-from evproto.schema import Message
+from evproto.schema import Message, new_id
 from evproto.topics import Topic
 
 __all__ = ["BrokerUnavailable", "DriverLink", "Inbound"]
@@ -58,10 +66,21 @@ class DriverLink:
     """Open with :meth:`open`; read with :meth:`get`; publish; :meth:`close` at the end."""
 
     def __init__(
-        self, settings: KafkaSettings, driver_id: str, *, connect_attempts: int = 4
+        self,
+        settings: KafkaSettings,
+        driver_id: str,
+        key: bytes | None,
+        *,
+        connect_attempts: int = 4,
     ) -> None:
+        """``key`` is the driver's root key; None only to enroll (a throwaway group)."""
         self.driver_id = driver_id
-        self.group_id = f"evdriver.{driver_id}"
+        self._key = key
+        self.group_id = (
+            driver_group_id(driver_id, key)
+            if key is not None
+            else f"evdriver.{driver_id}.enrolling.{new_id()[:12]}"
+        )
         self.bootstrap = settings.bootstrap
         self.stats = KafkaStats()
         self._settings = settings
@@ -113,9 +132,25 @@ class DriverLink:
             )
         return self._consumer
 
+    def _opened(self, msg: Message, topic: Topic) -> Message:
+        """What the central sealed for this driver; ProofError for anything else."""
+        if isinstance(msg, EnrollResponse):
+            return msg  # the secret inside is sealed to the enrolling key pair
+        if not isinstance(msg, Sealed):
+            raise ProofError(f"{msg.TYPE.value} came unsealed: not from the central")
+        assert self._key is not None
+        return open_sealed(msg, self._key, topic, CHANNELS["driver<-sealed"])
+
     async def _deliver(self, msg: Message, record: Record) -> None:
         if self._stop.is_set():
             raise asyncio.CancelledError  # closing: leave this batch uncommitted
+        if self._key is None and not isinstance(msg, EnrollResponse):
+            return  # enrolling: another instance's records are none of this link's business
+        try:
+            msg = self._opened(msg, record.topic)
+        except ProofError as exc:
+            log.warning("refused %s", kv(driver=self.driver_id, reason=exc.message))
+            raise  # dead-lettered with the reason, never shown
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._pending.add(done)
         try:
@@ -131,6 +166,8 @@ class DriverLink:
     async def publish(self, topic: Topic, key: str, msg: Message, timeout: float) -> None:
         """Publish and wait for the broker's acknowledgement, or BrokerUnavailable."""
         assert self._publisher is not None, "publish() before open()"
+        if isinstance(msg, SupplyRequest | SupplyStop) and self._key is not None:
+            msg = prove(msg, derive_key(self._key, Purpose.DRIVER_REQUESTS), Signer.DRIVER)
         try:
             await asyncio.wait_for(self._publisher.publish(topic, key, msg), timeout)
         except TimeoutError:

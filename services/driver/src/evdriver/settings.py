@@ -16,7 +16,15 @@ __all__ = ["DriverSettings"]
 class DriverSettings(KafkaOptions):
     id: str = identifier("", "this driver's id (required)")
     state_dir: str = setting(
-        ".evdriver", help="keeps <id>.json: the current or last session", metavar="DIR"
+        ".evdriver",
+        help="keeps <id>.json (the current or last session) and <id>.secret (the credential)",
+        metavar="DIR",
+    )
+    enrollment_token: str = setting(
+        "",
+        help="token to enroll this driver on first use (default: <state-dir>/enrollment-token "
+        "if that file exists)",
+        secret=True,
     )
     answer_timeout: float = seconds(30.0, "seconds to wait for the central's answer to a request")
     stop_wait: float = seconds(

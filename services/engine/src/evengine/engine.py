@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from evproto.config import parse_hostport
-from evproto.errors import EvError
+from evproto.errors import EvError, ProofError
 from evproto.kafka import KafkaStats, Publisher, Record
 from evproto.lifecycle import DRAIN_SECONDS
 from evproto.logs import kv
@@ -43,6 +43,7 @@ from evengine.inbox import consume, engine_consumer
 from evengine.metrics import EngineMetrics
 from evengine.monitor_link import MonitorLink
 from evengine.outbox import Outbox
+from evengine.record_key import RecordKey
 from evengine.settings import ConsoleMode, EngineSettings
 from evengine.status import EngineStatus
 from evengine.supply import SupplyMachine
@@ -79,6 +80,7 @@ class Engine:
         )
         self.ready = asyncio.Event()  # set once the directives are being read
         self.link = MonitorLink(self, self.metrics, self.cp_id)
+        self.keys = RecordKey(self.cp_id)
         self._want_console = console
         self._console: Console | None = None
         self._outbox: Outbox | None = None
@@ -109,7 +111,7 @@ class Engine:
             raise EvError(f"cannot serve --metrics {settings.metrics}: {exc.strerror}") from None
         publisher = Publisher(kafka, self.kafka_stats)
         await publisher.start()
-        self._outbox = Outbox(publisher, self.cp_id, self.metrics)
+        self._outbox = Outbox(publisher, self.cp_id, self.metrics, self.keys.prove)
         consumer = engine_consumer(kafka, self.cp_id, self._on_kafka, publisher, self.kafka_stats)
         control = (
             ControlServer(Path(settings.control_socket), self.execute, self.metrics, self.cp_id)
@@ -233,6 +235,17 @@ class Engine:
     # --- Kafka: directives and answers to manual requests -------------------------------
 
     async def _on_kafka(self, msg: Message, _record: Record) -> None:
+        if isinstance(msg, Directive | SupplyResponse):
+            try:
+                self.keys.check(msg, _now())
+            except ProofError as exc:
+                self.metrics.protocol_error(LinkErrorKind.UNPROVEN)
+                log.warning(
+                    "refused %s %s",
+                    msg.TYPE.value,
+                    kv(cp=self.cp_id, reason=exc.message, session=getattr(msg, "session_id", None)),
+                )
+                raise  # dead-lettered with the reason
         await self._kafka_router.dispatch(msg)
 
     async def _on_directive(self, directive: Directive) -> None:
@@ -300,6 +313,9 @@ class Engine:
 
     def central_reachable(self, reachable: bool) -> None:
         self._apply(self.machine.set_central_reachable(reachable))
+
+    def record_key(self, key_hex: str) -> None:
+        self.keys.set(key_hex)
 
 
 def _now() -> float:

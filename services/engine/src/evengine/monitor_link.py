@@ -26,6 +26,7 @@ from evproto.messages import (
     HealthRequest,
     InfoRequest,
     PriceUpdate,
+    RecordKey,
 )
 from evproto.routing import Router
 from evproto.schema import Message, MsgType
@@ -48,6 +49,7 @@ class EngineSide(Protocol):
     def health_answer(self, seq: int) -> HealthAnswer: ...
     def price_update(self, price: float) -> None: ...
     def central_reachable(self, reachable: bool) -> None: ...
+    def record_key(self, key_hex: str) -> None: ...
 
 
 class MonitorLink:
@@ -61,6 +63,7 @@ class MonitorLink:
         self._router.on(MsgType.INFO_REQUEST)(self._on_info)
         self._router.on(MsgType.HEALTH_REQUEST)(self._on_health)
         self._router.on(MsgType.PRICE_UPDATE)(self._on_price)
+        self._router.on(MsgType.RECORD_KEY)(self._on_record_key)
         self._router.on(MsgType.CENTRAL_UNREACHABLE)(self._on_central_unreachable)
         self._router.on(MsgType.CENTRAL_RESTORED)(self._on_central_restored)
         self._router.on(MsgType.ERROR)(self._on_error_reply)
@@ -152,6 +155,16 @@ class MonitorLink:
         if msg.cp_id != self._cp_id:
             return self._wrong_cp(msg.cp_id)
         self._engine.price_update(msg.price)
+        return None
+
+    async def _on_record_key(self, msg: RecordKey) -> Message | None:
+        if msg.cp_id != self._cp_id:
+            return self._wrong_cp(msg.cp_id)
+        try:
+            self._engine.record_key(msg.key)
+        except ValueError as exc:
+            self._metrics.protocol_error(LinkErrorKind.INVALID_FIELD)
+            return ErrorReply(code="bad_record_key", message=f"not a record key: {exc}")
         return None
 
     async def _on_central_unreachable(self, msg: CentralUnreachable) -> Message | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 
 from evproto.errors import BrokerError
 from evproto.kafka import Publisher
@@ -34,8 +35,15 @@ _MUST_DELIVER = frozenset({MsgType.SUPPLY_STARTED, MsgType.TICKET, MsgType.SUPPL
 
 
 class Outbox:
-    def __init__(self, publisher: Publisher, cp_id: str, metrics: EngineMetrics) -> None:
+    def __init__(
+        self,
+        publisher: Publisher,
+        cp_id: str,
+        metrics: EngineMetrics,
+        prove: Callable[[Message], Message] = lambda msg: msg,
+    ) -> None:
         self._publisher = publisher
+        self._prove = prove
         self._key = cp_id
         self._metrics = metrics
         self._deliveries: set[asyncio.Task[None]] = set()
@@ -48,6 +56,7 @@ class Outbox:
     def send(self, msg: Message) -> None:
         """Produce now (keeping the order); delivery is followed in the background."""
         topic = _TOPIC_OF[msg.TYPE]
+        msg = self._prove(msg)  # the CP's record key (evengine.record_key)
         first = self._produce(topic, msg)
         if msg.TYPE in _MUST_DELIVER:
             task = asyncio.create_task(self._deliver(topic, msg, first), name=f"deliver-{msg.TYPE}")

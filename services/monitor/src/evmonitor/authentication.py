@@ -58,6 +58,7 @@ class Authenticator:
         metrics: MonitorMetrics,
         *,
         timeout: float,
+        on_secret: Callable[[str], None] = lambda _secret: None,
     ) -> None:
         self._cp_id = cp_id
         self._store = store
@@ -65,11 +66,15 @@ class Authenticator:
         self._engine_info = engine_info
         self._metrics = metrics
         self._timeout = timeout
+        self._on_secret = on_secret
         self._register_next = False
 
     def check_configured(self) -> None:
         """Fail at start, not at the central, when there is nothing to prove."""
-        if self._store.load() is None and not self._token:
+        secret = self._store.load()
+        if secret is not None:
+            self._on_secret(secret)  # the engine can prove its reports before the central is up
+        elif not self._token:
             raise ConfigError(
                 f"no CP secret in {self._store.path} and no registration token: set "
                 "--registration-token (or EV_REGISTRATION_TOKEN_FILE) to register the CP"
@@ -138,6 +143,7 @@ class Authenticator:
         except ValueError:
             raise ProtocolError("the central sent a sealed secret that is not hex") from None
         self._store.save(secret)
+        self._on_secret(secret)
         self._register_next = False
         log.info(
             "registered %s",

@@ -2,73 +2,17 @@
 
 from __future__ import annotations
 
-import contextlib
-import logging
-import os
-import re
-import tempfile
 from pathlib import Path
 
-from evproto.errors import ConfigError
-from evproto.logs import kv
+from evproto.secret_file import SecretFile
 
 __all__ = ["SecretStore"]
 
-log = logging.getLogger("evmonitor.credentials")
-_SECRET = re.compile(r"(?:[0-9a-f]{2}){8,64}")
-_MAX_FILE_BYTES = 1024
 
-
-class SecretStore:
+class SecretStore(SecretFile):
     def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def load(self) -> str | None:
-        """The stored secret, None when there is none; a ConfigError for an unusable file."""
-        try:
-            with open(self.path, "rb") as fh:
-                raw = fh.read(_MAX_FILE_BYTES + 1)
-            mode = os.stat(self.path).st_mode
-        except FileNotFoundError:
-            return None
-        except OSError as exc:
-            raise ConfigError(f"cannot read the CP secret {self.path}: {exc.strerror}") from None
-        text = raw.decode("ascii", errors="replace").strip()
-        if len(raw) > _MAX_FILE_BYTES or not _SECRET.fullmatch(text):
-            raise ConfigError(
-                f"{self.path} does not hold a CP secret (hex digits); remove it and start "
-                "with --registration-token to register the CP again"
-            )
-        if mode & 0o077:
-            log.warning("secret file readable by others %s", kv(path=self.path, mode=oct(mode)))
-        return text
-
-    def save(self, secret: str) -> None:
-        """Write atomically with mode 0600: a crash leaves the old file or the new one."""
-        directory = self.path.parent
-        try:
-            directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{self.path.name}.", suffix=".tmp")
-        except OSError as exc:
-            raise ConfigError(f"cannot store the CP secret in {directory}: {exc}") from None
-        try:
-            with os.fdopen(fd, "w", encoding="ascii") as fh:  # mkstemp made it 0600
-                fh.write(secret + "\n")
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, self.path)
-        except OSError as exc:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise ConfigError(f"cannot store the CP secret in {self.path}: {exc}") from None
-        _fsync_directory(directory)
-
-
-def _fsync_directory(directory: Path) -> None:
-    """Make the rename itself durable (best effort: not every filesystem allows it)."""
-    with contextlib.suppress(OSError):
-        fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        super().__init__(
+            path,
+            what="CP secret",
+            remedy="remove it and start with --registration-token to register the CP again",
+        )

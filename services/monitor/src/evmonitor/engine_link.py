@@ -33,6 +33,7 @@ from evproto.messages import (
     HealthRequest,
     InfoRequest,
     PriceUpdate,
+    RecordKey,
 )
 from evproto.schema import Message
 from evproto.states import Health
@@ -76,6 +77,7 @@ class EngineLink:
         self._seq = 0
         # What the engine must know, and what it was last told (notices).
         self._price: float | None = None
+        self._record_key: str | None = None
         self._central_down = False
         self._engine_told_down = False
         self._notices_changed = asyncio.Event()
@@ -84,6 +86,11 @@ class EngineLink:
 
     def forward_price(self, price: float) -> None:
         self._price = price
+        self._notices_changed.set()
+
+    def forward_record_key(self, key_hex: str) -> None:
+        """The CP's record key (from its secret): the engine proves its reports with it."""
+        self._record_key = key_hex
         self._notices_changed.set()
 
     def set_central_reachable(self, reachable: bool) -> None:
@@ -219,9 +226,14 @@ class EngineLink:
     async def _keep_informed(self, conn: FramedConnection) -> None:
         """Send the engine whatever changed since it was last told; a new link starts afresh."""
         told_price: float | None = None
+        told_key: str | None = None
         told_down_here = False
         while True:
             self._notices_changed.clear()
+            if self._record_key is not None and self._record_key != told_key:
+                await conn.send(RecordKey(cp_id=self._cp_id, key=self._record_key))
+                told_key = self._record_key
+                log.info("record key sent to the engine %s", kv(cp=self._cp_id))
             if self._price is not None and self._price != told_price:
                 await conn.send(PriceUpdate(cp_id=self._cp_id, price=self._price))
                 told_price = self._price

@@ -11,9 +11,11 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from evproto.auth import client_key
 from evproto.errors import ConfigError
 from evproto.logs import kv
 from evproto.metrics import serve_metrics
+from evproto.proofs import cp_root_key
 from prometheus_client import CollectorRegistry
 
 from evmonitor.authentication import Authenticator
@@ -45,6 +47,7 @@ class Monitor:
             self.engine.engine_info,
             self.metrics,
             timeout=settings.central_timeout,
+            on_secret=self._share_record_key,
         )
         self.central = CentralLink(
             settings, self.health, self.engine, self.authenticator, self.metrics
@@ -54,6 +57,11 @@ class Monitor:
         """/readyz: the CP is authenticated at the central (a pod is Ready only then)."""
         connected = f"{self.metrics.prefix}_central_connected"
         return self.metrics.registry.get_sample_value(connected) == 1.0
+
+    def _share_record_key(self, secret: str) -> None:
+        """The engine proves its Kafka records with a key derived from the CP secret; it
+        never sees the secret (docs/interfaces.md "Proofs on Kafka records")."""
+        self.engine.forward_record_key(cp_root_key(client_key(secret)).hex())
 
     async def run(self, stop: asyncio.Event) -> None:
         """Watch the engine and report to the central until ``stop`` is set."""

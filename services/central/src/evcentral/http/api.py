@@ -21,6 +21,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from evcentral.db import Database
 from evcentral.history import StateHistory
 from evcentral.http.access import Access, Role, TokenProblem
+from evcentral.enrollment import DriverEnrollment
+from evcentral.http.drivers import add_driver_routes
 from evcentral.http.events import EventHub, sse_handler
 from evcentral.http.fleet import FleetReads
 from evcentral.http.queries import cp_query, session_query
@@ -58,6 +60,7 @@ class HttpDeps:
     registry: Registry
     db: Database
     operator: OperatorActions
+    enrollment: DriverEnrollment
     hub: EventHub
     metrics: CentralMetrics
     access: Access
@@ -95,6 +98,7 @@ def build_app(deps: HttpDeps) -> web.Application:
     app.router.add_get("/api/sessions.csv", api.reads(fleet.sessions_csv, by_driver=True))
     app.router.add_get("/api/events", sse_handler(deps.hub, api.reader))
     app.router.add_post("/api/drivers/{driver_id}/tokens", api.attach_token)
+    add_driver_routes(app, deps.enrollment, api._authorize)
     app.router.add_get("/api/openapi.json", _openapi)
     app.router.add_get("/metrics", api.metrics_text)
     app.router.add_get("/healthz", _healthz)
