@@ -34,18 +34,22 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from evproto import auth
 from evproto.errors import MessageError, ProofError
 from evproto.messages import EnrollResponse, Sealed
 from evproto.schema import Message, MsgType, decode_message, encode_message
 from evproto.topics import Topic
 
 __all__ = [
+    "DIRECTIVE_MAX_AGE",
     "KEY_BYTES",
     "EnrollmentKeyPair",
     "Purpose",
     "Signer",
     "canonical",
     "check_fresh",
+    "check_from_central",
+    "cp_key_from_secret",
     "cp_root_key",
     "derive_key",
     "driver_group_id",
@@ -98,6 +102,11 @@ def key_from_hex(text: str) -> bytes:
 
 
 # --- root keys of each credential ------------------------------------------------
+
+
+def cp_key_from_secret(secret: str) -> bytes:
+    """A CP's record key, as its monitor (or the OCPP gateway) derives it from the secret."""
+    return cp_root_key(auth.client_key(secret))
 
 
 def cp_root_key(client_key: bytes) -> bytes:
@@ -192,6 +201,18 @@ def check_fresh(sent_at: float, max_age: float, now: float | None = None) -> Non
         raise ProofError(f"stale: sent {now - sent_at:.0f} s ago, at most {max_age:.0f} s allowed")
     if sent_at - now > max_age:
         raise ProofError(f"sent {sent_at - now:.0f} s in the future")
+
+
+# The central cancels a supply not started within its --start-timeout (60 s by default);
+# a command older than this is a replay or a lost one, and either is best ignored.
+DIRECTIVE_MAX_AGE = 60.0
+
+
+def check_from_central(msg: Message, key: bytes, sent_at: float, now: float | None = None) -> None:
+    """What an engine (or the OCPP gateway) asks of a directive or an answer: proven by
+    the central with the CP's record key, and not older than ``DIRECTIVE_MAX_AGE``."""
+    verify(msg, key, Signer.CENTRAL)
+    check_fresh(sent_at, DIRECTIVE_MAX_AGE, now)
 
 
 # --- sealed records --------------------------------------------------------------

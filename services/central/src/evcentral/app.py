@@ -32,9 +32,9 @@ from evcentral.certificate import ServerCertificate
 from evcentral.core import Core
 from evcentral.credentials import Authenticator
 from evcentral.db import Database
+from evcentral.enrollment import DriverEnrollment
 from evcentral.history import StateHistory
 from evcentral.http.access import Access
-from evcentral.enrollment import DriverEnrollment
 from evcentral.http.api import HttpDeps, Readiness, build_app
 from evcentral.http.events import EventHub
 from evcentral.journal import Journal
@@ -47,6 +47,7 @@ from evcentral.outbox import Outbox
 from evcentral.ratelimit import PerAddressLimiter
 from evcentral.refusals import Refusals
 from evcentral.record_proofs import ProofGate
+from evcentral.refusals import Refusals
 from evcentral.registry import ChargingPoint, Registry
 from evcentral.sessions import SessionManager
 from evcentral.settings import CentralSettings

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
+from evproto.errors import ImplausibleRecord, ProofError
 from evproto.kafka import KafkaStats
 from evproto.messages import Origin
-from evproto.errors import ImplausibleRecord, ProofError
 from evproto.metrics import LOOP_LAG_BUCKETS, ServiceMetrics
 from evproto.schema import MsgType
 from evproto.states import CpState

@@ -67,9 +67,9 @@ class Outbox:
 
     def _to_driver(self, topic: Topic, driver_id: str, msg: Message) -> None:
         key = self._keys.driver_key(driver_id)
-        if key is None:
+        if key is None:  # not enrolled (an OCPP card holder) or revoked: nobody to tell
             self.unsealable += 1
-            log.warning("no key to seal for %s", kv(driver=driver_id, type=msg.TYPE.value))
+            log.debug("no key to seal for %s", kv(driver=driver_id, type=msg.TYPE.value))
             return
         self.publish(topic, driver_id, seal(msg, key, driver_id, topic))
 

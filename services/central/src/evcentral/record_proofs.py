@@ -77,8 +77,8 @@ class ProofGate:
         match msg:
             case SupplyStarted() | Telemetry() | Ticket():
                 self._cp_proof(msg, msg.cp_id)
-            case SupplyRequest(origin=Origin.MANUAL):
-                self._cp_proof(msg, msg.requester_id)
+            case SupplyRequest(origin=Origin.MANUAL | Origin.STATION):
+                self._cp_proof(msg, msg.requester_id)  # the CP (or OCPP connector) asks
                 check_fresh(msg.sent_at, REQUEST_MAX_AGE, self._clock())
             case SupplyRequest() | SupplyStop():
                 if isinstance(msg, SupplyStop) and self._keys.is_cp(msg.requester_id):

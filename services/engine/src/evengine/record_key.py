@@ -4,7 +4,7 @@ The monitor derives the key from the CP secret and tells it over their local
 link (``RecordKey``); the engine never holds the secret. Until the key is
 known the engine's reports go out unproven (the central refuses them) and no
 directive is obeyed. A directive is obeyed only when proven by the central
-and not older than ``DIRECTIVE_MAX_AGE``, so a START replayed after a restart
+and not older than ``evproto.proofs.DIRECTIVE_MAX_AGE``, so a START replayed after a restart
 does nothing (within the bound the machine's directive ids are remembered).
 """
 
@@ -15,16 +15,12 @@ import logging
 from evproto.errors import ProofError
 from evproto.logs import kv
 from evproto.messages import Directive, SupplyResponse
-from evproto.proofs import Signer, check_fresh, key_from_hex, prove, verify
+from evproto.proofs import Signer, check_from_central, key_from_hex, prove
 from evproto.schema import Message
 
-__all__ = ["DIRECTIVE_MAX_AGE", "RecordKey"]
+__all__ = ["RecordKey"]
 
 log = logging.getLogger("evengine.proofs")
-
-# The central cancels a supply not started within its --start-timeout (60 s); a
-# directive older than that is a replay or a lost one, and either is best ignored.
-DIRECTIVE_MAX_AGE = 60.0
 
 
 class RecordKey:
@@ -55,5 +51,4 @@ class RecordKey:
         """Raise :class:`ProofError` unless the central proved ``msg`` (and it is fresh)."""
         if self._key is None:
             raise ProofError("no record key from the monitor yet: cannot check the central")
-        verify(msg, self._key, Signer.CENTRAL)
-        check_fresh(msg.sent_at, DIRECTIVE_MAX_AGE, now)
+        check_from_central(msg, self._key, msg.sent_at, now)

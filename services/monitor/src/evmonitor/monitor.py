@@ -11,11 +11,10 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from evproto.auth import client_key
 from evproto.errors import ConfigError
 from evproto.logs import kv
 from evproto.metrics import serve_metrics
-from evproto.proofs import cp_root_key
+from evproto.proofs import cp_key_from_secret
 from prometheus_client import CollectorRegistry
 
 from evmonitor.authentication import Authenticator
@@ -61,7 +60,7 @@ class Monitor:
     def _share_record_key(self, secret: str) -> None:
         """The engine proves its Kafka records with a key derived from the CP secret; it
         never sees the secret (docs/interfaces.md "Proofs on Kafka records")."""
-        self.engine.forward_record_key(cp_root_key(client_key(secret)).hex())
+        self.engine.forward_record_key(cp_key_from_secret(secret).hex())
 
     async def run(self, stop: asyncio.Event) -> None:
         """Watch the engine and report to the central until ``stop`` is set."""

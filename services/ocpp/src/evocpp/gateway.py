@@ -12,12 +12,13 @@ import logging
 import time
 
 from aiohttp import web
-from evproto.errors import ConfigError
+from evproto.errors import ConfigError, ProofError
 from evproto.kafka import Record
 from evproto.lifecycle import DRAIN_SECONDS
 from evproto.logs import kv
 from evproto.messages import Directive, Origin, SupplyRequest, SupplyResponse
 from evproto.metrics import serve_metrics
+from evproto.proofs import Signer, check_from_central, cp_key_from_secret, prove
 from evproto.schema import Message, new_id
 
 from evocpp.kafka_io import KafkaSide
@@ -155,8 +156,15 @@ class Gateway:
         if self._held.get(cp_id) is station:
             del self._held[cp_id]
 
+    def _record_key(self, cp_id: str) -> bytes | None:
+        """The connector's record key, derived from its CP secret as a monitor derives it."""
+        secret = self.store.secret(cp_id)
+        return None if secret is None else cp_key_from_secret(secret)
+
     def publish(self, cp_id: str, msg: Message) -> None:
-        self.kafka.send(cp_id, msg)
+        """As an engine: what the connector reports is proven with its record key."""
+        key = self._record_key(cp_id)
+        self.kafka.send(cp_id, msg if key is None else prove(msg, key, Signer.CP))
 
     async def authorize(self, cp_id: str, id_token: str) -> SupplyResponse | None:
         """Ask the central to authorize ``id_token`` at ``cp_id`` as the driver it belongs to."""
@@ -172,7 +180,7 @@ class Gateway:
         answer: asyncio.Future[SupplyResponse] = asyncio.get_running_loop().create_future()
         self._answers[request.request_id] = answer
         try:
-            self.kafka.send(cp_id, request)
+            self.publish(cp_id, request)
             return await asyncio.wait_for(answer, self.settings.authorize_timeout)
         except TimeoutError:
             log.warning("no authorization answer %s", kv(cp=cp_id))
@@ -182,12 +190,22 @@ class Gateway:
 
     # --- Kafka ---------------------------------------------------------------------------
 
+    def _check_from_central(self, msg: Directive | SupplyResponse, cp_id: str) -> None:
+        """A directive or an answer is obeyed only when the central proved it (and it is
+        fresh); anything else is dead-lettered with the reason, as an engine does."""
+        key = self._record_key(cp_id)
+        if key is None:
+            raise ProofError(f"{cp_id} has no secret here: cannot check the central's proof")
+        check_from_central(msg, key, msg.sent_at)
+
     async def _on_kafka(self, msg: Message, _record: Record) -> None:
         if isinstance(msg, Directive):
             station = self._held.get(msg.cp_id)
             if station is not None:
+                self._check_from_central(msg, msg.cp_id)
                 station.on_directive(msg)
         elif isinstance(msg, SupplyResponse):
             answer = self._answers.get(msg.request_id)
             if answer is not None and not answer.done():
+                self._check_from_central(msg, msg.requester_id)
                 answer.set_result(msg)

@@ -19,9 +19,9 @@ from evproto.vocabulary import MAX_PRICE_EUR_PER_KWH
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from evcentral.db import Database
+from evcentral.enrollment import DriverEnrollment
 from evcentral.history import StateHistory
 from evcentral.http.access import Access, Role, TokenProblem
-from evcentral.enrollment import DriverEnrollment
 from evcentral.http.drivers import add_driver_routes
 from evcentral.http.events import EventHub, sse_handler
 from evcentral.http.fleet import FleetReads
