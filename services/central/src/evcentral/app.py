@@ -45,7 +45,6 @@ from evcentral.monitor_server import MonitorLimits, MonitorServer
 from evcentral.operator_actions import OperatorActions
 from evcentral.outbox import Outbox
 from evcentral.ratelimit import PerAddressLimiter
-from evcentral.refusals import Refusals
 from evcentral.record_proofs import ProofGate
 from evcentral.refusals import Refusals
 from evcentral.registry import ChargingPoint, Registry

@@ -36,6 +36,7 @@ from evproto.proofs import Purpose, Signer, derive_key, driver_group_id, open_se
 from evproto.retry import peer_retry
 from evproto.schema import Message, new_id
 from evproto.topics import Topic
+from evproto.vocabulary import Channel
 
 __all__ = ["BrokerUnavailable", "DriverLink", "Inbound"]
 
@@ -139,7 +140,7 @@ class DriverLink:
         if not isinstance(msg, Sealed):
             raise ProofError(f"{msg.TYPE.value} came unsealed: not from the central")
         assert self._key is not None
-        return open_sealed(msg, self._key, topic, CHANNELS["driver<-sealed"])
+        return open_sealed(msg, self._key, topic, CHANNELS[Channel.DRIVER_SEALED])
 
     async def _deliver(self, msg: Message, record: Record) -> None:
         if self._stop.is_set():
