@@ -242,6 +242,24 @@ async def test_every_command_in_every_format(
         ("resume", "--all"),
         ("price", online, "0.33"),
         ("reset", offline),
+        ("enroll", f"D-{fmt}"),
+        ("drivers",),
+        ("revoke", f"D-{fmt}"),
     ):
         _parsed(await evctl(*args, "-o", fmt), fmt)
     assert central.registry.cps[online].price == 0.33
+
+
+async def test_drivers_are_enrolled_listed_and_revoked(evctl: Evctl, central: Central) -> None:
+    enrolled = await evctl("enroll", "D-ctl", "-o", "json")
+    assert enrolled.code == 0, enrolled.err
+    secret = enrolled.json()["secret"]  # type: ignore[index]
+    assert len(secret) == 64 and central.keys.driver_key("D-ctl") is not None
+    again = await evctl("enroll", "D-ctl")
+    assert again.code != 0 and "already enrolled" in again.err
+    listed = (await evctl("drivers", "-o", "csv")).csv()
+    assert [(d["driver_id"], d["enrolled_by"]) for d in listed] == [("D-ctl", "operator")]
+    assert secret not in (await evctl("drivers", "-o", "json")).out  # no keys in a listing
+    revoked = await evctl("revoke", "D-ctl")
+    assert revoked.code == 0 and central.keys.driver_key("D-ctl") is None
+    assert (await evctl("revoke", "D-ctl")).code != 0  # nothing left to revoke

@@ -118,6 +118,21 @@ def build_parser() -> argparse.ArgumentParser:
     reset.add_argument("cp_id", metavar="ID")
     reset.set_defaults(command=_reset)
 
+    drivers = sub.add_parser("drivers", help="enrolled drivers (no keys)", parents=[output])
+    drivers.set_defaults(command=_drivers)
+    enroll = sub.add_parser(
+        "enroll",
+        help="enroll a driver; prints its secret once, for <state-dir>/<id>.secret",
+        parents=[output],
+    )
+    enroll.add_argument("driver_id", metavar="ID")
+    enroll.set_defaults(command=_enroll)
+    revoke = sub.add_parser(
+        "revoke", help="revoke a driver's credential (it may then enroll again)", parents=[output]
+    )
+    revoke.add_argument("driver_id", metavar="ID")
+    revoke.set_defaults(command=_revoke)
+
     price = sub.add_parser("price", help="set a CP's price in €/kWh", parents=[output])
     price.add_argument("cp_id", metavar="ID")
     price.add_argument("eur", metavar="EUR", type=float, help="€/kWh, e.g. 0.35")
@@ -245,6 +260,25 @@ def _reset(args: argparse.Namespace) -> int:
     answer = Central(load_target()).send("POST", f"/api/cps/{_quoted(args.cp_id)}/reset")
     row = {"cp_id": answer["cp_id"], "action": "RESET", "state": answer["state"]}
     print_rows([row], ("cp_id", "action", "state"), args.output, raw=answer)
+    return ExitCode.STOPPED
+
+
+def _drivers(args: argparse.Namespace) -> int:
+    answer = Central(load_target()).get("/api/drivers")
+    columns = ("driver_id", "enrolled_at", "enrolled_by", "revoked_at")
+    print_rows(answer["drivers"], columns, args.output, raw=answer["drivers"])
+    return ExitCode.STOPPED
+
+
+def _enroll(args: argparse.Namespace) -> int:
+    answer = Central(load_target()).send("POST", "/api/drivers", {"driver_id": args.driver_id})
+    print_rows([answer], ("driver_id", "secret"), args.output, raw=answer)
+    return ExitCode.STOPPED
+
+
+def _revoke(args: argparse.Namespace) -> int:
+    answer = Central(load_target()).send("DELETE", f"/api/drivers/{_quoted(args.driver_id)}")
+    print_rows([answer], ("driver_id", "revoked"), args.output, raw=answer)
     return ExitCode.STOPPED
 
 
