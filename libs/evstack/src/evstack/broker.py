@@ -32,11 +32,17 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 class EmbeddedBroker:
     def __init__(
-        self, port: int | None = None, host: str = "127.0.0.1", log_path: Path | None = None
+        self,
+        port: int | None = None,
+        host: str = "127.0.0.1",
+        log_path: Path | None = None,
+        advertised: str | None = None,
     ) -> None:
         self.host = host
         self.port = port or free_port(host)
         self.log_path = log_path
+        # HOST:PORT clients are told to connect to after the bootstrap (a test's proxy)
+        self.advertised = advertised
         self._proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -58,7 +64,7 @@ class EmbeddedBroker:
                 "--listener-url",
                 url,
                 "--advertised-listener-url",
-                url,
+                f"tcp://{self.advertised}" if self.advertised else url,
                 "--storage-engine",
                 "memory://tansu/",
             ],

@@ -1,0 +1,53 @@
+"""A central killed after it handled a request but before the broker acknowledged
+what it published in answer (issue 15, item 4): after its restart the answer and
+the START still reach the driver and the engine, exactly once.
+
+The broker advertises a proxy (e2e_kafka_hold.ProduceHold) that keeps back the
+central's Produce requests: the decision is in the central's database, the
+broker has none of its answers, and the request's offset is not committed.
+"""
+
+from __future__ import annotations
+
+import pytest
+from e2e_kafka_hold import ProduceHold
+from e2e_system import System
+from evstack.broker import EmbeddedBroker
+from evstack.waiting import wait_until
+
+pytestmark = pytest.mark.e2e
+
+
+def test_a_central_killed_before_its_answers_are_acknowledged_answers_after_a_restart(
+    system: System,
+) -> None:
+    stack = system.stack
+    proxy = ProduceHold(stack.host, stack.kafka_port).start()
+    try:
+        assert stack.broker is not None
+        stack.broker.stop()  # the same broker, now telling clients to come through the proxy
+        stack.broker = EmbeddedBroker(
+            stack.kafka_port, stack.host, system.workdir / "broker.log", advertised=proxy.address
+        )
+        stack.broker.start()
+        system.start(cps=1)
+
+        proxy.hold("evcentral")
+        driver = system.request("alice", "CP-0", max_kwh=0.01)
+        wait_until(
+            lambda: system.api.sessions(driver_id="alice"), 20, "the central's decision stored"
+        )
+        wait_until(lambda: proxy.held_requests > 0, 10, "the central's answers held back")
+        system.kill(system.central)  # before the broker had any of them
+        proxy.release()
+        system.start_again(system.central)
+
+        result = driver.wait(60)
+        assert result.exit_code == 0, result
+        assert len(result.of("authorized")) == 1, result
+        assert result.ticket["outcome"] == "completed"
+        [session] = system.api.sessions(driver_id="alice")
+        assert session["status"] == "ended"
+        system.check_conservation()
+    finally:
+        proxy.close()
