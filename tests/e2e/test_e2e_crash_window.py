@@ -1,6 +1,6 @@
 """A central killed after it handled a request but before the broker acknowledged
 what it published in answer (issue 15, item 4): after its restart the answer and
-the START still reach the driver and the engine, exactly once.
+the START still reach the driver and the engine, exactly once; so does the ticket it relayed.
 
 The broker advertises a proxy (e2e_kafka_hold.ProduceHold) that keeps back the
 central's Produce requests: the decision is in the central's database, the
@@ -18,18 +18,24 @@ from evstack.waiting import wait_until
 pytestmark = pytest.mark.e2e
 
 
+def _broker_behind(system: System, proxy: ProduceHold) -> None:
+    """The same broker, now telling clients to come through ``proxy``."""
+    stack = system.stack
+    assert stack.broker is not None
+    stack.broker.stop()
+    stack.broker = EmbeddedBroker(
+        stack.kafka_port, stack.host, system.workdir / "broker.log", advertised=proxy.address
+    )
+    stack.broker.start()
+
+
 def test_a_central_killed_before_its_answers_are_acknowledged_answers_after_a_restart(
     system: System,
 ) -> None:
     stack = system.stack
     proxy = ProduceHold(stack.host, stack.kafka_port).start()
     try:
-        assert stack.broker is not None
-        stack.broker.stop()  # the same broker, now telling clients to come through the proxy
-        stack.broker = EmbeddedBroker(
-            stack.kafka_port, stack.host, system.workdir / "broker.log", advertised=proxy.address
-        )
-        stack.broker.start()
+        _broker_behind(system, proxy)
         system.start(cps=1)
         # a first supply, unhindered: alice is enrolled (its answer comes from the central too)
         assert system.request("alice", "CP-0", max_kwh=0.005).wait(30).exit_code == 0
@@ -51,6 +57,35 @@ def test_a_central_killed_before_its_answers_are_acknowledged_answers_after_a_re
         assert len(result.of("authorized")) == 1, result
         assert result.ticket["outcome"] == "completed"
         assert all(s["status"] == "ended" for s in system.api.sessions(driver_id="alice"))
+        system.check_conservation()
+    finally:
+        proxy.close()
+
+
+def test_a_central_killed_before_its_relayed_ticket_is_acknowledged_relays_it_after_a_restart(
+    system: System,
+) -> None:
+    stack = system.stack
+    proxy = ProduceHold(stack.host, stack.kafka_port).start()
+    try:
+        _broker_behind(system, proxy)
+        system.start(cps=1)
+        driver = system.request("alice", "CP-0", max_kwh=0.02)  # ~3 s of supply
+        driver.wait_for_event("started", 20)
+
+        proxy.hold("evcentral")  # progress, the ticket relayed: none reaches the broker
+
+        def ended() -> bool:
+            return any(s["status"] == "ended" for s in system.api.sessions(driver_id="alice"))
+
+        wait_until(ended, 20, "the engine's ticket stored by the central")
+        system.kill(system.central)
+        proxy.release()
+        system.start_again(system.central)
+
+        result = driver.wait(60)
+        assert result.exit_code == 0, result
+        assert result.ticket["outcome"] == "completed"
         system.check_conservation()
     finally:
         proxy.close()

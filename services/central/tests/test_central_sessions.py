@@ -4,6 +4,7 @@ telemetry idempotence, exactly one ticket, start timeout, the abort grace period
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from pathlib import Path
 from typing import Any
@@ -177,7 +178,8 @@ async def test_exactly_one_ticket_per_session(world: World) -> None:
     await world.sessions.on_started(world.build.started(session_id, "CP-1", "D1"), RECORD)
     first = world.ticket(session_id, kwh=1.0)
     await world.sessions.on_ticket(first, RECORD)
-    await world.sessions.on_ticket(world.ticket(session_id, kwh=5.0), RECORD)
+    another_record = dataclasses.replace(RECORD, offset=RECORD.offset + 1)
+    await world.sessions.on_ticket(world.ticket(session_id, kwh=5.0), another_record)
     await world.telemetry(session_id, 9)
     assert world.tickets() == [first]
     [stored] = world.db.list_sessions()
@@ -191,6 +193,21 @@ async def test_exactly_one_ticket_per_session(world: World) -> None:
     assert world.metric("evcharging_central_ignored_messages_total", kind="late_telemetry") == 1
     assert world.metric("evcharging_central_sessions_completed_total") == 1
     assert world.metric("evcharging_central_energy_delivered_kwh_total") == 1.0
+
+
+async def test_the_record_that_ended_a_session_read_again_relays_its_ticket_again(
+    world: World,
+) -> None:
+    """After a crash before the broker confirmed the relayed ticket, the same record is
+    read again: the driver must still get it (it counts one)."""
+    session_id = (await world.request()).session_id
+    await world.sessions.on_started(world.build.started(session_id, "CP-1", "D1"), RECORD)
+    ticket = world.ticket(session_id, kwh=1.0)
+    ending = dataclasses.replace(RECORD, offset=41)
+    await world.sessions.on_ticket(ticket, ending)
+    await world.sessions.on_ticket(ticket, ending)  # the replay
+    assert world.tickets() == [ticket, ticket]
+    assert world.metric("evcharging_central_sessions_completed_total") == 1  # billed once
 
 
 async def test_start_timeout_cancels_with_a_ticket(tmp_path: Path, messages: Any) -> None:

@@ -112,11 +112,17 @@ MIGRATIONS: list[str] = [
         revoked_at  REAL
     );
     """,
+    # 7: which consumed record ended a session (its ticket is relayed again when that
+    # very record is read again after a crash)
+    """
+    ALTER TABLE sessions ADD COLUMN ended_by TEXT NOT NULL DEFAULT '';
+    """,
 ]
 
 _SESSION_COLUMNS = (
     "session_id, cp_id, driver_id, origin, status, request_id, authorized_at, started_at, "
-    "ended_at, kwh, eur, price, last_seq, elapsed_s, outcome, reason, max_kwh, max_eur, max_minutes"
+    "ended_at, kwh, eur, price, last_seq, elapsed_s, outcome, reason, max_kwh, max_eur, "
+    "max_minutes, ended_by"
 )
 
 
@@ -363,7 +369,7 @@ class Database:
         """Insert or replace the whole session row (decisions, starts, tickets)."""
         self._conn.execute(
             f"INSERT OR REPLACE INTO sessions ({_SESSION_COLUMNS}) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 s.session_id,
                 s.cp_id,
@@ -384,6 +390,7 @@ class Database:
                 s.max_kwh,
                 s.max_eur,
                 s.max_minutes,
+                s.ended_by,
             ),
         )
 
@@ -511,6 +518,7 @@ def _session(r: sqlite3.Row) -> SessionRecord:
         max_kwh=r["max_kwh"],
         max_eur=r["max_eur"],
         max_minutes=r["max_minutes"],
+        ended_by=r["ended_by"],
     )
 
 

@@ -52,6 +52,7 @@ class SessionRecord:
     max_eur: float | None = None
     max_minutes: float | None = None
     power_kw: float | None = None  # as the CP reports it (telemetry); bounds its ticket
+    ended_by: str = ""  # the consumed record whose ticket ended it ("topic:partition:offset")
 
     @property
     def open(self) -> bool:

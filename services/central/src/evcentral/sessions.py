@@ -206,9 +206,10 @@ class SessionManager:
         if session.session_id not in self._grace:  # after an error the driver waits for the ticket
             self._outbox.driver_update(session, SessionPhase.SUPPLYING)
 
-    async def on_ticket(self, msg: Ticket, _record: Record) -> None:
+    async def on_ticket(self, msg: Ticket, record: Record) -> None:
         session = self._open_session(msg)
         if session is None:
+            self._relay_again(msg, record)
             return
         power = session.power_kw or self._max_power_kw
         check_ticket(session, msg, self._clock(), power, self._energy_margin)
@@ -216,7 +217,18 @@ class SessionManager:
         ticket = dataclasses.replace(
             msg, eur=bill(msg.kwh, session.price, session.max_eur), price=session.price, proof=""
         )
-        self._finish(session, ticket, self._abort_label(session, msg.outcome))
+        self._finish(
+            session, ticket, self._abort_label(session, msg.outcome), ended_by=_where(record)
+        )
+
+    def _relay_again(self, msg: Ticket, record: Record) -> None:
+        """The very record that ended a session, read again: the central crashed before
+        the broker confirmed the ticket it relayed, so relay it once more (the driver
+        counts one). Another copy of the ticket (an engine sending it again) is not."""
+        stored = self._db.get_session(msg.session_id)
+        if stored is not None and stored.ended_by and stored.ended_by == _where(record):
+            ticket = dataclasses.replace(msg, eur=stored.eur, price=stored.price, proof="")
+            self._outbox.ticket(stored, ticket)
 
     # --- events from the monitor link, the operator and the driver ----------------------
 
@@ -306,7 +318,12 @@ class SessionManager:
         self._finish(session, ticket, cause.label)
 
     def _finish(
-        self, session: SessionRecord, ticket: Ticket, abort_label: AbortCause | None
+        self,
+        session: SessionRecord,
+        ticket: Ticket,
+        abort_label: AbortCause | None,
+        *,
+        ended_by: str = "",
     ) -> None:
         _save_then_apply(
             self._db,
@@ -318,6 +335,7 @@ class SessionManager:
             last_seq=max(session.last_seq, ticket.last_seq),
             outcome=ticket.outcome,
             reason=ticket.reason,
+            ended_by=ended_by,
         )
         self._forget(session.session_id)
         self._registry.detach_session(session)
@@ -420,3 +438,7 @@ def _save_then_apply(db: Database, session: SessionRecord, **changes: Any) -> No
     db.save_session(dataclasses.replace(session, **changes))
     for name, value in changes.items():
         setattr(session, name, value)
+
+
+def _where(record: Record) -> str:
+    return f"{record.topic.value}:{record.partition}:{record.offset}"
