@@ -9,6 +9,8 @@ broker has none of its answers, and the request's offset is not committed.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 from e2e_kafka_hold import ProduceHold
 from e2e_system import System
@@ -18,74 +20,67 @@ from evstack.waiting import wait_until
 pytestmark = pytest.mark.e2e
 
 
-def _broker_behind(system: System, proxy: ProduceHold) -> None:
-    """The same broker, now telling clients to come through ``proxy``."""
+@pytest.fixture
+def proxy(system: System) -> Iterator[ProduceHold]:
+    """The broker restarted behind a ProduceHold proxy; central and CP-0 started."""
     stack = system.stack
+    hold = ProduceHold(stack.host, stack.kafka_port).start()
     assert stack.broker is not None
     stack.broker.stop()
     stack.broker = EmbeddedBroker(
-        stack.kafka_port, stack.host, system.workdir / "broker.log", advertised=proxy.address
+        stack.kafka_port, stack.host, system.workdir / "broker.log", advertised=hold.address
     )
     stack.broker.start()
+    system.start(cps=1)
+    yield hold
+    hold.close()
+
+
+def _kill_and_restart_the_central(system: System, proxy: ProduceHold) -> None:
+    system.kill(system.central)  # before the broker had what it held back
+    proxy.release()
+    system.start_again(system.central)
 
 
 def test_a_central_killed_before_its_answers_are_acknowledged_answers_after_a_restart(
-    system: System,
+    system: System, proxy: ProduceHold
 ) -> None:
-    stack = system.stack
-    proxy = ProduceHold(stack.host, stack.kafka_port).start()
-    try:
-        _broker_behind(system, proxy)
-        system.start(cps=1)
-        # a first supply, unhindered: alice is enrolled (its answer comes from the central too)
-        assert system.request("alice", "CP-0", max_kwh=0.005).wait(30).exit_code == 0
+    # a first supply, unhindered: alice is enrolled (its answer comes from the central too)
+    assert system.request("alice", "CP-0", max_kwh=0.005).wait(30).exit_code == 0
 
-        proxy.hold("evcentral")
-        driver = system.request("alice", "CP-0", max_kwh=0.01)
-        wait_until(
-            lambda: len(system.api.sessions(driver_id="alice")) == 2,
-            20,
-            "the central's decision stored",
-        )
-        wait_until(lambda: proxy.held_requests > 0, 10, "the central's answers held back")
-        system.kill(system.central)  # before the broker had any of them
-        proxy.release()
-        system.start_again(system.central)
+    proxy.hold("evcentral")
+    driver = system.request("alice", "CP-0", max_kwh=0.01)
+    wait_until(
+        lambda: len(system.api.sessions(driver_id="alice")) == 2,
+        20,
+        "the central's decision stored",
+    )
+    wait_until(lambda: proxy.held_requests > 0, 10, "the central's answers held back")
+    _kill_and_restart_the_central(system, proxy)
 
-        result = driver.wait(60)
-        assert result.exit_code == 0, result
-        assert len(result.of("authorized")) == 1, result
-        assert result.ticket["outcome"] == "completed"
-        assert all(s["status"] == "ended" for s in system.api.sessions(driver_id="alice"))
-        system.check_conservation()
-    finally:
-        proxy.close()
+    result = driver.wait(60)
+    assert result.exit_code == 0, result
+    assert len(result.of("authorized")) == 1, result
+    assert result.ticket["outcome"] == "completed"
+    assert all(s["status"] == "ended" for s in system.api.sessions(driver_id="alice"))
+    system.check_conservation()
 
 
 def test_a_central_killed_before_its_relayed_ticket_is_acknowledged_relays_it_after_a_restart(
-    system: System,
+    system: System, proxy: ProduceHold
 ) -> None:
-    stack = system.stack
-    proxy = ProduceHold(stack.host, stack.kafka_port).start()
-    try:
-        _broker_behind(system, proxy)
-        system.start(cps=1)
-        driver = system.request("alice", "CP-0", max_kwh=0.02)  # ~3 s of supply
-        driver.wait_for_event("started", 20)
+    driver = system.request("alice", "CP-0", max_kwh=0.02)  # ~3 s of supply
+    driver.wait_for_event("started", 20)
 
-        proxy.hold("evcentral")  # progress, the ticket relayed: none reaches the broker
+    proxy.hold("evcentral")  # progress, the ticket relayed: none reaches the broker
 
-        def ended() -> bool:
-            return any(s["status"] == "ended" for s in system.api.sessions(driver_id="alice"))
+    def ended() -> bool:
+        return any(s["status"] == "ended" for s in system.api.sessions(driver_id="alice"))
 
-        wait_until(ended, 20, "the engine's ticket stored by the central")
-        system.kill(system.central)
-        proxy.release()
-        system.start_again(system.central)
+    wait_until(ended, 20, "the engine's ticket stored by the central")
+    _kill_and_restart_the_central(system, proxy)
 
-        result = driver.wait(60)
-        assert result.exit_code == 0, result
-        assert result.ticket["outcome"] == "completed"
-        system.check_conservation()
-    finally:
-        proxy.close()
+    result = driver.wait(60)
+    assert result.exit_code == 0, result
+    assert result.ticket["outcome"] == "completed"
+    system.check_conservation()
