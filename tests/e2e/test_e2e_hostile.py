@@ -147,3 +147,34 @@ def test_the_central_stays_up_bounded_and_serving_under_every_attack_at_once(
     assert peak < RSS_BOUND_MB, f"central RSS {peak:.0f} MB (before: {rss_before:.0f} MB)"
     print(f"central RSS: {rss_before:.0f} MB before, {peak:.0f} MB at the peak of the attack")
     system.check_conservation(garbage_expected=True)
+
+
+def test_the_central_stops_in_time_with_streams_open_and_the_broker_gone(
+    system: System,
+) -> None:
+    """Ctrl-C on `make run` with a dashboard open once left the central retrying the
+    broker for over 30 s (issue 15)."""
+    system.start(cps=1)
+    stack = system.stack
+    attacks = Attacks(stack.host, stack.listen_port, stack.http_port)
+    loop = AttackLoop()
+    try:
+        loop.submit(attacks.stuck_event_streams(3, stack.viewer_token)).result(10)
+        wait_until(
+            lambda: system.api.metrics().value("evcharging_central_event_clients") == 3,
+            10,
+            "three streams open",
+        )
+        system.stop_broker()
+        began = time.monotonic()
+        code = system.central.stop(30)
+        took = time.monotonic() - began
+    finally:
+        loop.submit(attacks.release()).result(10)
+        loop.close()
+    print(f"the central stopped in {took:.1f} s")
+    assert code == 0 and took < 12, f"the central exited {code} after {took:.1f} s"
+    system.kill(system.central)  # it is down on purpose
+    system.start_broker_again(create_topics=True)
+    system.start_again(system.central)
+    system.check_conservation(since=time.time())
