@@ -213,5 +213,38 @@ def test_a_viewer_watches_but_cannot_act(page: Any, fleet: FleetSystem) -> None:
     page.get_by_role("link", name="Sessions").click()
     page.locator("#s-rows tr").first.wait_for()
     assert page.get_by_label("Driver", exact=True).is_disabled()
+    assert page.get_by_role("link", name="Drivers").count() == 0  # the operator's view
     drivers = set(page.locator("#s-rows tr td:nth-child(3)").all_inner_texts())
     assert drivers and not any(d.startswith("D-") for d in drivers), drivers  # pseudonyms
+
+
+def test_drivers_are_enrolled_and_revoked_by_the_operator(page: Any, fleet: FleetSystem) -> None:
+    sign_in(page, fleet.operator_token)
+    page.get_by_role("link", name="Drivers").click()
+    page.get_by_role("heading", name="Drivers").wait_for()
+    page.get_by_label("Driver id to enroll").fill("D-NEW")
+    page.get_by_role("button", name="Enroll").click()
+    page.get_by_text("Secret of D-NEW (shown this once").wait_for()
+    row = page.locator('tr[data-driver-id="D-NEW"]')
+    row.wait_for()
+    assert_accessible(page, "the drivers view")
+    row.get_by_role("button", name="Revoke D-NEW").click()
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_text("Revoke D-NEW?").wait_for()
+    dialog.get_by_role("button", name="Revoke D-NEW").click()
+    page.get_by_text("D-NEW revoked").wait_for()
+    page.locator('tr[data-driver-id="D-NEW"] button:disabled').wait_for()
+    (stored,) = (d for d in fleet.get("/api/drivers")["drivers"] if d["driver_id"] == "D-NEW")
+    assert stored["revoked_at"]
+
+
+def test_a_cps_credentials_are_reset_after_a_confirmation(page: Any, fleet: FleetSystem) -> None:
+    cp_id = seeded_cp_id(3)
+    sign_in(page, fleet.operator_token)
+    page.goto(f"{fleet.url}#/cp/{cp_id}")
+    page.get_by_role("heading", name=f"Charging point {cp_id}").wait_for()
+    page.get_by_role("button", name=f"Reset credentials of {cp_id}").click()
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_text(f"Reset the credentials of {cp_id}?").wait_for()
+    dialog.get_by_role("button", name=f"Reset {cp_id}").click()
+    page.get_by_text(f"{cp_id} reset: it registers again").wait_for()

@@ -393,6 +393,7 @@ async function showDetail(id) {
   $("price-label").textContent = `Price of ${id} (€/kWh)`;
   $("price-submit").setAttribute("aria-label", `Set price of ${id}`);
   $("cp-stop").setAttribute("aria-label", `Stop ${id}`);
+  $("cp-reset").setAttribute("aria-label", `Reset credentials of ${id}`);
   $("cp-resume").setAttribute("aria-label", `Resume ${id}`);
   $("price-input").value = "";
   $("cp-history").replaceChildren();
@@ -450,6 +451,14 @@ $("price-form").addEventListener("submit", async (event) => {
     cps.set(answer.cp_id, answer);
     notify(`Price of ${answer.cp_id} is now ${price(answer.price)}`);
     renderDetailLive();
+  }
+});
+$("cp-reset").addEventListener("click", async () => {
+  const id = detailId;
+  const text = `Reset the credentials of ${id}? Its monitor is disconnected and must register again ` +
+    "with the registration token (use this when a CP was replaced or its secret lost).";
+  if (await confirmAction(text, `Reset ${id}`) && await act(`/api/cps/${encodeURIComponent(id)}/reset`, "POST")) {
+    notify(`${id} reset: it registers again with the registration token`);
   }
 });
 $("cp-stop").addEventListener("click", () => act(`/api/cps/${encodeURIComponent(detailId)}/stop`, "POST"));
@@ -525,6 +534,48 @@ $("s-csv").addEventListener("click", async () => {
   }
 });
 
+// --- drivers (operator only) ---------------------------------------------------------------------------
+
+async function loadDrivers() {
+  let answer;
+  try {
+    answer = await api("/api/drivers");
+  } catch (err) {
+    if (err.message !== "signed out") notify(`Could not load drivers: ${err.message}`);
+    return;
+  }
+  $("driver-rows").replaceChildren(...answer.drivers.map((d) => {
+    const revoke = el("button", { type: "button", className: "danger operator", dataset: { driverId: d.driver_id },
+      "aria-label": `Revoke ${d.driver_id}` }, "Revoke");
+    revoke.disabled = Boolean(d.revoked_at);
+    return el("tr", { dataset: { driverId: d.driver_id } },
+      el("th", { scope: "row" }, driverCell(d.driver_id)), el("td", {}, when(d.enrolled_at)),
+      el("td", {}, d.enrolled_by || ""), el("td", {}, d.revoked_at ? when(d.revoked_at) : ""),
+      el("td", { className: "buttons" }, revoke));
+  }));
+}
+
+$("enroll-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const driverId = $("enroll-id").value.trim();
+  const answer = await act("/api/drivers", "POST", { driver_id: driverId });
+  if (answer) {
+    $("enroll-secret").textContent = `Secret of ${answer.driver_id} (shown this once; hand it to the driver): ${answer.secret}`;
+    $("enroll-id").value = "";
+    loadDrivers();
+  }
+});
+$("driver-rows").addEventListener("click", async (event) => {
+  const button = event.target.closest("button[data-driver-id]");
+  if (!button) return;
+  const id = button.dataset.driverId;
+  if (await confirmAction(`Revoke ${id}? Its app can no longer request supplies until it is enrolled again.`, `Revoke ${id}`)
+      && await act(`/api/drivers/${encodeURIComponent(id)}`, "DELETE")) {
+    notify(`${id} revoked`);
+    loadDrivers();
+  }
+});
+
 // --- live log ----------------------------------------------------------------------------------------
 
 function renderLog() {
@@ -547,6 +598,7 @@ function currentView() {
   if (hash.startsWith("#/cp/")) return "cp";
   if (hash.startsWith("#/sessions")) return "sessions";
   if (hash.startsWith("#/log")) return "log";
+  if (hash.startsWith("#/drivers") && role === "operator") return "drivers";
   return "cps";
 }
 
@@ -577,6 +629,10 @@ function route() {
     sessionsPage.offset = 0;
     loadSessions();
     $("sessions-title").focus();
+  } else if (view === "drivers") {
+    $("enroll-secret").textContent = "";
+    loadDrivers();
+    $("drivers-title").focus();
   } else {
     renderLog();
     $("log-title").focus();
