@@ -4,6 +4,7 @@ state history, and sessions as CSV (docs/interfaces.md "Central HTTP API")."""
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import time
@@ -99,11 +100,13 @@ class FleetReads:
         await response.prepare(request)
         await response.write(_csv_rows([CSV_COLUMNS]))
         live = self._open_sessions()
+        # sessions authorized while the export runs would shift the pages (newest first)
+        where = query.where
+        if where.until is None:
+            where = dataclasses.replace(where, until=time.time())
         offset, left = query.offset, query.limit
         while left > 0:
-            page = self._db.list_sessions(
-                where=query.where, limit=min(left, _CSV_PAGE), offset=offset
-            )
+            page = self._db.list_sessions(where=where, limit=min(left, _CSV_PAGE), offset=offset)
             if not page:
                 break
             views = (self._shown(request, session_view(live.get(s.session_id, s))) for s in page)
