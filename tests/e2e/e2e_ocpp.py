@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import aiohttp
+from e2e_system import System
+from evproto.secret_file import SecretFile
 from evstack.localstack import LocalStack, ManagedProcess
 from evstack.waiting import wait_until
 from ocpp.routing import on
@@ -50,6 +52,19 @@ def start_gateway(stack: LocalStack) -> ManagedProcess:
     gateway = gateway_process(stack).start()
     wait_until(lambda: "gateway ready" in gateway.log_text(), 30, "the OCPP gateway listens")
     return gateway
+
+
+def card_holder(system: System, driver_id: str, id_token: str) -> None:
+    """An enrolled driver (its secret where the harness opens what is sealed for it,
+    as the driver app would keep it) with an RFID card attached to the account."""
+    enrolled = system.api.request("POST", "/api/drivers", {"driver_id": driver_id})
+    assert enrolled.status == 201, enrolled
+    secret = SecretFile(system.workdir / "drivers" / f"{driver_id}.secret", what="", remedy="")
+    secret.save(enrolled.body["secret"])
+    attached = system.api.request(
+        "POST", f"/api/drivers/{driver_id}/tokens", {"id_token": id_token}
+    )
+    assert attached.status == 201, attached
 
 
 class _Socket:
@@ -136,6 +151,10 @@ class _Charger:
         self._thread.join(5)
 
     # --- charging -------------------------------------------------------------------
+
+    def charge(self) -> None:
+        """Meter values from now on, for the transaction in ``tx_id``."""
+        self._loop.call_soon_threadsafe(self._start_metering)
 
     def _start_metering(self) -> None:
         self._stop_metering()

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from e2e_ocpp import Station16, Station201, start_gateway, station
+from e2e_ocpp import Station16, Station201, card_holder, start_gateway, station
 from e2e_system import System
 from evstack.localstack import ManagedProcess
 from evstack.waiting import wait_until
@@ -91,7 +91,7 @@ def test_a_driver_charges_at_an_ocpp_station_started_remotely(
 @pytest.mark.parametrize("version", VERSIONS)
 def test_a_driver_starts_at_the_station_with_an_id_token(ocpp: OcppSystem, version: str) -> None:
     api = ocpp.system.api
-    assert api.request("POST", "/api/drivers/bob/tokens", {"id_token": "04A2B3C4"}).status == 201
+    card_holder(ocpp.system, "bob", "04A2B3C4")
     st = ocpp.online(version, f"TK{version.replace('.', '')}")
     cp_id = f"{st.station_id}-1"
     assert st.authorize("DEADBEEF") == "Invalid"  # a card nobody attached
@@ -168,7 +168,7 @@ def test_the_operator_stops_and_resumes_an_ocpp_cp(ocpp: OcppSystem, version: st
 def test_a_start_transaction_sent_again_is_the_same_transaction(ocpp: OcppSystem) -> None:
     """A 1.6 station whose StartTransaction answer was lost sends it again: one session."""
     api = ocpp.system.api
-    assert api.request("POST", "/api/drivers/ivy/tokens", {"id_token": "0A0B0C0D"}).status == 201
+    card_holder(ocpp.system, "ivy", "0A0B0C0D")
     st = ocpp.online("1.6", "TWICE")
     start = call16.StartTransaction(
         connector_id=1, id_tag="0A0B0C0D", meter_start=5000, timestamp="2026-12-01T10:00:00Z"
@@ -176,8 +176,9 @@ def test_a_start_transaction_sent_again_is_the_same_transaction(ocpp: OcppSystem
     first, again = st.run(st.cp.call(start)), st.run(st.cp.call(start))
     assert first.id_tag_info["status"] == again.id_tag_info["status"] == "Accepted"
     assert first.transaction_id == again.transaction_id
-    st.tx_id = str(first.transaction_id)
-    st.energy_wh = 5000 + 20
+    st.tx_id, st.energy_wh = str(first.transaction_id), 5000
+    st.charge()  # meter values as it charges, until the driver leaves
+    ocpp.system.wait_supplying(st.station_id + "-1", "ivy", 20)
     st.stop("Local")
     wait_until(
         lambda: [s for s in api.sessions(driver_id="ivy") if s["status"] == "ended"],

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from e2e_ocpp import start_gateway
+from e2e_ocpp import card_holder, start_gateway
 from e2e_ocpp_rpc import NodeStation, install_ocpp_rpc
 from e2e_system import System
 from evstack.waiting import wait_until
@@ -61,7 +61,7 @@ def test_boot_heartbeat_status_and_a_remote_supply_to_a_ticket(
 @pytest.mark.parametrize("protocol", PROTOCOLS)
 def test_an_id_token_at_the_station(gateway: System, node: Path, protocol: str) -> None:
     token = f"CARD{short(protocol)}"
-    assert gateway.api.request("POST", "/api/drivers/fay/tokens", {"id_token": token}).status == 201
+    card_holder(gateway, "fay", token)
     st = station(gateway, node, f"T{short(protocol)}", protocol, "idtoken", token)
     st.wait_for("done", 60)
     assert st.of("authorized")[0]["status"] == "Invalid"
