@@ -63,6 +63,14 @@ def _central_log(system: System) -> str:
     return system.stack.central.log_text()
 
 
+def _secret_file(system: System, cp_id: str) -> Path:
+    """The monitor's secret file, once written (the central shows the CP ACTIVE as it
+    sends the secret, a moment before the monitor has stored it)."""
+    path = Path(system.stack.workdir) / cp_id / f"{cp_id}.secret"
+    wait_until(path.exists, 10, f"{path} to be written")
+    return path
+
+
 async def _register_as(port: int, cp_id: str, token: str) -> tuple[bool, AuthResult]:
     """What anyone holding the CP pods' registration token can do on a raw link:
     (the challenge said the CP is registered, the answer to the registration)."""
@@ -82,7 +90,7 @@ async def _register_as(port: int, cp_id: str, token: str) -> tuple[bool, AuthRes
 
 def test_the_registration_token_cannot_take_over_a_charging_point(system: System) -> None:
     system.start(cps=1)
-    secret_file = Path(system.stack.workdir) / "CP-0" / "CP-0.secret"
+    secret_file = _secret_file(system, "CP-0")
     secret_before = secret_file.read_text()
     alice = system.request("alice", "CP-0", max_kwh=0.03)
     system.wait_supplying("CP-0", "alice")
@@ -116,7 +124,7 @@ def test_an_operator_reset_re_keys_a_charging_point_through_its_own_monitor(
     """The documented way to re-key a CP (evctl reset): the monitor is dropped,
     registers again with the token and keeps the new secret; the old one is dead."""
     system.start(cps=1)
-    secret_file = Path(system.stack.workdir) / "CP-0" / "CP-0.secret"
+    secret_file = _secret_file(system, "CP-0")
     old_secret = secret_file.read_text()
     viewer = (system.stack.workdir / "viewer-token").read_text().strip()
     refused = system.api.request("POST", "/api/cps/CP-0/reset", token=viewer)
