@@ -67,7 +67,14 @@ class Audit:
         )
 
 
-def audit(contents: TopicContents, api_sessions: list[dict[str, Any]]) -> Audit:
+def audit(
+    contents: TopicContents,
+    api_sessions: list[dict[str, Any]],
+    unenrolled: frozenset[str] = frozenset(),
+) -> Audit:
+    """``unenrolled``: drivers with no credential (an OCPP card holder without the app):
+    the central has no key to seal their tickets with, so like a manual session theirs
+    is judged by what /api/sessions stored, and none may reach ev.driver.updates."""
     result = Audit(problems=[f"undecodable record {u}" for u in contents.undecodable])
     result.problems += [f"topic {t.value} does not exist" for t in contents.missing]
     trails = _authorized_sessions(contents, result.problems)
@@ -80,7 +87,7 @@ def audit(contents: TopicContents, api_sessions: list[dict[str, Any]]) -> Audit:
         )
     result.authorized = len(trails)
     for trail in trails.values():
-        _judge(trail, listed.get(trail.session_id), result)
+        _judge(trail, listed.get(trail.session_id), result, unenrolled)
     return result
 
 
@@ -138,7 +145,9 @@ def _collect_driver_tickets(
         trail.driver_tickets.append(msg)
 
 
-def _judge(trail: _Trail, listed: dict[str, Any] | None, result: Audit) -> None:
+def _judge(
+    trail: _Trail, listed: dict[str, Any] | None, result: Audit, unenrolled: frozenset[str]
+) -> None:
     problems = result.problems
     sid = trail.session_id
     if listed is None:
@@ -147,7 +156,7 @@ def _judge(trail: _Trail, listed: dict[str, Any] | None, result: Audit) -> None:
     if listed.get("status") != "ended":
         problems.append(f"session {sid} at {trail.cp_id} never ended: {listed.get('status')}")
         return
-    delivered = _delivered_figures(trail, listed, problems)
+    delivered = _delivered_figures(trail, listed, problems, unenrolled)
     if delivered is None:
         return
     outcome, reason, last_seq, kwh, eur, price = delivered
@@ -176,14 +185,15 @@ _Figures = tuple[Outcome, str, int, float, float, float]
 
 
 def _delivered_figures(
-    trail: _Trail, listed: dict[str, Any], problems: list[str]
+    trail: _Trail, listed: dict[str, Any], problems: list[str], unenrolled: frozenset[str]
 ) -> _Figures | None:
-    """The ticket the driver got, or for a manual session the one the central stored."""
+    """The ticket the driver got, or for a manual session (or a driver with no
+    credential) the one the central stored."""
     sid = trail.session_id
     tickets = trail.driver_tickets
-    if trail.origin is Origin.MANUAL:
+    if trail.origin is Origin.MANUAL or listed.get("driver_id") in unenrolled:
         if tickets:
-            problems.append(f"manual session {sid}: {len(tickets)} tickets sent to a driver")
+            problems.append(f"session {sid}: {len(tickets)} tickets sent to no driver's app")
         return (
             Outcome(listed["outcome"]),
             str(listed["reason"]),

@@ -268,7 +268,10 @@ class System:
             listed = [s for s in self.api.sessions() if since is None or _after(s, since)]
             if garbage_expected:
                 contents.undecodable.clear()
-            last[:] = [audit(contents, listed)]
+            unenrolled = frozenset(
+                s["driver_id"] for s in listed if self._driver_secret(s["driver_id"]) is None
+            )
+            last[:] = [audit(contents, listed, unenrolled)]
             last[0].problems += self.unexpected_exits()
             return not last[0].problems
 
@@ -285,15 +288,22 @@ class System:
         self.conservation_checked = True
         return result
 
-    def open_sealed(self, sealed: Sealed, topic: Topic) -> Message:
-        """What the central sealed for a driver, opened with the driver's own secret."""
+    def _driver_secret(self, driver_id: str) -> str | None:
+        """The driver's credential from its state directory (None: never enrolled)."""
         for directory in self._driver_dirs:
             secret = SecretFile(
-                directory / f"{sealed.recipient}.secret", what="driver secret", remedy=""
+                directory / f"{driver_id}.secret", what="driver secret", remedy=""
             ).load()
             if secret is not None:
-                return open_sealed(sealed, driver_root_key(secret), topic)
-        raise ProofError(f"sealed for {sealed.recipient}, whose secret the harness lacks")
+                return secret
+        return None
+
+    def open_sealed(self, sealed: Sealed, topic: Topic) -> Message:
+        """What the central sealed for a driver, opened with the driver's own secret."""
+        secret = self._driver_secret(sealed.recipient)
+        if secret is None:
+            raise ProofError(f"sealed for {sealed.recipient}, whose secret the harness lacks")
+        return open_sealed(sealed, driver_root_key(secret), topic)
 
     def _check_metrics(self, result: Audit) -> None:
         """One central ran the whole scenario: its counters tell the same story."""

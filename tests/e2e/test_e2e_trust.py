@@ -36,10 +36,12 @@ from evproto.messages import (
     Challenge,
     DeadLetter,
     DirectiveAction,
+    DriverUpdate,
     Origin,
     Outcome,
     Register,
     Sealed,
+    SessionPhase,
     SupplyRequest,
     SupplyStop,
     Ticket,
@@ -320,8 +322,21 @@ def test_kafka_attacks_are_refused_while_a_real_supply_completes(system: System)
         with pytest.raises(MessageError):
             open_sealed(record, bob_key, Topic.DRIVER_UPDATES)
 
+    # 6. updates and a ticket "from the central" to alice, in clear: she shows none of them
+    fake_error = DriverUpdate(
+        driver_id="alice",
+        session_id=session_id,
+        cp_id="CP-0",
+        phase=SessionPhase.ERROR,
+        reason="mallory says your car is on fire",
+        sent_at=time.time(),
+    )
+    attacker.publish(Topic.DRIVER_UPDATES, "alice", encode_message(fake_error))
+    attacker.publish(Topic.DRIVER_UPDATES, "alice", encode_message(forged_ticket))
+
     # the real supply goes on and ends with its one correct ticket
     result = alice.wait(40)
+    assert "mallory" not in result.stdout and len(result.of("ticket")) == 1
     assert result.exit_code == 0, result
     ticket = result.ticket
     assert ticket["session_id"] == session_id and ticket["outcome"] == "completed"
@@ -347,4 +362,5 @@ def test_kafka_attacks_are_refused_while_a_real_supply_completes(system: System)
     bob_result = bob.wait(30)
     assert bob_result.exit_code == 0, bob_result
     assert "bob" in _central_log(system)
+    # the audit counts what drivers accept: the forged records in clear are left out
     system.check_conservation()

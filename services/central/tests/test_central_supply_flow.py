@@ -4,6 +4,7 @@ online, fake engines and drivers talk Kafka exactly as the real ones will."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import sqlite3
 import time
 from dataclasses import dataclass
@@ -25,9 +26,11 @@ from evproto.messages import (
     Telemetry,
     Ticket,
 )
+from evproto.proofs import Signer, prove
 from evproto.states import CpState, Health
 from evproto.topics import Topic, partition_for
 from evstack.kafka_probe import produce_raw
+from evstack.waiting import eventually
 
 
 @dataclass
@@ -294,3 +297,70 @@ async def test_a_locked_database_holds_the_ticket_until_it_is_free_and_loses_not
     ticket = await flow.driver.wait_for(Ticket)
     assert ticket.session_id == session_id and len(flow.driver.of(Ticket)) == 1
     assert flow.central.db.get_session(session_id).status.value == "ended"  # type: ignore[union-attr]
+
+
+async def test_records_not_proven_by_the_cp_or_the_driver_change_nothing(
+    flow: Flow, peers, wait_until
+) -> None:
+    response = await flow.request()
+    session_id = response.session_id
+    await flow.engine_says(flow.started(session_id))
+    await flow.engine_says(flow.telemetry(session_id, 1))
+    await flow.driver.wait_for(DriverUpdate, seq=1)
+    letters = await peers.watcher(Topic.DEAD_LETTER)
+    forged_ticket = dataclasses.replace(
+        flow.ticket(session_id, Outcome.COMPLETED, seq=1), kwh=50.0, eur=0.0, proof="x" * 43
+    )
+    await flow.engine.publish(Topic.TELEMETRY, flow.cp_id, forged_ticket)
+    other_key = bytes(32)  # someone's key, not the driver's
+    forged_stop = prove(
+        SupplyStop(
+            request_id="forged-stop",
+            requester_id=flow.driver_id,
+            session_id=session_id,
+            sent_at=time.time(),
+        ),
+        other_key,
+        Signer.DRIVER,
+    )
+    await flow.driver.publish(Topic.SUPPLY_REQUESTS, flow.cp_id, forged_stop)
+
+    metrics = flow.central.metrics.registry
+    refused = "evcharging_central_refused_records_total"
+    await wait_until(
+        lambda: (
+            metrics.get_sample_value(refused, {"type": "ticket", "code": "unproven"}) == 1
+            and metrics.get_sample_value(refused, {"type": "supply_stop", "code": "unproven"}) == 1
+        ),
+        what="both refused",
+    )
+    reasons = {letter.reason for letter in await _letters(letters, 2)}
+    assert any("proof does not match" in r for r in reasons), reasons
+    session = flow.central.registry.sessions[session_id]  # still supplying, unchanged
+    assert session.status.value == "supplying" and session.kwh == pytest.approx(0.01)
+    assert metrics.get_sample_value("evcharging_central_revenue_eur_total") == 0
+
+    # a ticket the CP proves but that cannot be true is refused too: billing is bounded,
+    # and the session closes with the central's ticket up to the last plausible report
+    impossible = dataclasses.replace(
+        flow.ticket(session_id, Outcome.COMPLETED, seq=2), kwh=500.0, eur=0.01
+    )
+    await flow.engine_says(impossible)
+    await wait_until(
+        lambda: metrics.get_sample_value(refused, {"type": "ticket", "code": "implausible"}) == 1,
+        what="the implausible ticket refused",
+    )
+    delivered = await flow.driver.wait_for(Ticket, session_id=session_id)
+    assert (delivered.outcome, delivered.kwh) == (Outcome.ABORTED, pytest.approx(0.01))
+    assert delivered.eur == pytest.approx(0.01 * 0.5) and "implausible" in delivered.reason
+    aborted = "evcharging_central_sessions_aborted_total"
+    assert metrics.get_sample_value(aborted, {"reason": "implausible"}) == 1
+
+
+async def _letters(probe: Any, count: int) -> list[DeadLetter]:
+    found: list[DeadLetter] = await eventually(
+        lambda: probe.of(DeadLetter) if len(probe.of(DeadLetter)) >= count else None,
+        10,
+        f"{count} dead letters",
+    )
+    return found

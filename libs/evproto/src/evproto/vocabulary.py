@@ -74,6 +74,7 @@ class AbortCause(enum.StrEnum):
     OPERATOR_STOP = "operator_stop"
     START_TIMEOUT = "start_timeout"
     DRIVER_CANCEL = "driver_cancel"
+    IMPLAUSIBLE = "implausible"  # the CP's ticket could not be true: billed to its last report
 
 
 class Channel(enum.StrEnum):

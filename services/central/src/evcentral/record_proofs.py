@@ -13,6 +13,7 @@ When a refused request names an enrolled driver, that driver alone is told
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -43,6 +44,10 @@ log = logging.getLogger("evcentral.proofs")
 # A proven request older than this (or this far in the future) is a replay or a
 # broken clock. Requests expire sooner anyway (their ttl_s, 30 s by default).
 REQUEST_MAX_AGE = 300.0
+# A flood of forged records must not push the operator's events out of the journal:
+# one line per (type, reason, claimed sender) this often; the metric counts them all.
+_JOURNAL_QUIET_S = 10.0
+_JOURNAL_TRACKED = 4096
 
 _M = TypeVar("_M", bound=Message)
 Handler = Callable[[_M, Record], Awaitable[None]]
@@ -56,6 +61,8 @@ class ProofGate:
         self._outbox = core.outbox
         self._clock = core.clock
         self._token_key = token_key(enrollment_token) if enrollment_token else None
+        self._journaled: dict[tuple[str, str, str], tuple[float, int]] = {}
+        self._monotonic = time.monotonic
 
     def guard(self, handler: Handler[Any]) -> Handler[Any]:
         """``handler`` behind the proof check; refusals counted, journaled, re-raised."""
@@ -112,16 +119,33 @@ class ProofGate:
         self._metrics.refused_records.labels(msg.TYPE.value, exc.code).inc()
         cp_id = getattr(msg, "cp_id", None)
         claimed = getattr(msg, "requester_id", None) or getattr(msg, "driver_id", None)
+        more = self._quiet(msg.TYPE.value, exc.code, claimed or cp_id or "")
+        if more is None:
+            return  # counted; a flood is journaled (and told) once per quiet period
+        if isinstance(msg, SupplyRequest) and msg.origin is Origin.DRIVER:
+            self._tell_driver(msg, exc)
         self._journal.record(
             LogKind.REFUSED,
-            f"{msg.TYPE.value} refused ({exc.code}): {exc.message}",
+            f"{msg.TYPE.value} refused ({exc.code}): {exc.message}{more}",
             cp_id=cp_id,
             driver_id=claimed,
             session_id=getattr(msg, "session_id", None),
             level=logging.WARNING,
         )
-        if isinstance(msg, SupplyRequest) and msg.origin is Origin.DRIVER:
-            self._tell_driver(msg, exc)
+
+    def _quiet(self, kind: str, code: str, claimed: str) -> str | None:
+        """None while this kind of refusal was journaled within the quiet period, else
+        the note on how many were only counted since the last line."""
+        key = (kind, code, claimed)
+        now = self._monotonic()
+        last = self._journaled.get(key)
+        if last is not None and now - last[0] < _JOURNAL_QUIET_S:
+            self._journaled[key] = (last[0], last[1] + 1)
+            return None
+        if len(self._journaled) >= _JOURNAL_TRACKED:
+            self._journaled.clear()
+        self._journaled[key] = (now, 0)
+        return f" (+{last[1]} more since the last line)" if last and last[1] else ""
 
     def _tell_driver(self, msg: SupplyRequest, exc: ProofError | ImplausibleRecord) -> None:
         """The real driver (if enrolled) learns that a request in its name was refused;

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from evproto.errors import InvalidField
+from evproto.errors import ImplausibleRecord, InvalidField
 from evproto.kafka import Record
 from evproto.messages import (
     DirectiveAction,
@@ -56,6 +56,10 @@ class Causes:
     OPERATOR_STOP = Cause(AbortCause.OPERATOR_STOP, "stopped by the operator")
     START_TIMEOUT = Cause(AbortCause.START_TIMEOUT, "the vehicle was not plugged in in time")
     DRIVER_CANCEL = Cause(AbortCause.DRIVER_CANCEL, "cancelled by the driver")
+    IMPLAUSIBLE = Cause(
+        AbortCause.IMPLAUSIBLE,
+        "the charging point's ticket was implausible; billed up to its last plausible report",
+    )
 
 
 class SessionManager:
@@ -212,7 +216,13 @@ class SessionManager:
             self._relay_again(msg, record)
             return
         power = session.power_kw or self._max_power_kw
-        check_ticket(session, msg, self._clock(), power, self._energy_margin)
+        try:
+            check_ticket(session, msg, self._clock(), power, self._energy_margin)
+        except ImplausibleRecord:
+            # the CP is done (it sent its ticket) but its figures are refused: close the
+            # session with the last plausible telemetry, so it cannot hang open
+            self._close(session, Outcome.ABORTED, Causes.IMPLAUSIBLE)
+            raise
         # the driver's ticket says what the central bills, at the agreed price
         ticket = dataclasses.replace(
             msg, eur=bill(msg.kwh, session.price, session.max_eur), price=session.price, proof=""
