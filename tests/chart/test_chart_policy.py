@@ -147,7 +147,12 @@ def test_tokens_are_generated_into_a_secret_and_read_from_files(
 ) -> None:
     chart = rendered_variants["default"]
     secret = chart.one("Secret", "-central-tokens")
-    assert set(secret["data"]) == {"operator-token", "viewer-token", "registration-token"}
+    assert set(secret["data"]) == {
+        "operator-token",
+        "viewer-token",
+        "registration-token",
+        "enrollment-token",
+    }
     assert all(len(v) >= 40 for v in secret["data"].values())
     central = env_of(container(chart, "-central", "central"))
     monitor = env_of(container(chart, "-cp", "monitor"))
@@ -156,6 +161,13 @@ def test_tokens_are_generated_into_a_secret_and_read_from_files(
     assert central["EV_REGISTRATION_TOKEN_FILE"] == "/etc/evcharging/tokens/registration-token"
     assert monitor["EV_REGISTRATION_TOKEN_FILE"] == "/etc/evcharging/tokens/registration-token"
     assert "EV_OPERATOR_TOKEN" not in central and "EV_OPERATOR_TOKEN_FILE" not in monitor
+    # drivers enroll themselves with the enrollment token, and see no other token
+    driver = env_of(container(chart, "-driver", "driver"))
+    assert central["EV_ENROLLMENT_TOKEN_FILE"] == "/etc/evcharging/tokens/enrollment-token"
+    assert driver["EV_ENROLLMENT_TOKEN_FILE"] == "/etc/evcharging/enrollment/enrollment-token"
+    mounted = chart.one("StatefulSet", "-driver")["spec"]["template"]["spec"]["volumes"]
+    enrollment = next(v for v in mounted if v["name"] == "enrollment")
+    assert [i["key"] for i in enrollment["secret"]["items"]] == ["enrollment-token"]
     # With an existing Secret the chart makes none and mounts that one.
     other = rendered_variants["every-option"]
     assert other.of_kind("Secret") == []
