@@ -2,7 +2,9 @@
 
 Each CP connects (ENQ -> ACK), authenticates with the secret it was issued, or
 registers with the registration token (``evproto.auth``), then reports its
-health at the heartbeat interval. Links are spread evenly over the interval
+health at the heartbeat interval: the one the central names in its
+``AuthResult`` (as a monitor does), else ``FleetConfig.interval``. Links are
+spread evenly over the interval
 (slots of a ticker, not N sleeping tasks) and over several loopback source
 addresses. Against the bare server the fleet skips authentication.
 """
@@ -106,6 +108,7 @@ class MonitorFleet:
         self.counters = LinkCounters()
         self.auth = AuthCounters()
         self.links: dict[str, MonitorLink] = {}
+        self.interval = config.interval  # the central's, once it has named one
         self._slots: list[list[MonitorLink]] = [[] for _ in range(_SLOTS_PER_INTERVAL)]
         self._ticker: asyncio.Task[None] | None = None
 
@@ -181,6 +184,7 @@ class MonitorFleet:
             answer = await link.request(ChallengeResponse(cp_id=cp_id, proof=proof), timeout)
             result = _expect(answer, AuthResult)
             if result.accepted:
+                self._adopt_interval(result)
                 self.auth.authenticated += 1
                 return
             raise _Rejected(f"{cp_id} rejected: {result.reason}")
@@ -192,11 +196,16 @@ class MonitorFleet:
         result = _expect(await link.request(register, timeout), AuthResult)
         if not result.accepted:
             raise _Rejected(f"{cp_id} registration rejected: {result.reason}")
+        self._adopt_interval(result)
         if result.sealed_secret:
             self.config.secrets.put(
                 cp_id, unseal_secret(result.sealed_secret, token, challenge.nonce, cp_id)
             )
         self.auth.registered += 1
+
+    def _adopt_interval(self, result: AuthResult) -> None:
+        if result.status_interval is not None:
+            self.interval = result.status_interval
 
     def start_heartbeats(self) -> None:
         """Start reporting; links join as they authenticate (call before :meth:`connect_all`)."""
@@ -206,16 +215,15 @@ class MonitorFleet:
         """Each tick sends the status of one slot's links: every link once per interval."""
         loop = asyncio.get_running_loop()
         slots = self._slots
-        step = self.config.interval / _SLOTS_PER_INTERVAL
         due = loop.time()
         tick = 0
         while True:
             for link in slots[tick % _SLOTS_PER_INTERVAL]:
                 link.send_status()
             tick += 1
-            due += step
+            due += self.interval / _SLOTS_PER_INTERVAL
             delay = due - loop.time()
-            if delay < -self.config.interval:  # fell a whole interval behind: do not burst
+            if delay < -self.interval:  # fell a whole interval behind: do not burst
                 due = loop.time()
                 delay = 0
             await asyncio.sleep(max(0.0, delay))

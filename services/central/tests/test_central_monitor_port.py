@@ -44,6 +44,8 @@ async def test_registration_then_login_with_the_issued_secret(
     first = monitors(cp_id, central.monitor_port)
     result = await first.register(location="Plaza 3", price=0.41)
     assert result.accepted and result.price == 0.41 and first.secret
+    # the central names the heartbeat interval its monitors report at
+    assert result.status_interval == central.settings.heartbeat_interval
     await first.status(Health.OK)
     await wait_until(lambda: cp_state(central, cp_id) is CpState.ACTIVE, what="ACTIVE")
     assert central.registry.cps[cp_id].location == "Plaza 3"
@@ -64,6 +66,7 @@ async def test_a_wrong_secret_is_refused_and_counted(
     intruder = monitors(cp_id, central.monitor_port)
     result = await intruder.login("00" * 32)
     assert not result.accepted and result.reason == "wrong credentials for this charging point"
+    assert result.status_interval is None
     assert errors(central, "auth_failed") == 1
     await wait_until(lambda: intruder.conn.closed, what="the central to close the intruder")
     assert cp_state(central, cp_id) is CpState.ACTIVE  # the CP's own link is untouched

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import enum
 import ssl
 from collections.abc import AsyncIterator
@@ -195,6 +196,7 @@ class FakeCentral(_Server):
         self.statuses: list[Status] = []
         self.received: list[Message] = []  # after login
         self.logins: list[str] = []  # "authenticated", "registered", "rejected"
+        self.status_interval: float | None = None  # what AuthResult asks of the monitor
 
     def last_health(self) -> Health | None:
         return self.statuses[-1].health if self.statuses else None
@@ -208,6 +210,8 @@ class FakeCentral(_Server):
         await conn.send(Challenge(nonce=nonce, registered=bool(self.stored_keys.get(cp_id))))
         answer = await conn.recv()
         result = self._judge(cp_id, nonce, answer)
+        if result.accepted:
+            result = dataclasses.replace(result, status_interval=self.status_interval)
         await conn.send(result)
         if not result.accepted:
             self.logins.append("rejected")

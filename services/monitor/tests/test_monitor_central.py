@@ -109,3 +109,18 @@ async def test_the_engine_is_still_checked_and_kept_informed_while_the_central_i
     await rig.eventually(lambda: len(rig.engine.links) == 2, what="engine link again")
     await rig.eventually(lambda: len(rig.engine.notices(CentralUnreachable)) == 2)
     await rig.eventually(lambda: len(rig.engine.notices(PriceUpdate)) == 2, what="price again")
+
+
+async def test_the_central_sets_the_heartbeat_interval_and_a_change_is_reported_at_once(rig):
+    rig.central.status_interval = 30.0  # a large fleet's central: one heartbeat in 30 s
+    await rig.started_ok()
+    checks = len(rig.engine.notices(HealthRequest))
+    await rig.eventually(
+        lambda: len(rig.engine.notices(HealthRequest)) >= checks + 5,
+        what="the engine still checked every --health-interval (0.2 s)",
+    )
+    assert [s.health for s in rig.central.statuses] == [Health.OK]  # no heartbeat due yet
+
+    rig.engine.mode = rig.engine.Mode.KO
+    await rig.eventually(lambda: rig.central.last_health() is Health.KO, what="KO at once")
+    assert [s.health for s in rig.central.statuses] == [Health.OK, Health.KO]

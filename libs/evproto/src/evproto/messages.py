@@ -16,6 +16,8 @@ from evproto.vocabulary import MAX_PRICE_EUR_PER_KWH, Channel
 
 __all__ = [
     "CHANNELS",
+    "MAX_STATUS_INTERVAL",
+    "MIN_STATUS_INTERVAL",
     "AuthResult",
     "Authenticate",
     "CentralRestored",
@@ -51,6 +53,9 @@ __all__ = [
 ]
 
 _PRICE_MAX = MAX_PRICE_EUR_PER_KWH
+# the heartbeat interval a central may ask of its monitors (AuthResult.status_interval)
+MIN_STATUS_INTERVAL = 0.05
+MAX_STATUS_INTERVAL = 3600.0
 # 1,000 MWh is a 1 MW charger running for six weeks: no session comes near, and
 # sums of many stay exact enough for money.
 _KWH_MAX = 1e6
@@ -125,18 +130,24 @@ class Register(Message):
 
 @message(MsgType.AUTH_RESULT)
 class AuthResult(Message):
-    """Central -> monitor: accepted with the price (and a sealed new secret), or why not."""
+    """Central -> monitor: accepted with the price (and a sealed new secret), or why not.
+
+    ``status_interval``: the seconds between the monitor's heartbeat ``Status``
+    reports the central asks for (None: the monitor keeps its own setting)."""
 
     cp_id: str = ident()
     accepted: bool
     price: float | None = number(default=None, maximum=_PRICE_MAX)
     sealed_secret: str = text(default="", max_len=128)
     reason: str = text(default="")
+    status_interval: float | None = number(
+        default=None, minimum=MIN_STATUS_INTERVAL, maximum=MAX_STATUS_INTERVAL
+    )
 
 
 @message(MsgType.STATUS)
 class Status(Message):
-    """Monitor -> central, every second and at once on a change: the CP's health."""
+    """Monitor -> central, at once on a change and every status interval: the CP's health."""
 
     cp_id: str = ident()
     health: Health

@@ -136,6 +136,7 @@ class Central:
             core,
             authenticator,
             self.sessions,
+            status_interval=settings.heartbeat_interval,
             idle_timeout=settings.idle_timeout,
             handshake_timeout=settings.handshake_timeout,
             limits=MonitorLimits(

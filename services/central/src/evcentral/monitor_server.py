@@ -5,7 +5,10 @@ or Register -> AuthResult) within the handshake timeout, in a task of its own;
 then the task ends and the monitor's ``Status`` reports are handled as they are
 decoded (:meth:`FramedConnection.deliver_to`): a heartbeat costs one callback,
 not a task wake-up, which is what lets one event loop hold 10,000 CPs.
-Silence for ``idle_timeout`` closes the link (the CP becomes DISCONNECTED).
+The accepted ``AuthResult`` tells the monitor ``status_interval``: it reports a
+change at once and otherwise one heartbeat per interval. Silence for
+``idle_timeout`` (missed × interval) closes the link (the CP becomes
+DISCONNECTED); a dropped connection does so at once.
 Bad input is answered with an ``ErrorReply`` (at most one in flight per
 link), counted against the link's error budget, and never ends more than its
 own connection. Connections not yet authenticated are capped, in all and per
@@ -15,6 +18,7 @@ peer address: beyond a cap a connection is closed before anything is read.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import ssl
 import time
@@ -73,6 +77,7 @@ class MonitorServer:
         authenticator: Authenticator,
         sessions: SessionManager,
         *,
+        status_interval: float,
         idle_timeout: float,
         handshake_timeout: float,
         limits: MonitorLimits = MonitorLimits(),
@@ -83,6 +88,7 @@ class MonitorServer:
         self._auth = authenticator
         self._sessions = sessions
         self._observer = core.metrics.link_counter()
+        self._status_interval = status_interval
         self._idle_timeout = idle_timeout
         self._handshake_timeout = handshake_timeout
         self._server: asyncio.Server | None = None
@@ -225,7 +231,9 @@ class MonitorServer:
         else:
             await self._refuse(conn, answer)
             return None
-        if not result.accepted:
+        if result.accepted:
+            result = dataclasses.replace(result, status_interval=self._status_interval)
+        else:
             self._metrics.protocol_error(LinkErrorKind.AUTH_FAILED)
         await conn.send(result)
         if not result.accepted:

@@ -2,7 +2,9 @@
 
 One task: connect (TLS when asked) and authenticate with tenacity back-off
 capped by ``--retry-cap``; then send ``Status`` at once on every change of the
-health report and every ``--health-interval`` as the heartbeat, while reading
+health report and, as the heartbeat, every ``status_interval`` the central
+asked for in its ``AuthResult`` (``--health-interval`` when it names none;
+the engine is still checked every ``--health-interval``), while reading
 the central's pushes (``PriceUpdate`` goes on to the engine). When the central
 is gone the engine is told, and told again when it is back.
 """
@@ -126,14 +128,15 @@ class CentralLink:
         log.info(
             "central link up %s",
             kv(cp=self._cp_id, peer="central", address=conn.peer, price=result.price,
-               tls=self._ssl is not None),
+               status_interval=result.status_interval, tls=self._ssl is not None),
         )  # fmt: skip
         if result.price is not None:
             self._engine.forward_price(result.price)
         self._engine.set_central_reachable(True)
-        await first_to_finish(self._report_forever(conn), self._read_pushes(conn))
+        interval = result.status_interval or self._settings.health_interval
+        await first_to_finish(self._report_forever(conn, interval), self._read_pushes(conn))
 
-    async def _report_forever(self, conn: FramedConnection) -> None:
+    async def _report_forever(self, conn: FramedConnection, interval: float) -> None:
         """Status now, then on every change and at least every interval (the heartbeat)."""
         while True:
             seen = self._health.version
@@ -141,7 +144,7 @@ class CentralLink:
             assert report is not None
             await conn.send(Status(cp_id=self._cp_id, health=report.health, reason=report.reason))
             self._metrics.reports.labels(health=report.health.value).inc()
-            await self._health.wait_for_change(seen, self._settings.health_interval)
+            await self._health.wait_for_change(seen, interval)
 
     async def _read_pushes(self, conn: FramedConnection) -> None:
         while True:

@@ -22,7 +22,9 @@ class MonitorSettings(CentralLinkOptions):
         metavar="DIR",
     )
     health_interval: float = seconds(
-        1.0, "seconds between engine health checks and central status reports"
+        1.0,
+        "seconds between engine health checks (and central status reports when the "
+        "central asks for none)",
     )
     health_timeout: float = seconds(1.0, "an engine answer later than this is a fault")
     central_server_name: str = setting(

@@ -7,7 +7,8 @@ authenticated framed-TCP link an ``evmonitor`` would:
       known CP, secret at hand:  ChallengeResponse(client_proof)          -> AuthResult
       otherwise:                 Register(location, registration_proof)   -> AuthResult(sealed)
 
-then ``Status`` at once on every change and every ``--status-interval``. The
+then ``Status`` at once on every change and every ``status_interval`` the
+central asks for in its ``AuthResult`` (``--status-interval`` if it names none). The
 link lives while the station's WebSocket is open: closing it (EOT) is the lost
 monitor link the central already knows how to handle. A refused login is
 retried with back-off (the operator may fix the token or re-key the CP).
@@ -84,9 +85,9 @@ class CentralLink:
     async def run(self) -> None:
         async for attempt in peer_retry(f"central (CP {self.cp_id})", cap=_RETRY_CAP, log=log):
             with attempt:
-                conn = await self._open()
+                conn, interval = await self._open()
                 try:
-                    await self._report(conn)
+                    await self._report(conn, interval)
                 finally:
                     self._set_connected(False)
                     await conn.close("station gone")
@@ -96,7 +97,8 @@ class CentralLink:
             self.connected = connected
             self._on_connected(connected)
 
-    async def _open(self) -> FramedConnection:
+    async def _open(self) -> tuple[FramedConnection, float]:
+        """The authenticated link and the heartbeat interval the central asked for."""
         host, port = self._settings.central_address
         timeout = min(10.0, max(1.0, 3 * self._settings.status_interval))
         conn = await FramedConnection.connect(
@@ -118,8 +120,9 @@ class CentralLink:
         self._set_connected(True)
         if result.price is not None:
             self._on_price(result.price)
-        log.info("cp online %s", kv(cp=self.cp_id, price=result.price))
-        return conn
+        interval = result.status_interval or self._settings.status_interval
+        log.info("cp online %s", kv(cp=self.cp_id, price=result.price, status_interval=interval))
+        return conn, interval
 
     async def _login(self, conn: FramedConnection, timeout: float) -> AuthResult:
         await conn.send(Authenticate(cp_id=self.cp_id))
@@ -148,25 +151,25 @@ class CentralLink:
         log.info("cp registered %s", kv(cp=self.cp_id, location=self._location))
         return result
 
-    async def _report(self, conn: FramedConnection) -> None:
+    async def _report(self, conn: FramedConnection, interval: float) -> None:
         """Status now, on every change and every interval; the central's pushes are read too."""
-        reader = asyncio.create_task(self._read(conn), name=f"central-read-{self.cp_id}")
+        reader = asyncio.create_task(self._read(conn, interval), name=f"central-read-{self.cp_id}")
         try:
             while not reader.done():
                 self._changed.clear()
                 await conn.send(Status(cp_id=self.cp_id, health=self._health, reason=self._reason))
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._changed.wait(), self._settings.status_interval)
+                    await asyncio.wait_for(self._changed.wait(), interval)
             await reader  # it ended: its error says why
         finally:
             reader.cancel()
             with contextlib.suppress(asyncio.CancelledError, EvError):
                 await reader
 
-    async def _read(self, conn: FramedConnection) -> None:
+    async def _read(self, conn: FramedConnection, interval: float) -> None:
         while True:
             try:
-                msg = await conn.recv(self._settings.status_interval * 10)
+                msg = await conn.recv(interval * 10)
             except LinkTimeout:
                 continue  # the central need not say anything; its ACKs prove it is there
             if isinstance(msg, PriceUpdate) and msg.cp_id == self.cp_id:

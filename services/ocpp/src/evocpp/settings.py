@@ -48,7 +48,9 @@ class OcppSettings(KafkaOptions, CentralLinkOptions):
         60, "seconds between station heartbeats (sent in BootNotification)", maximum=86400
     )
     status_interval: float = seconds(
-        1.0, "seconds between each connector's status reports to the central", maximum=60
+        1.0,
+        "seconds between each connector's status reports when the central asks for none",
+        maximum=60,
     )
     call_timeout: float = seconds(30.0, "seconds a station has to answer a call of the gateway")
     authorize_timeout: float = seconds(
