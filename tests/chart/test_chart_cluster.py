@@ -104,7 +104,12 @@ def central_checksum(values: dict[str, Any]) -> str:
 
 
 def test_new_tokens_roll_the_central() -> None:
-    tokens = {"operatorToken": "a" * 40, "registrationToken": "b" * 40, "viewerToken": "v" * 40}
+    tokens = {
+        "operatorToken": "a" * 40,
+        "registrationToken": "b" * 40,
+        "viewerToken": "v" * 40,
+        "enrollmentToken": "e" * 40,
+    }
     same = central_checksum({"central": {"auth": tokens}})
     assert central_checksum({"central": {"auth": tokens}}) == same
     changed = {**tokens, "operatorToken": "c" * 40}

@@ -383,3 +383,35 @@ Pods of this release that are Kafka clients (the Kafka listener admits only them
         operator: In
         values: [central, cp, driver, test, ocpp]
 {{- end }}
+
+{{/*
+A driver's self-enrollment (drivers.selfEnrollment): its environment, mount and
+volume, shared by the driver pods and the `helm test` pod. Each renders nothing
+when self-enrollment is off.
+*/}}
+{{- define "evcharging.driverEnrollmentEnv" -}}
+{{- if .Values.drivers.selfEnrollment }}
+# enrolls the driver on first use (issue 14): the credential then lives in its state dir
+- name: EV_ENROLLMENT_TOKEN_FILE
+  value: /etc/evcharging/enrollment/enrollment-token
+{{- end }}
+{{- end }}
+
+{{- define "evcharging.driverEnrollmentMount" -}}
+{{- if .Values.drivers.selfEnrollment }}
+- name: enrollment
+  mountPath: /etc/evcharging/enrollment
+  readOnly: true
+{{- end }}
+{{- end }}
+
+{{- define "evcharging.driverEnrollmentVolume" -}}
+{{- if .Values.drivers.selfEnrollment }}
+- name: enrollment
+  secret:
+    secretName: {{ include "evcharging.tokensSecretName" . }}
+    items:
+      - key: enrollment-token
+        path: enrollment-token
+{{- end }}
+{{- end }}
