@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import re
 import sys
+import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -158,6 +159,7 @@ class LocalCluster:
         fields = {
             "metadata.name": pod.name,
             "metadata.namespace": pod.namespace,
+            "metadata.uid": str(uuid.uuid4()),  # a new pod each time it is started
             "status.podIP": "127.0.0.1",
             "spec.serviceAccountName": str(pod.spec.get("serviceAccountName", "default")),
         }

@@ -136,16 +136,13 @@ class Outbox:
             self._to_driver(Topic.DRIVER_UPDATES, session.driver_id, ticket)
 
     def cp_state(self, cp: ChargingPoint) -> None:
-        session = cp.session
+        """Every driver reads ev.cp.state: it says how the CP is, never who charges
+        there or how much (no driver id, session id, kWh or €)."""
         update = CpStateUpdate(
             cp_id=cp.cp_id,
             state=cp.state,
             location=cp.location[:120],
             price=cp.price,
-            driver_id=session.driver_id if session else None,
-            session_id=session.session_id if session else None,
-            kwh=session.kwh if session else 0.0,
-            eur=session.eur if session else 0.0,
             sent_at=time.time(),
         )
         self.publish(Topic.CP_STATE, cp.cp_id, update)
