@@ -39,7 +39,7 @@ SUPPLY_DEADLINE_S = 90.0
 GRACE_PERIOD_S = 15.0  # the pods' terminationGracePeriodSeconds
 
 
-def eventually(
+def wait_while_alive(
     what: str, condition: Callable[[], bool], deadline_s: float, processes: list[ManagedProcess]
 ) -> None:
     """Poll until ``condition``; fail at the deadline, or at once when a process died."""
@@ -111,7 +111,7 @@ class LocalRelease:
         return json.loads(body) if status == 200 else None
 
     def wait(self, what: str, condition: Callable[[], bool], deadline_s: float) -> None:
-        eventually(what, condition, deadline_s, self.processes)
+        wait_while_alive(what, condition, deadline_s, self.processes)
 
 
 @pytest.fixture
@@ -139,7 +139,7 @@ def start_release(
                 process.start()
             probes = [probe for pod in pods for probe in cluster.probe_urls(pod)]
             for name, url in probes:
-                eventually(
+                wait_while_alive(
                     f"{name} {url} answers 200", answers_200(url), STARTUP_DEADLINE_S, started
                 )
             if release is None:
