@@ -42,6 +42,8 @@ def test_a_small_load_loses_and_duplicates_nothing(stack: LocalStack, tmp_path: 
         sys.executable, "-m", "evbench.loadgen",
         "--central", stack.central_address, "--http", stack.http_url, "--kafka", stack.bootstrap,
         "--registration-token-file", str(stack.workdir / "registration-token"),
+        "--enrollment-token-file", str(stack.workdir / "enrollment-token"),
+        "--viewer-token-file", str(stack.workdir / "viewer-token"),
         "--secrets", str(tmp_path / "secrets.json"),
         "--cps", "200", "--drivers", "12", "--rate", "2", "--session-s", "4",
         "--heartbeat-window", "6", "--duration", "8", "--probes", "5", "--settle", "2",
@@ -60,6 +62,10 @@ def test_a_small_load_loses_and_duplicates_nothing(stack: LocalStack, tmp_path: 
     assert monitors["acked"] > 200 * 10
 
     sessions = result["sessions"]
+    # every party spoke the proven protocol: nothing refused either way
+    assert sessions["drivers_enrolled"] == 12
+    assert sessions["refused_records"] == 0
+    assert sessions["unproven_directives"] == 0
     ledger = sessions["ledger"]
     assert ledger["sessions"] >= 5
     assert ledger["clean"], ledger

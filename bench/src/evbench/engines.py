@@ -4,7 +4,10 @@ It reads whole partitions of ``ev.directives`` (the fleet owns every CP key in
 them, so nothing read is wasted) and runs a supply per START: after the plug
 delay ``SupplyStarted``, then ``Telemetry`` every second (seq 1, 2, …,
 cumulative kWh and €), and after the session length, or at END_SUPPLY / STOP,
-exactly one ``Ticket``; all keyed by CP id on ``ev.supply.telemetry``. The
+exactly one ``Ticket``; all keyed by CP id on ``ev.supply.telemetry``. As a
+real engine does, it obeys only directives the central proved with the CP's
+record key (and fresh), and proves every report with that key: the key the
+simulated monitor derived from the secret it got at registration. The
 wall-clock instant each telemetry is published is kept for the driver fleet,
 which measures the end-to-end latency when the central relays it.
 """
@@ -15,8 +18,10 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from evproto.errors import ProofError
 from evproto.kafka import KafkaSettings, Publisher, Record
 from evproto.messages import (
     Directive,
@@ -26,14 +31,17 @@ from evproto.messages import (
     Telemetry,
     Ticket,
 )
+from evproto.proofs import Signer, check_from_central, prove
 from evproto.schema import Message
 from evproto.topics import Topic
 
 from evbench.kafkaread import FleetReader
 
-__all__ = ["EngineCounters", "EngineFleet", "TelemetryClock"]
+__all__ = ["EngineCounters", "EngineFleet", "RecordKeys", "TelemetryClock"]
 
 log = logging.getLogger("evbench.engines")
+
+RecordKeys = Callable[[str], bytes | None]  # CP id -> its record key, None until registered
 
 
 class TelemetryClock:
@@ -56,6 +64,7 @@ class EngineCounters:
     duplicate_starts: int = 0  # a START for a session already running here (a replay)
     busy_starts: int = 0  # a START while another session runs on the CP: a central bug
     foreign: int = 0  # a directive for a CP that is not ours
+    unproven: int = 0  # a directive not proven by the central (or stale): not obeyed
     ends: int = 0
     telemetry: int = 0
     tickets: int = 0
@@ -80,6 +89,7 @@ class EngineFleet:
         publisher: Publisher,
         cp_ids: set[str],
         clock: TelemetryClock,
+        record_keys: RecordKeys,
         *,
         group_id: str,
         session_s: float,
@@ -95,6 +105,7 @@ class EngineFleet:
         self.power_kw = power_kw
         self.telemetry_every = telemetry_every
         self._publisher = publisher
+        self._record_keys = record_keys
         self._supplies: dict[str, _Supply] = {}  # by CP id
         self._pending: set[asyncio.Future[None]] = set()
         self.consumer = FleetReader(
@@ -114,6 +125,15 @@ class EngineFleet:
         self.counters.directives += 1
         if msg.cp_id not in self.cp_ids:
             self.counters.foreign += 1
+            return
+        key = self._record_keys(msg.cp_id)
+        try:
+            if key is None:
+                raise ProofError("no record key: the CP has not registered")
+            check_from_central(msg, key, msg.sent_at)
+        except ProofError as exc:
+            self.counters.unproven += 1
+            log.warning("directive refused cp=%s reason=%s", msg.cp_id, exc.message)
             return
         running = self._supplies.get(msg.cp_id)
         if msg.action is DirectiveAction.START:
@@ -137,7 +157,9 @@ class EngineFleet:
             running.end.set()
 
     def _publish(self, cp_id: str, msg: Message) -> None:
-        fut = self._publisher.publish(Topic.TELEMETRY, cp_id, msg)
+        key = self._record_keys(cp_id)
+        assert key is not None, "a supply runs only on a directive checked with the key"
+        fut = self._publisher.publish(Topic.TELEMETRY, cp_id, prove(msg, key, Signer.CP))
         self._pending.add(fut)
         fut.add_done_callback(self._delivered)
 

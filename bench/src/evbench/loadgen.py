@@ -55,6 +55,7 @@ class LoadPlan:
     viewer_token: str = ""  # the stream of the SSE probes needs it
     kafka: str | None = None  # bootstrap; None = no sessions
     registration_token: str | None = None  # None = bare server: no authentication
+    enrollment_token: str = ""  # the simulated drivers enroll themselves with it
     secrets: Path | None = None
     first_index: int = 0
     drivers: int = 0
@@ -102,7 +103,7 @@ class _Window:
 class _SessionRig:
     """The Kafka side of a step: engine fleet, driver fleet, sample readers, scheduler."""
 
-    def __init__(self, plan: LoadPlan, session_cps: list[str]) -> None:
+    def __init__(self, plan: LoadPlan, session_cps: list[str], secrets: SecretStore) -> None:
         assert plan.kafka is not None
         settings = self.settings = KafkaSettings(plan.kafka, client_id=f"evbench-{plan.run_id}")
         self.publisher = Publisher(settings)
@@ -114,6 +115,7 @@ class _SessionRig:
             self.publisher,
             set(session_cps),
             clock,
+            secrets.record_key,
             group_id=f"{group}-engines",
             session_s=plan.session_s,
         )
@@ -132,6 +134,8 @@ class _SessionRig:
             SampleReader(settings, sample, whole_topics=True, group_id=f"{group}-sample-seed"),
         ]
         self.supplying_samples: list[tuple[float, int]] = []
+        self._secrets = secrets
+        self._enrollment_token = plan.enrollment_token
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -148,6 +152,9 @@ class _SessionRig:
         for consumer in self.consumers:
             self._tasks.append(asyncio.create_task(consumer.run(self._stop)))
         self._tasks.append(asyncio.create_task(self._sample_supplying()))
+        await self.drivers.enroll(self._enrollment_token, self._secrets)
+        for sample in self.samples:
+            sample.root_key = self.drivers.root_key(sample.driver_id)
 
     async def _sample_supplying(self) -> None:
         while not self._stop.is_set():
@@ -178,6 +185,11 @@ class _SessionRig:
         in_window = [n for at, n in self.supplying_samples if window.start <= at <= window.end]
         tickets_per_session = e.tickets_by_session.values()
         return {
+            "drivers_enrolled": d.counters.enrolled,
+            "enroll_refused": d.counters.enroll_refused,
+            "not_enrolled": d.counters.not_enrolled,
+            "refused_records": d.counters.refused,
+            "unproven_directives": e.unproven,
             "requests": d.counters.requests,
             "authorized": d.counters.authorized,
             "denied": d.counters.denied,
@@ -290,7 +302,7 @@ async def run_load(
     rig: _SessionRig | None = None
     echo: BrokerEcho | None = None
     if plan.kafka and plan.drivers and plan.rate > 0:
-        rig = _SessionRig(plan, [c for c in cp_ids if c not in probe_ids])
+        rig = _SessionRig(plan, [c for c in cp_ids if c not in probe_ids], fleet.config.secrets)
         await rig.start()
         echo = BrokerEcho(rig.settings)
         await echo.start()
@@ -301,7 +313,7 @@ async def run_load(
         "plan": {
             k: str(v) if isinstance(v, Path) else v
             for k, v in asdict(plan).items()
-            if k not in ("registration_token", "viewer_token")
+            if k not in ("registration_token", "viewer_token", "enrollment_token")
         },
         "fd_limit": fd_limit,
     }
@@ -408,6 +420,11 @@ def _parser() -> argparse.ArgumentParser:
         help="file holding the registration token; omit against the bare server",
     )
     p.add_argument(
+        "--enrollment-token-file",
+        type=Path,
+        help="file holding the enrollment token the simulated drivers enroll with (sessions)",
+    )
+    p.add_argument(
         "--viewer-token-file", type=Path, help="file holding the viewer token (with --http)"
     )
     p.add_argument("--secrets", type=Path, help="JSON file keeping CP secrets between runs")
@@ -433,6 +450,15 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _read_token(parser: argparse.ArgumentParser, path: Path | None, flag: str) -> str:
+    if path is None:
+        return ""
+    try:
+        return path.read_text().strip()
+    except OSError as exc:
+        parser.error(f"{flag}: {exc.strerror}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
@@ -444,12 +470,8 @@ def main(argv: list[str] | None = None) -> int:
             token = args.registration_token_file.read_text().strip()
         except OSError as exc:
             parser.error(f"--registration-token-file: {exc.strerror}")
-    viewer_token = ""
-    if args.viewer_token_file is not None:
-        try:
-            viewer_token = args.viewer_token_file.read_text().strip()
-        except OSError as exc:
-            parser.error(f"--viewer-token-file: {exc.strerror}")
+    viewer_token = _read_token(parser, args.viewer_token_file, "--viewer-token-file")
+    enrollment_token = _read_token(parser, args.enrollment_token_file, "--enrollment-token-file")
     plan = LoadPlan(
         central=args.central,
         cps=args.cps,
@@ -457,6 +479,7 @@ def main(argv: list[str] | None = None) -> int:
         viewer_token=viewer_token,
         kafka=args.kafka,
         registration_token=token,
+        enrollment_token=enrollment_token,
         secrets=args.secrets,
         first_index=args.first_index,
         drivers=args.drivers,

@@ -30,6 +30,7 @@ from evproto.messages import (
     ErrorReply,
     Register,
 )
+from evproto.proofs import cp_key_from_secret
 from evproto.schema import Message
 
 from evbench.link import LinkCounters, MonitorLink
@@ -46,21 +47,35 @@ def cp_id_for(index: int) -> str:
 
 
 class SecretStore:
-    """CP secrets issued at registration, kept in one JSON file between load steps."""
+    """Secrets issued by the central, kept in one JSON file between load steps: CPs'
+    (at registration) and drivers' (at enrollment); the central keeps the two id
+    spaces apart, so one map holds both."""
 
     def __init__(self, path: Path | None) -> None:
         self.path = path
         self.secrets: dict[str, str] = {}
         if path is not None and path.exists():
             self.secrets = json.loads(path.read_text())
+        self._record_keys: dict[str, bytes] = {}
         self._dirty = False
 
-    def get(self, cp_id: str) -> str | None:
-        return self.secrets.get(cp_id)
+    def get(self, owner_id: str) -> str | None:
+        return self.secrets.get(owner_id)
 
-    def put(self, cp_id: str, secret: str) -> None:
-        self.secrets[cp_id] = secret
+    def put(self, owner_id: str, secret: str) -> None:
+        self.secrets[owner_id] = secret
+        self._record_keys.pop(owner_id, None)
         self._dirty = True
+
+    def record_key(self, cp_id: str) -> bytes | None:
+        """The CP's record key, as a monitor hands it to its engine; None before registration."""
+        key = self._record_keys.get(cp_id)
+        if key is None:
+            secret = self.secrets.get(cp_id)
+            if secret is None:
+                return None
+            key = self._record_keys[cp_id] = cp_key_from_secret(secret)
+        return key
 
     def save(self) -> None:
         if self.path is None or not self._dirty:

@@ -220,6 +220,7 @@ class _Bench:
              "--kafka", s.bootstrap,
              "--registration-token-file", str(self.workdir / "registration-token"),
              "--viewer-token-file", str(self.workdir / "viewer-token"),
+             "--enrollment-token-file", str(self.workdir / "enrollment-token"),
              "--secrets", str(self.workdir / "cp-secrets.json"),
              "--drivers", str(step.drivers), "--rate", f"{step.rate:.3f}",
              "--session-s", str(step.session_s), "--heartbeat-window", str(o.heartbeat_window),
