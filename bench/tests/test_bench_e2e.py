@@ -66,6 +66,7 @@ def test_a_small_load_loses_and_duplicates_nothing(stack: LocalStack, tmp_path: 
     assert sessions["drivers_enrolled"] == 12
     assert sessions["refused_records"] == 0
     assert sessions["unproven_directives"] == 0
+    assert set(sessions["proof_cost_us"]) == {"prove_us", "verify_us", "seal_us", "open_us"}
     ledger = sessions["ledger"]
     assert ledger["sessions"] >= 5
     assert ledger["clean"], ledger

@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from evproto.errors import ProofError
+from evproto.errors import ConfigError, ProofError
 from evproto.kafka import KafkaSettings, Publisher, Record
 from evproto.messages import (
     CHANNELS,
@@ -192,6 +192,8 @@ class DriverFleet:
             if secret is not None:
                 self._adopt(driver_id, secret)
                 continue
+            if not token:
+                raise ConfigError(f"{driver_id} has no credential: give the enrollment token")
             pair = EnrollmentKeyPair()
             request = prove(
                 EnrollRequest(request_id=new_id(), driver_id=driver_id, public_key=pair.public,

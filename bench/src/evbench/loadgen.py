@@ -33,7 +33,7 @@ from evproto.logs import setup_logging
 
 from evbench.drivers import DriverFleet, SampleReader
 from evbench.echo import BrokerEcho
-from evbench.engines import EngineFleet, TelemetryClock
+from evbench.engines import EngineFleet, TelemetryClock, proof_cost
 from evbench.kafkaread import FleetReader
 from evbench.limits import loopback_sources, raise_fd_limit
 from evbench.monitors import FleetConfig, MonitorFleet, SecretStore, cp_id_for
@@ -225,6 +225,7 @@ class _SessionRig:
             },
             "reads_per_meant": d.tally.per_meant(d.driver_ids),
             "sample_readers": [s.result() for s in self.samples],
+            "proof_cost_us": proof_cost(),  # per message, on this machine
         }
 
 
