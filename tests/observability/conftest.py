@@ -1,9 +1,9 @@
 """Fixtures of the observability tests: the observed local system and its Prometheus.
 
-``observed`` starts once per session: broker, central, two CPs and a batch
-driver as processes with their ``/metrics``, a real Prometheus scraping them
-with the chart's rules loaded (when the binary is installed), then the supply
-scenario. On a failure the report carries the tail of every process log.
+``observed`` starts once per session: broker, central, two CPs, a batch driver
+and the OCPP gateway (one scripted station) as processes with their ``/metrics``,
+a real Prometheus scraping them with the chart's rules loaded (when the binary is
+installed), then the supply scenario. On a failure the report carries the tail of every process log.
 """
 
 from __future__ import annotations
@@ -17,7 +17,9 @@ from pathlib import Path
 import pytest
 
 # --import-mode=importlib puts no test folder on sys.path: the helpers beside this
-# file (obs_*.py) and the chart tests' renderer (tests/chart/evchart_render.py).
+# file (obs_*.py), the chart tests' renderer (tests/chart/evchart_render.py) and the
+# e2e tests' scripted OCPP station (tests/e2e/e2e_ocpp.py).
+sys.path.insert(0, str(Path(__file__).parents[1] / "e2e"))
 sys.path.insert(0, str(Path(__file__).parents[1] / "chart"))
 sys.path.insert(0, str(Path(__file__).parent))
 

@@ -23,6 +23,7 @@ class ChartRelease:
     fullname: str
     central_job: str  # the ServiceMonitor's targets' job: the central Service's name
     pod_job: str  # the PodMonitor's targets' job: <namespace>/<PodMonitor name>
+    pod_components: frozenset[str]  # the app.kubernetes.io/component values it scrapes
     rules: dict[str, Any]  # the PrometheusRule's spec
 
 
@@ -37,8 +38,19 @@ def render_monitoring(values: Mapping[str, Any] | None = None) -> ChartRelease:
         fullname=rule["metadata"]["name"],
         central_job=_service_monitor_job(rendered),
         pod_job=f"{NAMESPACE}/{pod_monitor['metadata']['name']}",
+        pod_components=_selected_components(pod_monitor),
         rules=rule["spec"],
     )
+
+
+def _selected_components(monitor: dict[str, Any]) -> frozenset[str]:
+    selector = monitor["spec"]["selector"]
+    (components,) = (
+        e["values"]
+        for e in selector.get("matchExpressions", [])
+        if e["key"] == "app.kubernetes.io/component" and e["operator"] == "In"
+    )
+    return frozenset(components)
 
 
 def _service_monitor_job(rendered: Rendered) -> str:

@@ -1,11 +1,15 @@
-"""The local system under observation: broker, central, two CPs and a driver, as processes.
+"""The local system under observation: broker, central, two CPs, a driver and the OCPP
+gateway with one station, as processes.
 
 Started through :class:`evstack.localstack.LocalStack` (the command lines of
 ``make run`` and the chart), with every process that has no HTTP server serving
-``--metrics`` on a port of its own, as the chart's pods do on 9100/9101/9102.
+``--metrics`` on a port of its own, as the chart's pods do on 9100/9101/9102/9103.
 The scenario leaves something to see on every panel: driver ``D1`` runs a batch
 of CP-0 then CP-1; the CP-0 supply completes (the vehicle is unplugged), the
-CP-1 supply keeps running while the tests look.
+CP-1 supply keeps running while the tests look. OCPP 1.6J station ``ST-1``
+boots, reports its connector (CP ``ST-1-1``) and heartbeats; it boots again once
+Prometheus scrapes, so the gateway's calls to it (TriggerMessage after each boot)
+have a round trip rate to show.
 """
 
 from __future__ import annotations
@@ -22,12 +26,19 @@ from evstack.localstack import LocalStack, ManagedProcess, console_script
 from evstack.waiting import wait_until
 from obs_chart import ChartRelease
 from obs_prometheus import Prometheus, ScrapeTarget
+from obs_station import ObservedStation
 from obs_tools import require_tool
+from prometheus_client.parser import text_string_to_metric_families
 
-__all__ = ["DRIVER_ID", "Endpoint", "Observed", "ObservedSystem", "scrape"]
+__all__ = ["DRIVER_ID", "STATION_ID", "Endpoint", "Observed", "ObservedSystem", "scrape"]
 
 DRIVER_ID = "D1"
 CP_IDS = ("CP-0", "CP-1")
+STATION_ID = "ST-1"
+# The chart's app.kubernetes.io/component of the pod each kind of process runs in.
+_CHART_COMPONENT = {"engine": "cp", "monitor": "cp", "driver": "driver", "ocpp": "ocpp"}
+# A Deployment's pod: <fullname>-ocpp-<ReplicaSet hash>-<suffix>.
+_GATEWAY_POD = "ocpp-6d5f8c7b9d-x4k2q"
 _HOST = "127.0.0.1"
 _START_TIMEOUT_S = 60.0
 _SUPPLY_TIMEOUT_S = 60.0
@@ -38,7 +49,7 @@ class Endpoint:
     """A process's ``/metrics``: the component it belongs to and where it is served."""
 
     name: str  # "central", "CP-0/engine", …, "driver D1"
-    component: str  # central | engine | monitor | driver
+    component: str  # central | engine | monitor | driver | ocpp
     address: str  # HOST:PORT
     pod: str  # the pod and container it would be in the chart
     container: str
@@ -58,13 +69,19 @@ class ObservedSystem:
             )
         ]
         self.driver: ManagedProcess | None = None
+        self.station: ObservedStation | None = None
 
     # --- processes --------------------------------------------------------------------
 
     def start(self) -> None:
-        """Broker, central and the CPs, each CP ACTIVE at the end."""
+        """Broker, central, the CPs and the gateway with its station, each CP ACTIVE at the end."""
         self.stack.start_broker()
         self.stack.start_central()
+        gateway = Endpoint(
+            "ocpp gateway", "ocpp", f"{_HOST}:{free_port(_HOST)}", _GATEWAY_POD, "ocpp"
+        )
+        self.endpoints.append(gateway)
+        self.stack.start_gateway("--metrics", gateway.address)
         for index, cp_id in enumerate(CP_IDS):
             engine, monitor = self._endpoint(cp_id, "engine"), self._endpoint(cp_id, "monitor")
             self.stack.start_cp(
@@ -78,6 +95,14 @@ class ObservedSystem:
             _START_TIMEOUT_S,
             "every CP ACTIVE at the central",
         )
+        self.station = ObservedStation(STATION_ID, self.stack.ocpp_port)
+        self.station.come_online()
+        wait_until(
+            lambda: self.cp(f"{STATION_ID}-1")["state"] == "ACTIVE",
+            _START_TIMEOUT_S,
+            f"{STATION_ID}'s connector ACTIVE at the central",
+        )
+        self.wait_gateway_calls(1)
 
     def _endpoint(self, owner: str, component: str) -> Endpoint:
         index = owner.rpartition("-")[2] if owner.startswith("CP-") else "0"
@@ -88,7 +113,11 @@ class ObservedSystem:
         return endpoint
 
     def run_sessions(self) -> None:
-        """D1's batch: a completed supply at CP-0, then a running one at CP-1."""
+        """The station boots again; D1's batch: a completed supply at CP-0, then a running
+        one at CP-1."""
+        assert self.station is not None
+        self.station.boot()
+        self.wait_gateway_calls(2)
         (driver,) = self.of("driver")
         batch = self.workdir / "batch.txt"
         batch.write_text("\n".join(CP_IDS) + "\n")
@@ -111,6 +140,21 @@ class ObservedSystem:
             f"{cp_id} SUPPLYING with energy counted",
         )
 
+    def wait_gateway_calls(self, count: int) -> None:
+        """Until the gateway has timed ``count`` calls to the station (one per boot)."""
+        (gateway,) = self.of("ocpp")
+
+        def calls() -> float:
+            families = text_string_to_metric_families(scrape(gateway))
+            return sum(
+                s.value
+                for family in families
+                for s in family.samples
+                if s.name == "evcharging_ocpp_call_latency_seconds_count"
+            )
+
+        wait_until(lambda: calls() >= count, _START_TIMEOUT_S, f"{count} gateway calls timed")
+
     def ctl(self, cp_id: str, command: str) -> None:
         socket = self.stack.cps[cp_id].control_socket
         done = subprocess.run(
@@ -125,6 +169,8 @@ class ObservedSystem:
     def stop(self) -> None:
         if self.driver is not None:
             self.driver.stop()
+        if self.station is not None:
+            self.station.close()
         self.stack.stop()
 
     def log_tails(self, lines: int = 20) -> str:
@@ -158,6 +204,9 @@ class ObservedSystem:
 
     def scrape_targets(self, release: ChartRelease) -> list[ScrapeTarget]:
         """The endpoints labelled as the prometheus-operator labels the chart's targets."""
+        pods = [e for e in self.endpoints if e.component != "central"]
+        unscraped = {_CHART_COMPONENT[e.component] for e in pods} - release.pod_components
+        assert not unscraped, f"the chart's PodMonitor does not scrape {sorted(unscraped)}"
         return [
             ScrapeTarget(
                 e.address,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import subprocess
 
 import pytest
-from obs_system import DRIVER_ID, Endpoint, Observed, scrape
+from obs_system import DRIVER_ID, STATION_ID, Endpoint, Observed, scrape
 from obs_tools import require_tool
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
@@ -50,6 +50,13 @@ REQUIRED = {
         "evcharging_monitor_reconnect_attempts_total",
     },
     "driver": {"evcharging_driver_requests_total", "evcharging_driver_outcomes_total"},
+    "ocpp": {
+        "evcharging_ocpp_stations_connected",
+        "evcharging_ocpp_messages_total",
+        "evcharging_ocpp_errors_total",
+        "evcharging_ocpp_call_latency_seconds_bucket",
+        "evcharging_ocpp_central_links",
+    },
 }
 # Labelled series that exist (at 0) before anything happened: label -> values.
 PREINITIALISED = {
@@ -78,6 +85,8 @@ PREINITIALISED = {
         "outcome",
         {"completed", "aborted", "cancelled", "denied", "timeout"},
     ),
+    "evcharging_ocpp_stations_connected": ("version", {"ocpp1.6", "ocpp2.0.1"}),
+    "evcharging_ocpp_errors_total": ("kind", {"formation_violation", "call_timeout"}),
 }
 
 
@@ -93,7 +102,7 @@ def value(found: list[Sample], name: str, **labels: str) -> float:
     return sum(matching)
 
 
-@pytest.mark.parametrize("component", ["central", "engine", "monitor", "driver"])
+@pytest.mark.parametrize("component", ["central", "engine", "monitor", "driver", "ocpp"])
 def test_every_exposition_passes_promtool(observed: Observed, component: str) -> None:
     promtool = require_tool("promtool")
     for endpoint in observed.system.of(component):
@@ -136,7 +145,8 @@ def test_the_central_shows_the_completed_session_its_energy_and_revenue(
     assert value(central, "evcharging_central_authorization_latency_seconds_count") == 2
     assert value(central, "evcharging_central_cp_state", cp_id="CP-0") == 0  # ACTIVE
     assert value(central, "evcharging_central_cp_state", cp_id="CP-1") == 1  # SUPPLYING
-    assert value(central, "evcharging_central_connected_monitors") == 2
+    # The monitors of CP-0 and CP-1, and the gateway's link for the station's connector.
+    assert value(central, "evcharging_central_connected_monitors") == 3
     assert value(central, "evcharging_central_ready") == 1
 
 
@@ -163,3 +173,12 @@ def test_the_driver_counts_its_requests_and_outcomes(observed: Observed) -> None
     found = samples(observed.system.endpoint(f"driver {DRIVER_ID}"))
     assert value(found, "evcharging_driver_requests_total") == 2
     assert value(found, "evcharging_driver_outcomes_total", outcome="completed") == 1
+
+
+def test_the_gateway_shows_its_station_and_the_calls_it_timed(observed: Observed) -> None:
+    found = samples(observed.system.endpoint("ocpp gateway"))
+    assert value(found, "evcharging_ocpp_stations_connected", version="ocpp1.6") == 1
+    assert value(found, "evcharging_ocpp_central_links") == 1  # connector 1 of STATION_ID
+    assert value(found, "evcharging_ocpp_messages_total", action="BootNotification") == 2
+    assert value(found, "evcharging_ocpp_call_latency_seconds_count", action="TriggerMessage") == 2
+    assert observed.system.cp(f"{STATION_ID}-1")["state"] == "ACTIVE"

@@ -44,10 +44,11 @@ def scraped(observed: Observed) -> Observed:
     wait_until(
         lambda: prometheus.query(
             "evcharging_central_sessions_completed_total >= 1 and on() "
-            'evcharging_engine_supplying{pod="evcharging-cp-1"} == 1'
+            'evcharging_engine_supplying{pod="evcharging-cp-1"} == 1 and on() '
+            "sum(evcharging_ocpp_call_latency_seconds_count) >= 2"
         ),
         _SCRAPED_TIMEOUT_S,
-        "Prometheus has seen the completed and the running session",
+        "Prometheus has seen the completed and the running session, the station's two boots",
     )
     return observed
 
@@ -59,7 +60,9 @@ def grafana_values(release: ChartRelease) -> dict[str, str]:
 def test_every_component_is_a_target_that_is_up(scraped: Observed, release: ChartRelease) -> None:
     targets = scraped.prometheus.active_targets()
     by_container = sorted(t["labels"]["container"] for t in targets)
-    assert by_container == ["central", "driver", "engine", "engine", "monitor", "monitor"]
+    assert by_container == [
+        "central", "driver", "engine", "engine", "monitor", "monitor", "ocpp",
+    ]  # fmt: skip
     assert {t["labels"]["job"] for t in targets} == {release.central_job, release.pod_job}
     assert [t["lastError"] for t in targets if t["health"] != "up"] == []
 
