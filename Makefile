@@ -74,8 +74,8 @@ fuzz: install ## property tests in their long mode (EV_FUZZ_EXAMPLES inputs per 
 run: install ## the whole system locally on the embedded broker (CPS=3)
 	.venv/bin/evstack run --cps $(CPS)
 
-bench: install ## load benchmark; writes docs/benchmarks.md and docs/benchmarks.json
-	$(PY) -m evbench --out docs/benchmarks
+bench: install ## load benchmark; writes docs/benchmarks.md and .json (STEPS=1000,...,50000 BENCH_ARGS=)
+	$(PY) -m evbench --out docs/benchmarks $(if $(STEPS),--steps $(STEPS)) $(BENCH_ARGS)
 
 images: ## the five images, tagged $(VERSION) (BASE_IMAGE=, CA_BUNDLE=, CONTAINER_ENGINE=docker|podman)
 	@for s in $(SERVICES); do \

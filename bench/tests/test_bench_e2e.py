@@ -28,7 +28,7 @@ def stack(embedded_broker: EmbeddedBroker, tmp_path: Path) -> Iterator[LocalStac
     if missing:
         pytest.skip(f"the real central is not usable yet: {missing}")
     stack = LocalStack(tmp_path / "stack", kafka_port=embedded_broker.port)
-    central = stack.start_central()
+    central = stack.start_central("--heartbeat-interval", "0.5")  # named to every monitor
     try:
         wait_ready(stack, central)
         yield stack
@@ -47,7 +47,7 @@ def test_a_small_load_loses_and_duplicates_nothing(stack: LocalStack, tmp_path: 
         "--secrets", str(tmp_path / "secrets.json"),
         "--cps", "200", "--drivers", "12", "--rate", "2", "--session-s", "4",
         "--heartbeat-window", "6", "--duration", "8", "--probes", "5", "--settle", "2",
-        "--out", str(out),
+        "--detect-killed", "--out", str(out),
     ]  # fmt: skip
     done = subprocess.run(argv, capture_output=True, text=True, timeout=180, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -57,7 +57,13 @@ def test_a_small_load_loses_and_duplicates_nothing(stack: LocalStack, tmp_path: 
     assert monitors["connected"] == 200
     assert monitors["registered"] == 200
     assert result["held_at_end"] == 200
-    assert monitors["closed_by_peer"] == 0
+    assert monitors["closed_by_peer"] == 0  # but the killed CPs' links
+    # the fleet heartbeats at the interval the central named; a reset link is seen at once,
+    # a silent one after 3 missed heartbeats (+ the dashboard's coalescing)
+    killed = result["killed_cp"]
+    assert (killed["interval_s"], killed["bound_s"]) == (0.5, 1.5)
+    assert killed["dropped_s"] is not None and killed["dropped_s"] < 3.0
+    assert killed["silent_s"] is not None and 1.0 < killed["silent_s"] < 1.5 + 1.0
     assert monitors["nacked"] == 0
     assert monitors["acked"] > 200 * 10
 

@@ -88,3 +88,42 @@ def test_a_failed_step_is_reported_and_the_page_still_renders() -> None:
     for section in ("## Targets", "### Where the Kafka latencies go", "## Cost of a heartbeat"):
         assert section in page
     assert summary["verdicts"]["connected_cps"]["met"] is False
+
+
+def test_the_cost_ratio_comes_from_instructions_when_they_were_counted() -> None:
+    raw = _raw(_step(1_000, 70.0, 50.0))
+    raw["baseline"]["costs"] = {
+        "workload": {"cps": 200, "short": 5, "long": 45},
+        "bare": {"instructions_per_heartbeat": 100_000.0},
+        "framed": {"instructions_per_heartbeat": 140_000.0},
+        "central": {"instructions_per_heartbeat": 160_000.0},
+        "central_x_bare": 1.6,
+        "central_x_framed": 160 / 140,
+    }
+    raw["pinning"] = {"active": True, "cores": {"central": [1], "loadgen": [0]}, "failures": {}}
+    summary = summarize_run(raw, Path.cwd())
+    ratio = summary["verdicts"]["heartbeat_cost_ratio"]
+    assert (ratio["value"], ratio["from"], ratio["met"]) == (1.6, "instructions", False)
+    page = render_markdown(summary)
+    assert "| 100,000 | 140,000 | 160,000 | 1.60× | 1.14× |" in page
+    assert "central on core 1, loadgen on core 0" in page
+
+
+def test_a_killed_cp_is_judged_against_missed_heartbeats_times_the_interval() -> None:
+    small, large = _step(1_000, 70.0, 50.0), _step(20_000, 400.0, 50.0)
+    small["heartbeat_interval"], large["heartbeat_interval"] = 1.0, 5.0
+    small["central"]["loadgen"]["killed_cp"] = {
+        "interval_s": 1.0, "bound_s": 3.0, "dropped_s": 0.3, "silent_s": 3.4,
+    }  # fmt: skip
+    large["central"]["loadgen"]["killed_cp"] = {
+        "interval_s": 5.0, "bound_s": 15.0, "dropped_s": 0.5, "silent_s": 14.1,
+    }  # fmt: skip
+    summary = summarize_run(_raw(small, large), Path.cwd())
+    verdict = summary["verdicts"]["killed_cp_detected"]
+    assert (verdict["met"], verdict["value"], verdict["silent_s"]) == (True, 0.5, [3.4, 14.1])
+    page = render_markdown(summary)
+    assert "| 20,000 | 5 | 1.00 |" in page and "| 0.50 | 14.10 | 15 |" in page
+
+    large["central"]["loadgen"]["killed_cp"]["silent_s"] = None  # never shown DISCONNECTED
+    verdicts = summarize_run(_raw(small, large), Path.cwd())["verdicts"]
+    assert not verdicts["killed_cp_detected"]["met"]

@@ -51,7 +51,8 @@ def main(argv: list[str] | None = None) -> int:
         "--steps",
         type=_steps,
         default=DEFAULT_STEPS,
-        help="CPs per step, comma-separated (default 1000,2000,5000,10000)",
+        help="CPs per step, comma-separated (default 1000,2000,5000,10000; steps above "
+        "10,000 run with the central's 5 s heartbeat interval)",
     )
     d = BenchOptions()
     parser.add_argument("--session-s", type=float, default=d.session_s, help="supply seconds")
@@ -59,6 +60,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=d.session_window, help="seconds")
     parser.add_argument("--bare-window", type=float, default=d.bare_window)
     parser.add_argument("--no-profile", action="store_true", help="skip py-spy on the central")
+    parser.add_argument(
+        "--no-instructions",
+        action="store_true",
+        help="skip counting instructions per heartbeat under callgrind (about 2 min)",
+    )
+    parser.add_argument("--no-pin", action="store_true", help="do not pin processes to cores")
     parser.add_argument(
         "--findings",
         type=Path,
@@ -83,6 +90,8 @@ def main(argv: list[str] | None = None) -> int:
         session_window=args.duration,
         bare_window=args.bare_window,
         profile=not args.no_profile,
+        instructions=not args.no_instructions,
+        pin=not args.no_pin,
     )
     try:
         raw = run_benchmark(options, args.workdir)

@@ -127,7 +127,11 @@ class _CountingObserver:
 
 
 async def start_framed_server(
-    host: str, port: int, counters: BareCounters | None = None
+    host: str,
+    port: int,
+    counters: BareCounters | None = None,
+    *,
+    idle_timeout: float = _IDLE_TIMEOUT,
 ) -> tuple[asyncio.Server, BareCounters]:
     """The same, through FramedConnection, delivering to a callback as the central does."""
     counters = counters or BareCounters()
@@ -149,7 +153,7 @@ async def start_framed_server(
         accept=CHANNELS[Channel.CENTRAL_FROM_MONITOR],
         observer=_CountingObserver(counters),
         # an idle bound, as the central sets one (missed heartbeats x interval)
-        idle_timeout=_IDLE_TIMEOUT,
+        idle_timeout=idle_timeout,
         backlog=4096,
     )
     return server, counters
@@ -161,6 +165,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--framed", action="store_true", help="serve through evproto's FramedConnection"
     )
+    parser.add_argument(
+        "--idle-timeout",
+        type=float,
+        default=_IDLE_TIMEOUT,
+        help="seconds a framed link may stay silent (slow runs, e.g. under callgrind)",
+    )
     parser.add_argument("--log-level", default="INFO")
     args = parser.parse_args(argv)
     try:
@@ -170,8 +180,10 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging("evbench-bare", args.log_level)
 
     async def serve(stop: asyncio.Event) -> None:
-        start = start_framed_server if args.framed else start_bare_server
-        server, counters = await start(host, port)
+        if args.framed:
+            server, counters = await start_framed_server(host, port, idle_timeout=args.idle_timeout)
+        else:
+            server, counters = await start_bare_server(host, port)
         bound = server.sockets[0].getsockname()
         print(json.dumps({"listening": f"{bound[0]}:{bound[1]}"}), flush=True)
         await stop.wait()

@@ -94,6 +94,7 @@ class MonitorLink(asyncio.Protocol):
         self._inbox_waiter: asyncio.Future[None] | None = None
         self.authenticated = False
         self.closed = False
+        self.silent = False  # a hung monitor: the link stays open, nothing is sent
         self.close_reason = ""
 
     # --- asyncio.Protocol --------------------------------------------------------
@@ -238,7 +239,7 @@ class MonitorLink(asyncio.Protocol):
 
     def send_status(self) -> bool:
         """Write this CP's status frame now; False when the previous one is still unacknowledged."""
-        if self.closed:
+        if self.closed or self.silent:
             return False
         if self._in_flight is not _InFlight.NONE:
             self.counters.late += 1
@@ -266,6 +267,15 @@ class MonitorLink(asyncio.Protocol):
         if self._in_flight is _InFlight.NONE:
             return 0.0
         return self._loop.time() - self._sent_at
+
+    def drop(self) -> None:
+        """Reset the connection without EOT, as a killed monitor's kernel does."""
+        if self.closed:
+            return
+        self.closed = True
+        self.close_reason = "dropped by the load generator"
+        if self._transport is not None:
+            self._transport.abort()
 
     def close(self) -> None:
         """EOT, then close (the central sees a clean end of the link)."""

@@ -31,11 +31,13 @@ from evproto.errors import ConfigError
 from evproto.kafka import KafkaSettings, Publisher
 from evproto.logs import setup_logging
 
+from evbench.detection import detect_killed
 from evbench.drivers import DriverFleet, SampleReader
 from evbench.echo import BrokerEcho
 from evbench.engines import EngineFleet, TelemetryClock, proof_cost
 from evbench.kafkaread import FleetReader
 from evbench.limits import loopback_sources, raise_fd_limit
+from evbench.link import MonitorLink
 from evbench.monitors import FleetConfig, MonitorFleet, SecretStore, cp_id_for
 from evbench.sessions import RequestScheduler
 from evbench.sse import DashboardWatcher, ProbeRunner
@@ -66,6 +68,7 @@ class LoadPlan:
     session_ramp: float | None = None  # default: one session length
     probes: int = 20
     interval: float = 1.0
+    detect_killed: bool = False  # at the end, time a killed CP's DISCONNECTED (needs probes)
     sources: int = 8
     settle: float = 3.0
     ramp_deadline: float = 120.0  # CPs not connected by then are given up
@@ -319,6 +322,8 @@ async def run_load(
         "fd_limit": fd_limit,
     }
     probes: ProbeRunner | None = None
+    probe_links: list[MonitorLink] = []
+    killed_closed = 0  # links of killed CPs the central closed: expected, not an error
     windows: dict[str, _Window] = {}
     try:
         ramp_start = time.time()
@@ -356,6 +361,12 @@ async def run_load(
             await rig.drain()
             result["sessions"] = rig.result(windows["sessions"])
         result["held_at_end"] = fleet.held
+        if plan.detect_killed and watcher is not None and len(probe_links) >= 2:
+            closed = fleet.counters.closed_by_peer
+            progress("killing two CPs: one link reset, one silent")
+            killed = await detect_killed(watcher, probe_links[0], probe_links[1], fleet.interval)
+            result["killed_cp"] = killed.to_dict()
+            killed_closed = fleet.counters.closed_by_peer - closed
     finally:
         if echo is not None:
             await echo.close()
@@ -372,6 +383,7 @@ async def run_load(
         await fleet.close()
     result["windows"] = {name: w.to_dict() for name, w in windows.items()}
     result["monitors"] = _monitor_result(fleet)
+    result["monitors"]["closed_by_peer"] -= killed_closed
     if probes is not None and watcher is not None:
         result["dashboard"] = {
             **summarize(probes.latencies).to_dict(),
@@ -444,6 +456,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--settle", type=float, default=3.0, help="seconds between ramp and windows")
     p.add_argument("--probes", type=int, default=20, help="CPs flipped KO/OK for the SSE latency")
     p.add_argument("--interval", type=float, default=1.0, help="seconds between status reports")
+    p.add_argument(
+        "--detect-killed",
+        action="store_true",
+        help="at the end, kill two probe CPs (reset, silent) and time their DISCONNECTED",
+    )
     p.add_argument("--sources", type=int, default=8, help="loopback source addresses")
     p.add_argument("--run-id", default=f"run-{int(time.time())}", help="prefix of consumer groups")
     p.add_argument("--out", type=Path, help="write the JSON result here instead of stdout")
@@ -490,6 +507,7 @@ def main(argv: list[str] | None = None) -> int:
         session_window=args.duration,
         probes=args.probes,
         interval=args.interval,
+        detect_killed=args.detect_killed,
         settle=args.settle,
         ramp_deadline=args.ramp_deadline,
         sources=args.sources,

@@ -5,9 +5,22 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-__all__ = ["DEFAULT_STEPS", "TARGETS", "BenchOptions", "Step", "steps_for"]
+__all__ = [
+    "DEFAULT_STEPS",
+    "LARGE_FLEET_CPS",
+    "LARGE_FLEET_INTERVAL_S",
+    "TARGETS",
+    "BenchOptions",
+    "Step",
+    "interval_for",
+    "steps_for",
+]
 
 DEFAULT_STEPS = (1_000, 2_000, 5_000, 10_000)
+# larger steps (opt-in: make bench STEPS=1000,2000,5000,10000,20000,50000) run with the
+# heartbeat interval a central of a large fleet names (docs/decisions.md)
+LARGE_FLEET_CPS = 10_000
+LARGE_FLEET_INTERVAL_S = 5.0
 SESSIONS_PER_CP = 0.1  # one CP in ten is supplying: 1,000 concurrent sessions at 10,000 CPs
 
 TARGETS: dict[str, Any] = {
@@ -31,6 +44,11 @@ class Step:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def interval_for(cps: int) -> float:
+    """The heartbeat interval the bench's central names at a step of ``cps`` CPs."""
+    return LARGE_FLEET_INTERVAL_S if cps > LARGE_FLEET_CPS else 1.0
 
 
 def steps_for(cps_steps: tuple[int, ...], session_s: float) -> list[Step]:
@@ -60,3 +78,6 @@ class BenchOptions:
     probes: int = 20
     idle_window: float = 5.0
     profile: bool = True  # py-spy on the central during the largest step's session window
+    instructions: bool = True  # callgrind: instructions per heartbeat of the three servers
+    instruction_cps: int = 200  # CPs of the callgrind workload
+    pin: bool = True  # the central on a core of its own (taskset), the rest on the others

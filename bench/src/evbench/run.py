@@ -7,6 +7,12 @@ against the same server speaking through ``FramedConnection``, then against
 the central with sessions; every load is its own ``evbench.loadgen`` process,
 and a sampler reads the CPU and memory of the central, the reference servers,
 the broker and the generator from ``/proc`` meanwhile.
+
+Before the steps the three servers' instructions per heartbeat are counted under
+callgrind (:mod:`evbench.costs`). With two or more cores the central and the
+reference servers run on the last core and everything else (broker, generator,
+this process) on the others (:mod:`evbench.pinning`). A step above 10,000 CPs
+restarts the central with the heartbeat interval of a large fleet (5 s).
 """
 
 from __future__ import annotations
@@ -28,9 +34,12 @@ from evproto.errors import EvError
 from evstack.broker import free_port
 from evstack.localstack import LocalStack, ManagedProcess, console_script
 
+from evbench.costs import measure_costs
+from evbench.instructions import Workload, callgrind_available
 from evbench.limits import raise_fd_limit
 from evbench.looplag import Buckets, lag_between, scrape_lag_buckets
-from evbench.plan import BenchOptions, Step, steps_for
+from evbench.pinning import Pinning
+from evbench.plan import BenchOptions, Step, interval_for, steps_for
 from evbench.procstat import MACHINE, ProcessSampler
 from evbench.profile import PySpy
 
@@ -91,10 +100,13 @@ def _children(pid: int) -> list[int]:
 class _Loadgen:
     """One ``python -m evbench.loadgen`` run; reacts to its window announcements."""
 
-    def __init__(self, name: str, argv: list[str], out: Path, log: Path) -> None:
+    def __init__(
+        self, name: str, argv: list[str], out: Path, log: Path, prefix: list[str] | None = None
+    ) -> None:
         self.name = name
         self.out = out
-        self.argv = [sys.executable, "-m", "evbench.loadgen", *argv, "--out", str(out)]
+        loadgen = [sys.executable, "-m", "evbench.loadgen", *argv, "--out", str(out)]
+        self.argv = [*(prefix or []), *loadgen]  # taskset execs: the pid stays the loadgen's
         self.log = log
         self.on_line: Callable[[str], None] = lambda _line: None
 
@@ -156,18 +168,18 @@ class _Bench:
         self.sampler = ProcessSampler()
         self.references: dict[str, ManagedProcess] = {}  # bare and framed frame servers
         self.addresses: dict[str, str] = {}
+        self.pinning = Pinning.for_this_machine() if options.pin else Pinning.none()
+        self.interval = 0.0  # the heartbeat interval the running central names
 
-    def start(self) -> dict[str, Any]:
-        _say(f"starting the embedded broker and evcentral in {self.workdir}")
+    def start(self, first_interval: float) -> dict[str, Any]:
+        _say(f"starting the embedded broker in {self.workdir}")
+        self.pinning.pin_self()
         self.stack.start_broker()
-        # 10,000 simulated CPs register from 8 loopback addresses in the first step
-        central = self.stack.start_central("--registration-burst", "20000")
-        wait_ready(self.stack, central)
-        self.sampler.watch("central", central.pid)
-        known = {central.pid}
         for pid in _children(os.getpid()):
-            if pid not in known:
-                self.sampler.watch("broker", pid)
+            self.sampler.watch("broker", pid)
+            self.pinning.pin("broker", pid)
+        costs = self._count_instructions()
+        self._start_central(first_interval)
         for name, extra in (("bare", []), ("framed", ["--framed"])):
             address = f"127.0.0.1:{free_port()}"
             proc = ManagedProcess(
@@ -178,6 +190,7 @@ class _Bench:
             ).start()
             self.references[name], self.addresses[name] = proc, address
             self.sampler.watch(name, proc.pid)
+            self.pinning.pin(name, proc.pid)
         self.sampler.start()
         time.sleep(1.0)
         start = time.time()
@@ -186,7 +199,37 @@ class _Bench:
         return {
             "central_idle_cores": idle,
             "central_idle_rss_mb": (self.sampler.last_rss("central", time.time()) or 0) / 2**20,
+            "costs": costs,
         }
+
+    def _count_instructions(self) -> dict[str, Any] | None:
+        if not self.options.instructions:
+            return None
+        missing = callgrind_available()
+        if missing is not None:
+            _say(f"instructions per heartbeat not counted: {missing}")
+            return {"error": missing}
+        _say("counting instructions per heartbeat under callgrind (bare, framed, central)")
+        workload = Workload(cps=self.options.instruction_cps)
+        costs = measure_costs(self.stack.bootstrap, self.workdir / "callgrind", workload)
+        _say(f"instructions per heartbeat: {_instruction_summary(costs)}")
+        return costs
+
+    def _start_central(self, interval: float) -> None:
+        """(Re)start the central naming ``interval`` to its monitors; the database stays."""
+        if self.stack.central is not None and self.stack.central.alive:
+            self.sampler.forget("central")
+            self.stack.central.stop()
+        _say(f"starting evcentral (heartbeat interval {interval:g} s)")
+        # 10,000 simulated CPs register from 8 loopback addresses in the first step
+        central = self.stack.start_central(
+            "--registration-burst", "60000", "--heartbeat-interval", f"{interval:g}"
+        )
+        self.pinning.pin("central", central.pid)
+        wait_ready(self.stack, central)
+        self.pinning.pin("central", central.pid)  # threads started meanwhile
+        self.sampler.watch("central", central.pid)
+        self.interval = interval
 
     def stop(self) -> None:
         self.sampler.stop()
@@ -197,7 +240,11 @@ class _Bench:
     def run_step(self, step: Step, last: bool) -> dict[str, Any]:
         o = self.options
         tag = f"{step.cps}"
+        interval = interval_for(step.cps)
+        if interval != self.interval:
+            self._start_central(interval)
         common = ["--cps", str(step.cps), "--sources", "8", "--log-level", "WARNING"]
+        generator = self.pinning.prefix("loadgen")
         references: dict[str, dict[str, Any]] = {}
         for name in ("bare", "framed"):
             load = _Loadgen(
@@ -206,6 +253,7 @@ class _Bench:
                  "--heartbeat-window", str(o.bare_window), "--settle", "2"],
                 self.workdir / f"{name}-{tag}.json",
                 self.workdir / f"loadgen-{name}-{tag}.log",
+                generator,
             )  # fmt: skip
             result = load.run(self.sampler, o.bare_window + _LOADGEN_GRACE)
             references[name] = {
@@ -225,9 +273,11 @@ class _Bench:
              "--drivers", str(step.drivers), "--rate", f"{step.rate:.3f}",
              "--session-s", str(step.session_s), "--heartbeat-window", str(o.heartbeat_window),
              "--duration", str(o.session_window), "--probes", str(o.probes),
+             "--interval", f"{interval:g}", "--detect-killed",
              "--run-id", f"bench-{tag}-{int(time.time())}"],
             self.workdir / f"central-{tag}.json",
             self.workdir / f"loadgen-central-{tag}.log",
+            generator,
         )  # fmt: skip
         profiles: dict[str, dict[str, Any] | None] = {}
         spies: dict[str, PySpy] = {}
@@ -248,7 +298,13 @@ class _Bench:
                         spies[window] = spy
 
         central.on_line = on_line
-        budget = o.heartbeat_window + o.session_window + 2 * step.session_s + _LOADGEN_GRACE
+        budget = (
+            o.heartbeat_window
+            + o.session_window
+            + 2 * step.session_s
+            + _LOADGEN_GRACE
+            + 3 * interval  # the silent CP's detection
+        )
         result = central.run(self.sampler, budget)
         for window, spy in spies.items():
             profiles[window] = spy.finish()
@@ -266,6 +322,7 @@ class _Bench:
         time.sleep(_BETWEEN_STEPS)
         return {
             "step": step.to_dict(),
+            "heartbeat_interval": interval,
             **references,
             "central": {
                 "loadgen": result,
@@ -301,9 +358,9 @@ def run_benchmark(options: BenchOptions, workdir: Path) -> dict[str, Any]:
     bench = _Bench(options, workdir)
     started = time.time()
     steps: list[dict[str, Any]] = []
+    plan = steps_for(options.steps, options.session_s)
     try:
-        baseline = bench.start()
-        plan = steps_for(options.steps, options.session_s)
+        baseline = bench.start(interval_for(plan[0].cps) if plan else 1.0)
         for i, step in enumerate(plan):
             _say(f"step {i + 1}/{len(plan)}: {step.cps} CPs, {step.sessions} sessions")
             try:
@@ -320,5 +377,14 @@ def run_benchmark(options: BenchOptions, workdir: Path) -> dict[str, Any]:
         "fd_limit": fd_limit,
         "options": {k: getattr(options, k) for k in options.__dataclass_fields__},
         "baseline": baseline,
+        "pinning": bench.pinning.report(),
         "steps": steps,
     }
+
+
+def _instruction_summary(costs: dict[str, Any]) -> str:
+    parts = []
+    for name in ("bare", "framed", "central"):
+        per = (costs.get(name) or {}).get("instructions_per_heartbeat")
+        parts.append(f"{name} {per:,.0f}" if per else f"{name} –")
+    return ", ".join(parts)

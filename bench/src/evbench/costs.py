@@ -1,0 +1,84 @@
+"""The instruction phase of ``make bench``: the same workload on the three servers.
+
+The bare frame server, the ``FramedConnection`` server and the real central
+(against the bench's broker, with a database of its own) each run under
+callgrind (:mod:`evbench.instructions`); the central's "× bare" ratio is the
+ratio of their instructions per heartbeat, which neighbours on the machine
+cannot move.
+"""
+
+from __future__ import annotations
+
+import secrets
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+from evstack.broker import free_port
+from evstack.localstack import console_script
+
+from evbench.instructions import InstructionError, Server, Workload, measure_per_heartbeat
+
+__all__ = ["SERVERS", "measure_costs"]
+
+SERVERS = ("bare", "framed", "central")
+_HOST = "127.0.0.1"
+_SLOW_RUN_IDLE_S = 600.0  # no link may be dropped for silence while callgrind is slow
+
+
+def _reference(name: str) -> Server:
+    port = free_port()
+    extra = ["--framed", "--idle-timeout", str(_SLOW_RUN_IDLE_S)] if name == "framed" else []
+    argv = [sys.executable, "-m", "evbench.bare", "--listen", f"{_HOST}:{port}", *extra]
+    return Server([*argv, "--log-level", "WARNING"], (_HOST, port))
+
+
+def _central(bootstrap: str, workdir: Path, token: str) -> Server:
+    port, http = free_port(), free_port()
+    db_dir = workdir / "db"
+
+    def fresh_database() -> None:  # both runs register the same CPs from scratch
+        shutil.rmtree(db_dir, ignore_errors=True)
+        db_dir.mkdir(parents=True)
+
+    argv = [
+        console_script("evcentral"),
+        "--kafka", bootstrap,
+        "--db", str(db_dir / "central.db"),
+        "--listen", f"{_HOST}:{port}",
+        "--http", f"{_HOST}:{http}",
+        "--heartbeat-interval", str(_SLOW_RUN_IDLE_S / 3),
+        "--registration-burst", "100000",
+        "--log-level", "WARNING",
+    ]  # fmt: skip
+    return Server(
+        argv,
+        (_HOST, port),
+        env={"EV_REGISTRATION_TOKEN": token, "PYTHONUNBUFFERED": "1"},
+        ready_url=f"http://{_HOST}:{http}/readyz",
+        before_each=fresh_database,
+    )
+
+
+def measure_costs(bootstrap: str, workdir: Path, workload: Workload) -> dict[str, Any]:
+    """Instructions per heartbeat of each server, and the central's ratios to the others."""
+    token = secrets.token_urlsafe(24)
+    found: dict[str, Any] = {"workload": {"cps": workload.cps, "short": workload.short,
+                                          "long": workload.long}}  # fmt: skip
+    for name in SERVERS:
+        if name == "central":
+            server = _central(bootstrap, workdir / name, token)
+            load = Workload(workload.cps, workload.short, workload.long, token, workload.timeout)
+        else:
+            server, load = _reference(name), workload
+        try:
+            found[name] = measure_per_heartbeat(server, load, workdir / name)
+        except InstructionError as exc:
+            found[name] = {"error": exc.message}
+    per = {n: found[n].get("instructions_per_heartbeat") for n in SERVERS}
+    central = per["central"]
+    for ref in ("bare", "framed"):
+        base = per[ref]
+        found[f"central_x_{ref}"] = central / base if central and base else None
+    return found
