@@ -245,6 +245,10 @@ async def test_every_command_in_every_format(
         ("enroll", f"D-{fmt}"),
         ("drivers",),
         ("revoke", f"D-{fmt}"),
+        ("cps", "reset", offline),
+        ("drivers", "add", f"E-{fmt}"),
+        ("drivers", "list"),
+        ("drivers", "revoke", f"E-{fmt}"),
     ):
         _parsed(await evctl(*args, "-o", fmt), fmt)
     assert central.registry.cps[online].price == 0.33
@@ -263,3 +267,21 @@ async def test_drivers_are_enrolled_listed_and_revoked(evctl: Evctl, central: Ce
     revoked = await evctl("revoke", "D-ctl")
     assert revoked.code == 0 and central.keys.driver_key("D-ctl") is None
     assert (await evctl("revoke", "D-ctl")).code != 0  # nothing left to revoke
+
+
+async def test_the_long_forms_name_their_action(evctl: Evctl, central: Central) -> None:
+    """`drivers add|list|revoke ID` and `cps reset ID`, beside the short forms."""
+    added = await evctl("drivers", "add", "D-long", "-o", "json")
+    assert added.code == 0, added.err
+    assert central.keys.driver_key("D-long") is not None
+    assert [d["driver_id"] for d in (await evctl("drivers", "list", "-o", "csv")).csv()] == [
+        "D-long"
+    ]
+    assert (await evctl("drivers", "revoke", "D-long")).code == 0
+    assert central.keys.driver_key("D-long") is None
+    missing = await evctl("drivers", "add")
+    assert missing.code == 2 and "add needs an ID" in missing.err
+    stray = await evctl("cps", "list", "CP-1")
+    assert stray.code == 2 and "unexpected ID" in stray.err
+    unknown = await evctl("cps", "reset", "CP-nobody")
+    assert unknown.code != 0

@@ -91,10 +91,14 @@ def build_parser() -> argparse.ArgumentParser:
     summary = sub.add_parser("summary", help="CPs per state and today's sessions", parents=[output])
     summary.set_defaults(command=_summary)
 
-    cps = sub.add_parser("cps", help="list charging points", parents=[output])
+    cps = sub.add_parser(
+        "cps", help="list charging points (`cps reset ID`: as `reset`)", parents=[output]
+    )
+    cps.add_argument("action", nargs="?", choices=("list", "reset"), default="list")
+    cps.add_argument("cp_id", metavar="ID", nargs="?", help="with reset: the CP")
     cps.add_argument("--state", help="comma-separated states: " + ", ".join(s for s in CpState))
     cps.add_argument("--search", help="text in the id or the location")
-    cps.set_defaults(command=_cps)
+    cps.set_defaults(command=_with_action(cps, {"list": _cps}, {"reset": _reset}, "cp_id"))
 
     cp = sub.add_parser("cp", help="one charging point and its recent states", parents=[output])
     cp.add_argument("cp_id", metavar="ID")
@@ -118,8 +122,18 @@ def build_parser() -> argparse.ArgumentParser:
     reset.add_argument("cp_id", metavar="ID")
     reset.set_defaults(command=_reset)
 
-    drivers = sub.add_parser("drivers", help="enrolled drivers (no keys)", parents=[output])
-    drivers.set_defaults(command=_drivers)
+    drivers = sub.add_parser(
+        "drivers",
+        help="driver credentials: list (no keys), add ID (as `enroll`), revoke ID",
+        parents=[output],
+    )
+    drivers.add_argument("action", nargs="?", choices=("list", "add", "revoke"), default="list")
+    drivers.add_argument("driver_id", metavar="ID", nargs="?", help="with add or revoke")
+    drivers.set_defaults(
+        command=_with_action(
+            drivers, {"list": _drivers}, {"add": _enroll, "revoke": _revoke}, "driver_id"
+        )
+    )
     enroll = sub.add_parser(
         "enroll",
         help="enroll a driver; prints its secret once, for <state-dir>/<id>.secret",
@@ -151,6 +165,28 @@ def build_parser() -> argparse.ArgumentParser:
     completion.add_argument("shell", choices=("bash", "zsh"))
     completion.set_defaults(command=lambda args: _print(completion_script(parser, args.shell)))
     return parser
+
+
+def _with_action(
+    parser: argparse.ArgumentParser,
+    bare: dict[str, Command],
+    on_id: dict[str, Command],
+    id_field: str,
+) -> Command:
+    """``evctl drivers add ID`` / ``evctl cps reset ID``: an action word, with an id where
+    the action acts on one (the short forms ``enroll``, ``revoke``, ``reset`` stay)."""
+
+    def run(args: argparse.Namespace) -> int:
+        ident = getattr(args, id_field)
+        if args.action in on_id:
+            if ident is None:
+                parser.error(f"{args.action} needs an ID")
+            return on_id[args.action](args)
+        if ident is not None:
+            parser.error(f"unexpected ID {ident!r}: only {' and '.join(on_id)} take one")
+        return bare[args.action](args)
+
+    return run
 
 
 def _usage(parser: argparse.ArgumentParser) -> int:
