@@ -106,7 +106,15 @@ def test_the_cost_ratio_comes_from_instructions_when_they_were_counted() -> None
     assert (ratio["value"], ratio["from"], ratio["met"]) == (1.6, "instructions", False)
     page = render_markdown(summary)
     assert "| 100,000 | 140,000 | 160,000 | 1.60× | 1.14× |" in page
+    assert "| 1,000 | 1,000 | 40.0 | 45.0 | 50.0 |" in page  # window means: no slices
     assert "central on core 1, loadgen on core 0" in page
+
+
+def test_cpu_per_heartbeat_is_the_median_of_the_windows_slices_with_their_range() -> None:
+    step = _step(1_000, 70.0, 50.0)
+    step["bare"]["us_per_heartbeat_slices"] = {"n": 4, "median": 31.0, "min": 25.0, "max": 46.0}
+    page = render_markdown(summarize_run(_raw(step), Path.cwd()))
+    assert "| 1,000 | 1,000 | 31.0 (25.0–46.0) | 45.0 | 50.0 |" in page
 
 
 def test_a_killed_cp_is_judged_against_missed_heartbeats_times_the_interval() -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from evbench.stats import growth_per_1000, percentile, summarize
+from evbench.stats import growth_per_1000, percentile, spread, summarize
 
 
 def test_percentile_of_nothing_is_none() -> None:
@@ -59,3 +59,8 @@ def test_growth_per_1000_fits_noisy_points_by_least_squares() -> None:
 def test_growth_needs_two_different_cp_counts() -> None:
     assert growth_per_1000([]) is None
     assert growth_per_1000([(1000, 5.0), (1000, 6.0)]) is None
+
+
+def test_the_spread_of_repeated_readings_is_their_median_and_range() -> None:
+    assert spread([30.0, 46.0, 25.0, 31.0]) == {"n": 4, "median": 30.5, "min": 25.0, "max": 46.0}
+    assert spread([]) == {"n": 0, "median": None, "min": None, "max": None}

@@ -61,8 +61,12 @@ def _central(bootstrap: str, workdir: Path, token: str) -> Server:
     )
 
 
-def measure_costs(bootstrap: str, workdir: Path, workload: Workload) -> dict[str, Any]:
-    """Instructions per heartbeat of each server, and the central's ratios to the others."""
+def measure_costs(
+    bootstrap: str, workdir: Path, workload: Workload, prefix: list[str] | None = None
+) -> dict[str, Any]:
+    """Instructions per heartbeat of each server, and the central's ratios to the others.
+
+    ``prefix`` starts each server (e.g. ``taskset -c 1``: off the workload's core)."""
     token = secrets.token_urlsafe(24)
     found: dict[str, Any] = {"workload": {"cps": workload.cps, "short": workload.short,
                                           "long": workload.long}}  # fmt: skip
@@ -72,6 +76,7 @@ def measure_costs(bootstrap: str, workdir: Path, workload: Workload) -> dict[str
             load = Workload(workload.cps, workload.short, workload.long, token, workload.timeout)
         else:
             server, load = _reference(name), workload
+        server.prefix = prefix or []
         try:
             found[name] = measure_per_heartbeat(server, load, workdir / name)
         except InstructionError as exc:

@@ -73,6 +73,7 @@ class Server:
     env: dict[str, str] = field(default_factory=dict)
     ready_url: str | None = None  # else: ready when the address accepts connections
     before_each: Callable[[], None] = lambda: None  # e.g. a fresh database
+    prefix: list[str] = field(default_factory=list)  # e.g. taskset: the core it runs on
 
 
 def callgrind_available() -> str | None:
@@ -114,6 +115,7 @@ def measure_per_heartbeat(server: Server, workload: Workload, workdir: Path) -> 
 
 def _one_run(server: Server, workload: Workload, beats: int, out_dir: Path) -> int:
     argv = [
+        *server.prefix,
         "valgrind",
         "--tool=callgrind",
         "--separate-threads=yes",

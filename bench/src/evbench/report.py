@@ -164,6 +164,9 @@ def _step_row(step: dict[str, Any], idle_rss: float) -> dict[str, Any]:
         "central_peak_rss_mb": central.get("peak_rss_mb"),
         "central_kb_per_cp": (rss - idle_rss) * 1024 / held if rss and held else None,
         "central_us_per_heartbeat": hb.get("us_per_heartbeat"),
+        "central_us_spread": hb.get("us_per_heartbeat_slices"),
+        "bare_us_spread": bare.get("us_per_heartbeat_slices"),
+        "framed_us_spread": step.get("framed", {}).get("us_per_heartbeat_slices"),
         "bare_us_per_heartbeat": bare.get("us_per_heartbeat"),
         "bare_cores": bare.get("cores"),
         "framed_us_per_heartbeat": step.get("framed", {}).get("us_per_heartbeat"),
@@ -463,6 +466,13 @@ def _ms(value: float | None) -> str:
     return "∞" if value == float("inf") else f"{value:g}"
 
 
+def _us(mean: float | None, spread: dict[str, Any] | None) -> str:
+    """The median over the window's slices with its range; the window's mean without them."""
+    if not spread or not spread.get("n"):
+        return _f(mean)
+    return f"{_f(spread['median'])} ({_f(spread['min'])}–{_f(spread['max'])})"
+
+
 def _per_core(us_per_heartbeat: float | None) -> str:
     """How many CPs reporting once a second one fully busy core could serve at this cost."""
     if not us_per_heartbeat:
@@ -504,7 +514,8 @@ def _instruction_lines(costs: dict[str, Any]) -> list[str]:
         f"{_f(costs.get('central_x_bare'), 2, '×')} | "
         f"{_f(costs.get('central_x_framed'), 2, '×')} |",
         "",
-        "**CPU time per heartbeat** at each step (wall-clock, moved by the machine's other load):",
+        "**CPU time per heartbeat** at each step (moved by the machine's other load): the "
+        "median over four equal slices of the status-only window, (min–max) of the slices.",
         "",
     ]
 
@@ -638,8 +649,9 @@ def render_markdown(summary: dict[str, Any], findings: str = "") -> str:
     for r in rows:
         out.append(
             f"| {r['cps']:,} | {_f(r['heartbeats_per_s'], 0)} | "
-            f"{_f(r['bare_us_per_heartbeat'])} | {_f(r['framed_us_per_heartbeat'])} | "
-            f"{_f(r['central_us_per_heartbeat'])} | "
+            f"{_us(r['bare_us_per_heartbeat'], r.get('bare_us_spread'))} | "
+            f"{_us(r['framed_us_per_heartbeat'], r.get('framed_us_spread'))} | "
+            f"{_us(r['central_us_per_heartbeat'], r.get('central_us_spread'))} | "
             f"{_f(r['heartbeat_cost_ratio'], 2, '×')} | "
             f"{_per_core(r['central_us_per_heartbeat'])} / "
             f"{_per_core(r['bare_us_per_heartbeat'])} | "

@@ -42,11 +42,13 @@ from evbench.pinning import Pinning
 from evbench.plan import BenchOptions, Step, interval_for, steps_for
 from evbench.procstat import MACHINE, ProcessSampler
 from evbench.profile import PySpy
+from evbench.stats import spread
 
 __all__ = ["BenchError", "central_missing", "run_benchmark", "wait_ready"]
 
 _LOADGEN_GRACE = 180.0  # seconds a load step may take beyond its windows
 _BETWEEN_STEPS = 4.0  # the central notices the last step's links closing
+_SLICES = 4  # a window's CPU per heartbeat is also read over this many slices
 
 
 def central_missing() -> str | None:
@@ -152,9 +154,20 @@ def _window_figures(
     acked = window["heartbeats_acked"]
     per_heartbeat = cores * window["seconds"] / acked * 1e6 if cores is not None and acked else None
     rss = sampler.last_rss(name, end)
+    # the same figure over each of a few equal slices of the window (the rate is steady):
+    # its median and spread say how much the machine's other load moved it
+    slices = []
+    if acked and window["seconds"]:
+        rate = acked / window["seconds"]
+        step = (end - start) / _SLICES
+        for i in range(_SLICES):
+            used = sampler.cores(name, start + i * step, start + (i + 1) * step)
+            if used is not None:
+                slices.append(used / rate * 1e6)
     return {
         "cores": cores,
         "us_per_heartbeat": per_heartbeat,
+        "us_per_heartbeat_slices": spread(slices),
         "heartbeats_per_s": acked / window["seconds"] if window["seconds"] else None,
         "rss_mb": rss / 2**20 if rss is not None else None,
     }
@@ -211,7 +224,12 @@ class _Bench:
             return {"error": missing}
         _say("counting instructions per heartbeat under callgrind (bare, framed, central)")
         workload = Workload(cps=self.options.instruction_cps)
-        costs = measure_costs(self.stack.bootstrap, self.workdir / "callgrind", workload)
+        costs = measure_costs(
+            self.stack.bootstrap,
+            self.workdir / "callgrind",
+            workload,
+            self.pinning.prefix("central"),
+        )
         _say(f"instructions per heartbeat: {_instruction_summary(costs)}")
         return costs
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import math
+import statistics
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-__all__ = ["LatencySummary", "growth_per_1000", "percentile", "summarize"]
+__all__ = ["LatencySummary", "growth_per_1000", "percentile", "spread", "summarize"]
 
 
 def percentile(values: Iterable[float], q: float) -> float | None:
@@ -64,3 +65,15 @@ def growth_per_1000(points: Sequence[tuple[float, float]]) -> float | None:
     covariance = sum((x - mean_x) * (y - mean_y) for x, y in points)
     variance = sum((x - mean_x) ** 2 for x, _ in points)
     return covariance / variance * 1000
+
+
+def spread(values: Sequence[float]) -> dict[str, Any]:
+    """Median, min and max of repeated readings of one figure (empty: all None)."""
+    if not values:
+        return {"n": 0, "median": None, "min": None, "max": None}
+    return {
+        "n": len(values),
+        "median": statistics.median(values),
+        "min": min(values),
+        "max": max(values),
+    }
