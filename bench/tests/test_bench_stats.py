@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import resource
+
 import pytest
+from evbench.limits import raise_fd_limit
+from evbench.plan import interval_for, steps_for
 from evbench.stats import growth_per_1000, percentile, spread, summarize
 
 
@@ -64,3 +68,14 @@ def test_growth_needs_two_different_cp_counts() -> None:
 def test_the_spread_of_repeated_readings_is_their_median_and_range() -> None:
     assert spread([30.0, 46.0, 25.0, 31.0]) == {"n": 4, "median": 30.5, "min": 25.0, "max": 46.0}
     assert spread([]) == {"n": 0, "median": None, "min": None, "max": None}
+
+
+def test_steps_above_10000_cps_hold_1000_sessions_at_a_5_s_heartbeat() -> None:
+    small, large = steps_for((10_000, 50_000), session_s=20.0)
+    assert (small.sessions, large.sessions) == (1_000, 1_000)
+    assert (interval_for(small.cps), interval_for(large.cps)) == (1.0, 5.0)
+
+
+def test_the_open_files_limit_is_at_least_what_it_was() -> None:
+    before, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    assert raise_fd_limit() >= before

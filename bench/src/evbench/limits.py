@@ -16,9 +16,21 @@ import socket
 __all__ = ["loopback_sources", "raise_fd_limit"]
 
 
+_WANTED_FDS = 1 << 17  # a 50,000-CP step: 50,000 links in the generator and the central
+
+
 def raise_fd_limit() -> int:
-    """Raise the soft RLIMIT_NOFILE to the hard limit; returns the new soft limit."""
+    """Raise the soft RLIMIT_NOFILE to the hard limit; returns the new soft limit.
+
+    The hard limit itself goes up to 131,072 where that is allowed (root), since
+    a default of 20,000 or less cannot hold a 20,000- or 50,000-CP step."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < _WANTED_FDS:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (soft, _WANTED_FDS))
+            hard = _WANTED_FDS
+        except (ValueError, OSError):
+            pass  # not permitted: the steps that need more fail and say so
     if hard == resource.RLIM_INFINITY or soft < hard:
         target = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
         resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))

@@ -22,6 +22,7 @@ DEFAULT_STEPS = (1_000, 2_000, 5_000, 10_000)
 LARGE_FLEET_CPS = 10_000
 LARGE_FLEET_INTERVAL_S = 5.0
 SESSIONS_PER_CP = 0.1  # one CP in ten is supplying: 1,000 concurrent sessions at 10,000 CPs
+MAX_SESSIONS = 1_000  # the target; steps above 10,000 CPs are about holding the CPs
 
 TARGETS: dict[str, Any] = {
     "connected_cps": 10_000,
@@ -52,10 +53,10 @@ def interval_for(cps: int) -> float:
 
 
 def steps_for(cps_steps: tuple[int, ...], session_s: float) -> list[Step]:
-    """Each step supplies at one CP in ten, from a quarter more drivers than sessions."""
+    """Each step supplies at one CP in ten (at most 1,000), from a quarter more drivers."""
     steps = []
     for cps in cps_steps:
-        sessions = max(1, round(cps * SESSIONS_PER_CP))
+        sessions = min(MAX_SESSIONS, max(1, round(cps * SESSIONS_PER_CP)))
         steps.append(
             Step(
                 cps=cps,
