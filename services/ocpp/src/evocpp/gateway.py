@@ -72,6 +72,34 @@ class Gateway:
             raise ConfigError(f"--metrics {settings.metrics}: cannot listen: {exc}") from None
         await self.kafka.start()
         reading = asyncio.create_task(self.kafka.read(stop, self.ready), name="kafka-read")
+        try:
+            # stations only once the directives are read: a directive published before the
+            # reader's position is resolved ("latest") would be skipped, an operator's STOP lost
+            if not await self._directives_read(reading, stop):
+                return
+            await self._serve_stations(stop)
+        finally:
+            reading.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await reading
+            await self.kafka.close(DRAIN_SECONDS / 2)
+            self.store.close()
+            log.info("gateway stopped")
+
+    async def _directives_read(self, reading: asyncio.Task[None], stop: asyncio.Event) -> bool:
+        """Wait until the reader is assigned; False when stopped first (its error raised)."""
+        waits = {asyncio.create_task(self.ready.wait()), asyncio.create_task(stop.wait())}
+        try:
+            await asyncio.wait({*waits, reading}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for wait in waits:
+                wait.cancel()
+        if reading.done() and not self.ready.is_set():
+            reading.result()  # the reader gave up: its error says why
+        return self.ready.is_set()
+
+    async def _serve_stations(self, stop: asyncio.Event) -> None:
+        settings = self.settings
         app = make_app(
             self.admit,
             self.attach,
@@ -99,12 +127,6 @@ class Gateway:
             for link in list(self._links.values()):
                 await link.close("gateway stopping")
             await runner.cleanup()
-            reading.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await reading
-            await self.kafka.close(DRAIN_SECONDS / 2)
-            self.store.close()
-            log.info("gateway stopped")
 
     # --- stations ----------------------------------------------------------------------
 

@@ -55,6 +55,7 @@ class KafkaSide:
             with attempt:
                 await self.consumer.assign(timeout=5.0)
         ready.set()
+        log.info("reading directives %s", kv(group=self.consumer.group_id))
         await self.consumer.run(stop)
 
     def send(self, key: str, msg: Message) -> None:
