@@ -193,7 +193,10 @@ class _Bench:
             self.pinning.pin("broker", pid)
         costs = self._count_instructions()
         self._start_central(first_interval)
-        for name, extra in (("bare", []), ("framed", ["--framed"])):
+        # silence closes a framed link as the central's idle timeout does (3 × interval)
+        silence = 3 * max((interval_for(cps) for cps in self.options.steps), default=1.0)
+        framed = ["--framed", "--idle-timeout", f"{silence:g}"]
+        for name, extra in (("bare", []), ("framed", framed)):
             address = f"127.0.0.1:{free_port()}"
             proc = ManagedProcess(
                 name,
@@ -261,7 +264,8 @@ class _Bench:
         interval = interval_for(step.cps)
         if interval != self.interval:
             self._start_central(interval)
-        common = ["--cps", str(step.cps), "--sources", "8", "--log-level", "WARNING"]
+        common = ["--cps", str(step.cps), "--sources", "8", "--log-level", "WARNING",
+                  "--interval", f"{interval:g}"]  # fmt: skip
         generator = self.pinning.prefix("loadgen")
         references: dict[str, dict[str, Any]] = {}
         for name in ("bare", "framed"):
@@ -291,7 +295,7 @@ class _Bench:
              "--drivers", str(step.drivers), "--rate", f"{step.rate:.3f}",
              "--session-s", str(step.session_s), "--heartbeat-window", str(o.heartbeat_window),
              "--duration", str(o.session_window), "--probes", str(o.probes),
-             "--interval", f"{interval:g}", "--detect-killed",
+             "--detect-killed",
              "--run-id", f"bench-{tag}-{int(time.time())}"],
             self.workdir / f"central-{tag}.json",
             self.workdir / f"loadgen-central-{tag}.log",
