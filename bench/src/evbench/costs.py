@@ -15,10 +15,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from evproto.errors import EvError
 from evstack.broker import free_port
 from evstack.localstack import console_script
 
-from evbench.instructions import InstructionError, Server, Workload, measure_per_heartbeat
+from evbench.instructions import Server, Workload, measure_per_heartbeat
 
 __all__ = ["SERVERS", "measure_costs"]
 
@@ -79,8 +80,10 @@ def measure_costs(
         server.prefix = prefix or []
         try:
             found[name] = measure_per_heartbeat(server, load, workdir / name)
-        except InstructionError as exc:
+        except EvError as exc:  # InstructionError, or the workload's link failing
             found[name] = {"error": exc.message}
+        except OSError as exc:  # the report says why; the load steps still run
+            found[name] = {"error": f"{type(exc).__name__}: {exc}"}
     per = {n: found[n].get("instructions_per_heartbeat") for n in SERVERS}
     central = per["central"]
     for ref in ("bare", "framed"):
