@@ -18,6 +18,7 @@ from evbench.instructions import (
 )
 from evbench.pinning import Pinning
 from evstack.broker import free_port
+from evstack.tools import require_tool
 
 
 def test_the_main_threads_total_is_read_from_its_profile(tmp_path: Path) -> None:
@@ -31,10 +32,10 @@ def test_a_missing_profile_is_a_clear_error(tmp_path: Path) -> None:
         main_thread_instructions(tmp_path)
 
 
-@pytest.mark.skipif(shutil.which("valgrind") is None, reason="valgrind is not installed")
 def test_the_bare_server_costs_a_stable_number_of_instructions_per_heartbeat(
     tmp_path: Path,
 ) -> None:
+    require_tool("valgrind", "to count instructions (callgrind)")
     port = free_port()
     argv = [sys.executable, "-m", "evbench.bare", "--listen", f"127.0.0.1:{port}"]
     server = Server([*argv, "--log-level", "WARNING"], ("127.0.0.1", port))

@@ -6,6 +6,7 @@
 - ``waiting``: the one way a test waits for an event, with a deadline
 - ``kafka_probe``: what tests read and write on topics besides the services
 - ``fuzzing``: how many inputs each property (fuzz) test generates
+- ``tools``: system tools a test needs, skipped locally and required under CI
 - ``__main__``: the ``evstack`` command (``evstack run``, ``evstack broker``)
 """
 
