@@ -142,17 +142,20 @@ def test_the_central_logs_json_lines_and_stops_with_0(tmp_path: Path) -> None:
 
 
 def test_the_engine_logs_json_lines_with_its_cp_as_a_field(tmp_path: Path) -> None:
+    """No broker: it waits for its directives (never "engine ready"), then stops cleanly."""
     code, text = serve_until(
         [
             "evengine", "--log-format", "json", "--cp-id", "CP-77",
             "--kafka", f"127.0.0.1:{closed_port()}", "--listen", "127.0.0.1:0",
             "--control-socket", "", "--console", "off",
         ],
-        "engine ready",
+        "broker (reading directives) unreachable",
     )  # fmt: skip
     assert code == 0
-    ready = next(e for e in json_lines(text) if e["message"] == "engine ready")
-    assert ready["cp"] == "CP-77"
+    events = json_lines(text)
+    assert not [e for e in events if e["message"] == "engine ready"]
+    stopped = next(e for e in events if e["message"] == "engine stopped")
+    assert stopped["cp"] == "CP-77"
 
 
 def test_the_monitor_honours_debug_and_logs_json(tmp_path: Path) -> None:

@@ -56,6 +56,14 @@ def short_dir() -> Iterator[Path]:
     shutil.rmtree(path, ignore_errors=True)
 
 
+@pytest.fixture
+def own_broker(tmp_path: Path) -> Iterator[EmbeddedBroker]:
+    """A broker of this test alone, not started: stopping or freezing it disturbs no other."""
+    broker = EmbeddedBroker(log_path=tmp_path / "broker.log")
+    yield broker
+    broker.stop()
+
+
 ProbeFactory = Callable[..., Awaitable[KafkaProbe]]
 
 
@@ -96,10 +104,11 @@ EngineFactory = Callable[..., Awaitable[RunningEngine]]
 async def engine_in_process(
     kafka_settings: KafkaSettings, short_dir: Path
 ) -> AsyncIterator[EngineFactory]:
-    """Start an Engine in this event loop (36 kW: 0.01 kWh a second; plug at once)."""
+    """Start an Engine in this event loop (36 kW: 0.01 kWh a second; plug at once);
+    ``wait=False`` returns at once instead of once it is ready."""
     running: list[RunningEngine] = []
 
-    async def start(**overrides: Any) -> RunningEngine:
+    async def start(*, wait: bool = True, **overrides: Any) -> RunningEngine:
         cp_id = overrides.pop("cp_id", None) or unique_cp_id()
         options: dict[str, Any] = {
             "cp_id": cp_id,
@@ -115,11 +124,12 @@ async def engine_in_process(
         engine.record_key(RECORD_KEY.hex())  # what its monitor tells it
         stop = asyncio.Event()
         task = asyncio.create_task(engine.serve(stop))
-        await eventually(lambda: engine.ready.is_set() or task.done(), 20, "the engine ready")
-        if task.done():
-            task.result()  # raises what went wrong
         handle = RunningEngine(engine, stop, task)
         running.append(handle)
+        if wait:
+            await eventually(lambda: engine.ready.is_set() or task.done(), 20, "the engine ready")
+            if task.done():
+                task.result()  # raises what went wrong
         return handle
 
     yield start

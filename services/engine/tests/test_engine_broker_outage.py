@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -29,13 +29,6 @@ from evstack.broker import EmbeddedBroker
 
 pytestmark = pytest.mark.slow
 CP = "CP-Eoutage"
-
-
-@pytest.fixture
-def own_broker(tmp_path: Path) -> Iterator[EmbeddedBroker]:
-    broker = EmbeddedBroker(log_path=tmp_path / "broker.log")
-    yield broker
-    broker.stop()
 
 
 @pytest.fixture

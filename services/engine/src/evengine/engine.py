@@ -20,7 +20,7 @@ from pathlib import Path
 
 from evproto.config import parse_hostport
 from evproto.errors import EvError, ProofError
-from evproto.kafka import KafkaStats, Publisher, Record
+from evproto.kafka import KafkaStats, Publisher, Record, assign_and_run, wait_until_assigned
 from evproto.lifecycle import DRAIN_SECONDS
 from evproto.logs import kv
 from evproto.messages import (
@@ -39,7 +39,7 @@ from evproto.vocabulary import LinkErrorKind
 from evengine.console import Console
 from evengine.control import ControlAnswer, ControlCommand, ControlServer
 from evengine.events import MANUAL_OUTCOMES, Event, EventKind, Step
-from evengine.inbox import consume, engine_consumer
+from evengine.inbox import engine_consumer
 from evengine.metrics import EngineMetrics
 from evengine.monitor_link import MonitorLink
 from evengine.outbox import Outbox
@@ -78,7 +78,7 @@ class Engine:
             plug_delay=settings.auto_plug_delay,
             manual_timeout=settings.manual_timeout,
         )
-        self.ready = asyncio.Event()  # set once the directives are being read
+        self.ready = asyncio.Event()  # set once the directives are read and the monitor served
         self.link = MonitorLink(self, self.metrics, self.cp_id)
         self.keys = RecordKey(self.cp_id)
         self._want_console = console
@@ -122,11 +122,20 @@ class Engine:
         watcher = asyncio.create_task(self._wake_on(stop))
         try:
             host, port = parse_hostport(settings.listen, what="--listen")
+            assigned = asyncio.Event()
+            reading = asyncio.create_task(
+                assign_and_run(consumer, stop, assigned, what="directives", logger=log),
+                name="directives",
+            )
+            # the monitor, the control socket and the console only once the directives are
+            # read: a group without offsets starts at "latest" when assigned, so a directive
+            # sent once the monitor made the CP ACTIVE would be skipped by a reader still starting
+            if not await wait_until_assigned(reading, assigned, stop):
+                return
+            reading.add_done_callback(self._reading_ended)
             await self.link.start(host, port)
             if control is not None:
                 await control.start()
-            reading = asyncio.create_task(consume(consumer, stop, self.ready), name="directives")
-            reading.add_done_callback(self._reading_ended)
             self._start_console(stop)
             log.info(
                 "engine ready %s",
@@ -137,6 +146,7 @@ class Engine:
                     power_kw=settings.power_kw,
                 ),
             )
+            self.ready.set()
             await self._run_clock(stop)
             self._apply(self.machine.shutdown(_now()))
             await self._outbox.drain(_TICKET_DRAIN_SECONDS)

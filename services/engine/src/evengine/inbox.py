@@ -3,17 +3,10 @@ manual requests, each from the one partition that holds its CP id."""
 
 from __future__ import annotations
 
-import asyncio
-import logging
-
 from evproto.kafka import ConsumerLoop, Handler, KafkaSettings, KafkaStats, Publisher
-from evproto.logs import kv
-from evproto.retry import peer_retry
 from evproto.topics import Topic, partition_for
 
-__all__ = ["consume", "engine_consumer"]
-
-log = logging.getLogger("evengine.inbox")
+__all__ = ["engine_consumer"]
 
 
 def engine_consumer(
@@ -42,13 +35,3 @@ def engine_consumer(
         keys=frozenset({cp_id}),
         stats=stats,
     )
-
-
-async def consume(consumer: ConsumerLoop, stop: asyncio.Event, ready: asyncio.Event) -> None:
-    """Assign (retrying while the broker is down), then consume until ``stop``."""
-    async for attempt in peer_retry("broker (reading directives)", cap=5.0, log=log):
-        with attempt:
-            await consumer.assign(timeout=5.0)
-    ready.set()
-    log.info("reading directives %s", kv(group=consumer.group_id))
-    await consumer.run(stop)

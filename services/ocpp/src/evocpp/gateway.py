@@ -13,7 +13,7 @@ import time
 
 from aiohttp import web
 from evproto.errors import ConfigError, ProofError
-from evproto.kafka import Record
+from evproto.kafka import Record, wait_until_assigned
 from evproto.lifecycle import DRAIN_SECONDS
 from evproto.logs import kv
 from evproto.messages import Directive, Origin, SupplyRequest, SupplyResponse
@@ -75,7 +75,7 @@ class Gateway:
         try:
             # stations only once the directives are read: a directive published before the
             # reader's position is resolved ("latest") would be skipped, an operator's STOP lost
-            if not await self._directives_read(reading, stop):
+            if not await wait_until_assigned(reading, self.ready, stop):
                 return
             await self._serve_stations(stop)
         finally:
@@ -85,18 +85,6 @@ class Gateway:
             await self.kafka.close(DRAIN_SECONDS / 2)
             self.store.close()
             log.info("gateway stopped")
-
-    async def _directives_read(self, reading: asyncio.Task[None], stop: asyncio.Event) -> bool:
-        """Wait until the reader is assigned; False when stopped first (its error raised)."""
-        waits = {asyncio.create_task(self.ready.wait()), asyncio.create_task(stop.wait())}
-        try:
-            await asyncio.wait({*waits, reading}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for wait in waits:
-                wait.cancel()
-        if reading.done() and not self.ready.is_set():
-            reading.result()  # the reader gave up: its error says why
-        return self.ready.is_set()
 
     async def _serve_stations(self, stop: asyncio.Event) -> None:
         settings = self.settings

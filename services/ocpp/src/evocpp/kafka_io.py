@@ -16,7 +16,14 @@ import asyncio
 import logging
 
 from evproto.errors import BrokerError
-from evproto.kafka import ConsumerLoop, Handler, KafkaSettings, KafkaStats, Publisher
+from evproto.kafka import (
+    ConsumerLoop,
+    Handler,
+    KafkaSettings,
+    KafkaStats,
+    Publisher,
+    assign_and_run,
+)
 from evproto.logs import kv
 from evproto.retry import peer_retry
 from evproto.schema import Message, MsgType
@@ -51,12 +58,7 @@ class KafkaSide:
         await self.publisher.start()
 
     async def read(self, stop: asyncio.Event, ready: asyncio.Event) -> None:
-        async for attempt in peer_retry("broker (reading directives)", cap=5.0, log=log):
-            with attempt:
-                await self.consumer.assign(timeout=5.0)
-        ready.set()
-        log.info("reading directives %s", kv(group=self.consumer.group_id))
-        await self.consumer.run(stop)
+        await assign_and_run(self.consumer, stop, ready, what="directives", logger=log)
 
     def send(self, key: str, msg: Message) -> None:
         """Produce now, in order; what must arrive is followed until it has."""

@@ -8,6 +8,7 @@ One module per concern:
 - ``publisher``: an asyncio publisher on an idempotent producer
 - ``consumer``: a consumer loop that validates, dead-letters and commits
 - ``assignment``: the partitions of a key, and a group's start positions
+- ``reading``: a consumer loop that says when it reads (serve peers only from then)
 - ``snapshot``: a topic read from the beginning to its current end
 - ``lag``: a group's consumer lag
 
@@ -20,6 +21,7 @@ from evproto.kafka.assignment import key_partitions, pin_start_positions
 from evproto.kafka.consumer import TEMPORARY_ERRORS, ConsumerLoop, Handler, Record
 from evproto.kafka.lag import GroupLag
 from evproto.kafka.publisher import Publisher
+from evproto.kafka.reading import assign_and_run, wait_until_assigned
 from evproto.kafka.settings import KafkaSettings, KafkaStats
 from evproto.kafka.snapshot import TopicSnapshot, read_snapshot
 
@@ -34,10 +36,12 @@ __all__ = [
     "Record",
     "TopicAdmin",
     "TopicSnapshot",
+    "assign_and_run",
     "broker_reachable",
     "create_topics",
     "ensure_topics",
     "key_partitions",
     "pin_start_positions",
     "read_snapshot",
+    "wait_until_assigned",
 ]
