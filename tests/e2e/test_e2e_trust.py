@@ -11,6 +11,7 @@ Sections (one per helper that builds the defence; append yours in its own):
 - The edge: CP enrollment, HTTP reads (issue 14 items 5 and 7).
 - Kafka records: proofs on what drivers, charging points and the central say
   (issue 14 items 1-4; docs/interfaces.md "Proofs on Kafka records").
+- Read positions: nobody moves a driver's (item 1, last sentence).
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ from evproto.messages import (
 from evproto.proofs import driver_root_key, open_sealed
 from evproto.schema import Message, MsgType, encode_message
 from evproto.topics import Topic
-from evstack.kafka_probe import produce_raw, read_topics
+from evstack.kafka_probe import produce_raw, read_topics, skip_to_the_end
 from evstack.waiting import wait_until
 
 pytestmark = pytest.mark.e2e
@@ -213,6 +214,12 @@ class Attacker:
     def read(self, topic: Topic) -> list[Message]:
         return read_topics(self.bootstrap, (topic,)).of(topic)
 
+    def skip_ahead(self, driver_id: str) -> list[str]:
+        """Commit the end of the driver's partitions in its old group name and in every
+        ``evdriver.*`` group the broker lists; the groups moved."""
+        topics = (Topic.SUPPLY_RESPONSES, Topic.DRIVER_UPDATES)
+        return skip_to_the_end(self._settings, topics, driver_id, (f"evdriver.{driver_id}",))
+
 
 def refused(system: System, msg_type: MsgType, code: str = "unproven") -> float:
     return system.api.metrics().value(_REFUSED, type=msg_type.value, code=code)
@@ -363,4 +370,33 @@ def test_kafka_attacks_are_refused_while_a_real_supply_completes(system: System)
     assert bob_result.exit_code == 0, bob_result
     assert "bob" in _central_log(system)
     # the audit counts what drivers accept: the forged records in clear are left out
+    system.check_conservation()
+
+
+# --- read positions: nobody moves a driver's (item 1) -----------------------------------
+
+
+def test_a_raw_client_moving_group_offsets_cannot_make_a_driver_miss_its_ticket(
+    system: System,
+) -> None:
+    system.start(cps=1)
+    attacker = Attacker(system.stack.bootstrap)
+    victor = system.request("victor", "CP-0", max_kwh=0.02)
+    victor.wait_for_event("progress", 15)
+    victor.kill()
+    wait_until(
+        lambda: any(s["status"] == "ended" for s in system.api.sessions(driver_id="victor")),
+        15,
+        "victor's session ends while his phone is off",
+    )
+
+    # the ticket waits on victor's partitions; mallory commits their ends in every
+    # group a driver could use, so that one trusting its group would skip it
+    moved = attacker.skip_ahead("victor")
+    assert "evdriver.victor" in moved
+
+    result = system.driver("victor", "watch").wait(30)
+    assert result.exit_code == 0, result
+    assert result.ticket["kwh"] == pytest.approx(0.02)
+    assert result.ticket["outcome"] == "completed"
     system.check_conservation()

@@ -69,7 +69,7 @@ EVPROTO_MODULES = [
     "auth", "central_options", "config", "connection", "errors", "framing", "kafka",
     "kafka._errors",
     "kafka.admin", "kafka.assignment", "kafka.consumer", "kafka.lag", "kafka.publisher",
-    "kafka.options", "kafka.reading", "kafka.settings", "kafka.snapshot",
+    "kafka.options", "kafka.positions", "kafka.reading", "kafka.settings", "kafka.snapshot",
     "lifecycle", "logs", "messages", "metrics", "proofs", "retry", "routing",
     "schema", "secret_file", "service", "states", "topics", "vocabulary",
 ]  # fmt: skip

@@ -11,12 +11,14 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import pytest
 from evproto.errors import InvalidField
 from evproto.kafka import (
     ConsumerLoop,
     KafkaSettings,
+    PositionFile,
     Publisher,
     Record,
     TopicAdmin,
@@ -106,6 +108,7 @@ def consumer(
     keys: frozenset[str] | None = None,
     dead_letters: Publisher | None = None,
     start: str = "earliest",
+    positions: PositionFile | None = None,
 ) -> ConsumerLoop:
     return ConsumerLoop(
         settings,
@@ -115,6 +118,7 @@ def consumer(
         dead_letters=dead_letters,
         start=start,
         keys=keys,
+        positions=positions,
     )
 
 
@@ -215,6 +219,64 @@ async def test_a_new_loop_of_the_same_group_resumes_after_the_last_handled_recor
 
     assert before.messages == [first, second]
     assert after.messages == [third]
+
+
+async def test_a_loop_with_a_position_file_resumes_from_it_and_commits_nothing(
+    kafka_settings: KafkaSettings, publisher: Publisher, tmp_path: Path
+) -> None:
+    key, group = unique("D"), unique("driver")
+    partitions: dict[Topic, list[int] | None] = {
+        Topic.DIRECTIVES: [partition_for(key, Topic.DIRECTIVES.partitions)]
+    }
+    old, first, second = directive(key, "old"), directive(key, "1"), directive(key, "2")
+    await asyncio.wait_for(publisher.publish(Topic.DIRECTIVES, key, old), DEADLINE)
+    file = PositionFile(tmp_path / "D.offsets")
+
+    def reader(got: Collector) -> ConsumerLoop:
+        return consumer(
+            kafka_settings,
+            got,
+            partitions,
+            group=group,
+            keys=frozenset({key}),
+            start="latest",
+            positions=PositionFile(file.path),
+        )
+
+    idle = reader(Collector())
+    await idle.assign()  # stopped before any record: the start is stored all the same
+    await idle.close()
+    await asyncio.wait_for(publisher.publish(Topic.DIRECTIVES, key, first), DEADLINE)
+    before = Collector()
+    async with running(reader(before)):
+        await eventually(lambda: len(before.items) == 1, DEADLINE, "the record after the start")
+    await asyncio.wait_for(publisher.publish(Topic.DIRECTIVES, key, second), DEADLINE)
+    after = Collector()
+    async with running(reader(after)):
+        await eventually(lambda: len(after.items) >= 1, DEADLINE, "the record after the restart")
+    from_the_group = Collector()  # the same group without the file: it has no offsets
+    whole_group = consumer(
+        kafka_settings, from_the_group, partitions, group=group, keys=frozenset({key})
+    )
+    async with running(whole_group):
+        await eventually(lambda: len(from_the_group.items) >= 3, DEADLINE, "all from the start")
+
+    assert before.messages == [first]
+    assert after.messages == [second]
+    assert from_the_group.messages[:3] == [old, first, second]
+    assert file.path is not None and file.path.stat().st_mode & 0o777 == 0o600
+    assert list(file.load().values()) == [from_the_group.items[2][1].offset + 1]
+
+
+def test_an_unusable_position_file_means_no_positions(tmp_path: Path) -> None:
+    path = tmp_path / "D.offsets"
+    file = PositionFile(path)
+    assert file.load() == {}
+    file.save({("ev.driver.updates", 3): 7})
+    assert PositionFile(path).load() == {("ev.driver.updates", 3): 7}
+    for garbage in ("[]", '{"t": {"0": -1}}', '{"t": {"x": 1}}', "{", "x" * 70000):
+        path.write_text(garbage)
+        assert PositionFile(path).load() == {}
 
 
 async def test_poison_records_go_to_the_dead_letter_topic_and_the_loop_goes_on(

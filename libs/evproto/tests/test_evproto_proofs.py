@@ -20,8 +20,6 @@ from evproto.proofs import (
     Signer,
     check_fresh,
     cp_root_key,
-    driver_group_id,
-    driver_root_key,
     measure_cost,
     new_driver_secret,
     open_sealed,
@@ -123,12 +121,6 @@ def test_enrollment_opens_only_with_the_enrolling_key_pair() -> None:
     assert pair.open(answer) == secret
     with pytest.raises(ProofError):
         eavesdropper.open(answer)
-
-
-def test_driver_keys_and_groups_are_secret_bound() -> None:
-    a, b = driver_root_key(new_driver_secret()), driver_root_key(new_driver_secret())
-    assert driver_group_id("D1", a) != driver_group_id("D1", b)
-    assert driver_group_id("D1", a).startswith("evdriver.D1.")
 
 
 def test_the_cost_per_message_is_measured() -> None:

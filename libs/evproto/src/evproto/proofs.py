@@ -52,7 +52,6 @@ __all__ = [
     "cp_key_from_secret",
     "cp_root_key",
     "derive_key",
-    "driver_group_id",
     "driver_root_key",
     "key_from_hex",
     "measure_cost",
@@ -76,7 +75,6 @@ class Purpose(enum.StrEnum):
     CP_RECORDS = "cp records"  # CP -> central proofs, and the central's directives to that CP
     DRIVER_REQUESTS = "driver requests"  # SupplyRequest / SupplyStop proofs
     DRIVER_SEAL = "driver seal"  # records for the driver, sealed
-    DRIVER_GROUP = "driver group"  # the driver's consumer group name
     ENROLLMENT = "enrollment"  # self-enrollment proofs with the enrollment token
 
 
@@ -130,13 +128,6 @@ def driver_root_key(secret: str) -> bytes:
 def token_key(token: str) -> bytes:
     """The key an enrollment token proves with (the token itself never travels)."""
     return derive_key(hashlib.sha256(token.encode()).digest(), Purpose.ENROLLMENT)
-
-
-def driver_group_id(driver_id: str, root: bytes) -> str:
-    """The driver's consumer group: unguessable without its key, so nobody else can
-    commit (and so move) its offsets when groups cannot be listed (the chart's ACLs)."""
-    tag = derive_key(root, Purpose.DRIVER_GROUP)[:8].hex()
-    return f"evdriver.{driver_id}.{tag}"
 
 
 # --- proofs ----------------------------------------------------------------------

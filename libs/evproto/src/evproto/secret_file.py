@@ -17,7 +17,7 @@ from pathlib import Path
 from evproto.errors import ConfigError
 from evproto.logs import kv
 
-__all__ = ["SecretFile"]
+__all__ = ["SecretFile", "write_atomically"]
 
 log = logging.getLogger("evproto.secret_file")
 _SECRET = re.compile(r"(?:[0-9a-f]{2}){8,64}")
@@ -68,6 +68,23 @@ class SecretFile:
                 os.unlink(tmp)
             raise ConfigError(f"cannot store the {self._what} in {self.path}: {exc}") from None
         _fsync_directory(directory)
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` with mode 0600: a crash leaves the old file or the
+    new one (temporary file, fsync, rename). OSError when the disk refuses."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:  # mkstemp made it 0600
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
 
 
 def _fsync_directory(directory: Path) -> None:

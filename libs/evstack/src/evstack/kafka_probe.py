@@ -6,6 +6,8 @@
 - :func:`produce_raw` / :func:`produce_records` write bytes no evproto publisher
   would (poison records).
 - :func:`read_topics` reads whole topics to their ends (the e2e ledger).
+- :func:`skip_to_the_end` commits, as consumer groups, the end of a key's
+  partitions: what anyone on the broker can do to a reader that trusts its group.
 
 The raw reads and writes are the one place outside evproto's Kafka modules
 allowed to use ``confluent_kafka`` (an import-linter contract names it).
@@ -22,6 +24,7 @@ from typing import Any, TypeVar
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
 from confluent_kafka import Message as KafkaRecord
+from confluent_kafka.admin import AdminClient
 from evproto.errors import MessageError
 from evproto.kafka import ConsumerLoop, KafkaSettings, Publisher, Record
 from evproto.messages import CHANNELS, Sealed
@@ -130,6 +133,31 @@ def produce_raw(settings: KafkaSettings, topic: Topic, key: str, values: Iterabl
     """Write ``values`` as they are to ``key``'s partition of ``topic`` (blocking)."""
     remaining = produce_records(settings, ((topic, key, value) for value in values))
     assert remaining == 0, f"{remaining} raw records not delivered"
+
+
+def skip_to_the_end(
+    settings: KafkaSettings, topics: Iterable[Topic], key: str, groups: Iterable[str] = ()
+) -> list[str]:
+    """Commit the end of ``key``'s partition of each of ``topics`` in ``groups`` and in
+    every group the broker lists whose name starts with ``evdriver.``; the groups moved."""
+    admin = AdminClient(settings.common())
+    listed = admin.list_consumer_groups(request_timeout=5).result(timeout=10)
+    names = {*groups, *(g.group_id for g in listed.valid if g.group_id.startswith("evdriver."))}
+    probe = Consumer(settings.consumer(f"mallory.{uuid.uuid4().hex[:8]}"))
+    try:
+        ends = []
+        for topic in topics:
+            tp = TopicPartition(topic.value, partition_for(key, topic.partitions))
+            ends.append(TopicPartition(tp.topic, tp.partition, probe.get_watermark_offsets(tp)[1]))
+    finally:
+        probe.close()
+    for name in sorted(names):
+        mover = Consumer(settings.consumer(name))
+        try:
+            mover.commit(offsets=ends, asynchronous=False)
+        finally:
+            mover.close()
+    return sorted(names)
 
 
 def produce_records(

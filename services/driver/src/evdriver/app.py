@@ -55,7 +55,11 @@ class DriverApp:
                 "there, or set --enrollment-token"
             )
         link = DriverLink(
-            self.kafka, self.driver_id, None, connect_attempts=self.settings.connect_attempts
+            self.kafka,
+            self.driver_id,
+            None,
+            state_dir=None,
+            connect_attempts=self.settings.connect_attempts,
         )
         try:
             await link.open()
@@ -69,7 +73,11 @@ class DriverApp:
         """The Kafka link on this driver's partitions and its watcher; BrokerUnavailable if not."""
         key = await self.credential()
         link = DriverLink(
-            self.kafka, self.driver_id, key, connect_attempts=self.settings.connect_attempts
+            self.kafka,
+            self.driver_id,
+            key,
+            state_dir=Path(self.settings.state_dir),
+            connect_attempts=self.settings.connect_attempts,
         )
         try:
             await link.open()

@@ -1,16 +1,16 @@
 """The driver's Kafka link: a publisher, and a consumer of its own partitions only.
 
 The driver reads ``partition_for(driver id)`` of ``ev.supply.responses`` and
-``ev.driver.updates`` and, of those, only records keyed by its id. Offsets are
-committed by the driver's group only after the watcher has acknowledged a
-message (saved it in the state file and shown it): a driver killed before that
-gets the message again when it restarts.
+``ev.driver.updates`` and, of those, only records keyed by its id. Its read
+positions live in ``<state-dir>/<id>.offsets`` (0600), stored only after the
+watcher has acknowledged a message (saved it in the state file and shown it): a
+driver killed before that gets the message again when it restarts. Drivers never
+commit to a Kafka consumer group, so nobody can move a driver's offsets.
 
 Trust (evproto.proofs): what the central sends the driver is sealed with the
 driver's key; a record that does not open, or comes unsealed, is refused and
 dead-lettered, never shown. Requests and stops go out proven with the driver's
-request key. The group is ``evdriver.<id>.<tag>``, the tag derived from the
-driver's key: another driver cannot name it to move this one's offsets.
+request key.
 """
 
 from __future__ import annotations
@@ -19,20 +19,21 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+from pathlib import Path
 
 from evproto.errors import BrokerError, EvError, ProofError
 from evproto.kafka import (
     ConsumerLoop,
     KafkaSettings,
     KafkaStats,
+    PositionFile,
     Publisher,
     Record,
     key_partitions,
-    pin_start_positions,
 )
 from evproto.logs import kv
 from evproto.messages import CHANNELS, EnrollResponse, Sealed, SupplyRequest, SupplyStop
-from evproto.proofs import Purpose, Signer, derive_key, driver_group_id, open_sealed, prove
+from evproto.proofs import Purpose, Signer, derive_key, open_sealed, prove
 from evproto.retry import peer_retry
 from evproto.schema import Message, new_id
 from evproto.topics import Topic
@@ -52,7 +53,7 @@ class BrokerUnavailable(EvError):
 
 @dataclasses.dataclass(slots=True)
 class Inbound:
-    """One message for this driver; :meth:`ack` lets its offset be committed."""
+    """One message for this driver; :meth:`ack` lets its position be stored."""
 
     msg: Message
     record: Record
@@ -72,15 +73,17 @@ class DriverLink:
         driver_id: str,
         key: bytes | None,
         *,
+        state_dir: Path | None,
         connect_attempts: int = 4,
     ) -> None:
-        """``key`` is the driver's root key; None only to enroll (a throwaway group)."""
+        """``key`` is the driver's root key; None only to enroll (positions kept in
+        memory). ``state_dir`` holds ``<id>.offsets`` (None: in memory only)."""
         self.driver_id = driver_id
         self._key = key
-        self.group_id = (
-            driver_group_id(driver_id, key)
-            if key is not None
-            else f"evdriver.{driver_id}.enrolling.{new_id()[:12]}"
+        # librdkafka wants a group id; nothing is ever committed to it or joined
+        self.group_id = f"evdriver.{driver_id}.{new_id()[:12]}"
+        self._positions = PositionFile(
+            state_dir / f"{driver_id}.offsets" if state_dir is not None and key else None
         )
         self.bootstrap = settings.bootstrap
         self.stats = KafkaStats()
@@ -100,16 +103,8 @@ class DriverLink:
         try:
             async for attempt in peer_retry("broker", attempts=self._attempts, cap=5.0, log=log):
                 with attempt:
-                    # Without it a first-time driver killed before its first message
-                    # was shown would restart at the *latest* offset and miss the
-                    # central's answer.
-                    await asyncio.to_thread(
-                        pin_start_positions,
-                        self._settings,
-                        self.group_id,
-                        self._partitions,
-                        _ATTEMPT_TIMEOUT,
-                    )
+                    # the start positions are stored at assignment: a first-time driver
+                    # killed before its first message was shown restarts there
                     consumer = self._make_clients()
                     await consumer.assign(timeout=_ATTEMPT_TIMEOUT)
         except BrokerError as exc:
@@ -130,6 +125,7 @@ class DriverLink:
                 start="latest",
                 keys=frozenset({self.driver_id}),
                 stats=self.stats,
+                positions=self._positions,
             )
         return self._consumer
 
@@ -144,7 +140,7 @@ class DriverLink:
 
     async def _deliver(self, msg: Message, record: Record) -> None:
         if self._stop.is_set():
-            raise asyncio.CancelledError  # closing: leave this batch uncommitted
+            raise asyncio.CancelledError  # closing: leave this batch unstored
         if self._key is None and not isinstance(msg, EnrollResponse):
             return  # enrolling: another instance's records are none of this link's business
         try:
@@ -156,7 +152,7 @@ class DriverLink:
         self._pending.add(done)
         try:
             await self._queue.put(Inbound(msg, record, done))
-            await done  # cancelled by close(): the batch is then not committed
+            await done  # cancelled by close(): the batch is then not stored
         finally:
             self._pending.discard(done)
 
@@ -178,7 +174,7 @@ class DriverLink:
         log.debug("published %s", kv(topic=topic.value, key=key, type=msg.TYPE.value))
 
     async def close(self) -> None:
-        """Stop reading; messages not yet acknowledged stay uncommitted for the next run."""
+        """Stop reading; messages not yet acknowledged are read again next run."""
         self._stop.set()
         for done in list(self._pending):
             done.cancel()

@@ -7,18 +7,16 @@ any moment finds on restart what it had shown, and Kafka replays the rest.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import enum
 import json
 import logging
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from evproto.logs import kv
 from evproto.messages import Ticket
+from evproto.secret_file import write_atomically
 
 __all__ = ["SavedSession", "SavedStatus", "StateStore"]
 
@@ -107,16 +105,5 @@ class StateStore:
             return None
 
     def save(self, record: SavedSession) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         data = json.dumps(record.to_json(), indent=1, sort_keys=True).encode()
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
+        write_atomically(self.path, data)

@@ -7,6 +7,7 @@ One module per concern:
 - ``admin``: topics with their partition counts; is the broker there
 - ``publisher``: an asyncio publisher on an idempotent producer
 - ``consumer``: a consumer loop that validates, dead-letters and commits
+- ``positions``: read positions kept in the reader's own file, not in a group
 - ``assignment``: the partitions of a key, and a group's start positions
 - ``reading``: a consumer loop that says when it reads (serve peers only from then)
 - ``snapshot``: a topic read from the beginning to its current end
@@ -20,6 +21,7 @@ from evproto.kafka.admin import TopicAdmin, broker_reachable, create_topics, ens
 from evproto.kafka.assignment import key_partitions, pin_start_positions
 from evproto.kafka.consumer import TEMPORARY_ERRORS, ConsumerLoop, Handler, Record
 from evproto.kafka.lag import GroupLag
+from evproto.kafka.positions import PositionFile, Positions
 from evproto.kafka.publisher import Publisher
 from evproto.kafka.reading import assign_and_run, wait_until_assigned
 from evproto.kafka.settings import KafkaSettings, KafkaStats
@@ -32,6 +34,8 @@ __all__ = [
     "Handler",
     "KafkaSettings",
     "KafkaStats",
+    "PositionFile",
+    "Positions",
     "Publisher",
     "Record",
     "TopicAdmin",

@@ -17,6 +17,7 @@ from confluent_kafka import Message as KafkaRecord
 
 from evproto.errors import BrokerError, MessageError
 from evproto.kafka._errors import as_broker_error
+from evproto.kafka.positions import PositionFile
 from evproto.kafka.publisher import Publisher
 from evproto.kafka.settings import KafkaSettings, KafkaStats
 from evproto.logs import kv
@@ -71,6 +72,11 @@ class ConsumerLoop:
     reads the cause again, and idempotent handlers answer it again), and no
     record is read while ``outputs`` waits for room in its queue. Broker failures
     raise :class:`~evproto.errors.BrokerError`.
+
+    With ``positions`` the loop never uses the group's offsets: it starts from
+    the stored positions (else ``start``, stored at once) and stores, instead of
+    committing, the next offset of each handled batch. ``group_id`` then only
+    names the client (librdkafka needs one); no group is joined or written.
     """
 
     def __init__(
@@ -87,6 +93,7 @@ class ConsumerLoop:
         batch: int = 500,
         temporary: tuple[type[BaseException], ...] = TEMPORARY_ERRORS,
         outputs: Publisher | None = None,
+        positions: PositionFile | None = None,
     ) -> None:
         self.group_id = group_id
         self.stats = stats or KafkaStats()
@@ -107,6 +114,7 @@ class ConsumerLoop:
             )
         self._temporary = temporary
         self._outputs = outputs
+        self._positions = positions
         self._letters: list[asyncio.Future[None]] = []  # this batch's dead letters
         # handled batches waiting for their outputs: (last output id, next offsets)
         self._unsettled: deque[tuple[int, dict[tuple[str, int], int]]] = deque()
@@ -152,7 +160,10 @@ class ConsumerLoop:
             for topic, parts in self._wanted.items()
             for p in (range(topic.partitions) if parts is None else parts)
         ]
-        committed = self._consumer.committed(tps, timeout=timeout)
+        if self._positions is not None:
+            committed = self._stored(tps)
+        else:
+            committed = self._consumer.committed(tps, timeout=timeout)
         positions = []
         for tp in committed:
             if tp.offset >= 0:
@@ -162,9 +173,25 @@ class ConsumerLoop:
                 positions.append(TopicPartition(tp.topic, tp.partition, high))
             else:
                 positions.append(TopicPartition(tp.topic, tp.partition, OFFSET_BEGINNING))
+        if self._positions is not None:
+            # stored before reading: a reader stopped before its first record must
+            # not start at a later "latest" next time and miss what came in between
+            self._handled = {(tp.topic, tp.partition): tp.offset for tp in positions}
+            self._confirmed = dict(self._handled)
+            if any(tp.offset < 0 for tp in positions):
+                self._handled = {k: o for k, o in self._handled.items() if o >= 0}
+            self._positions.save(self._handled)
         self._consumer.assign(positions)
         self._assigned = positions
         self.stats.broker_up = True
+
+    def _stored(self, tps: list[TopicPartition]) -> list[TopicPartition]:
+        assert self._positions is not None
+        stored = self._positions.load()
+        return [
+            TopicPartition(tp.topic, tp.partition, stored.get((tp.topic, tp.partition), -1001))
+            for tp in tps
+        ]
 
     async def run(self, stop: asyncio.Event) -> None:
         """Consume until ``stop`` is set; the current batch finishes and is committed.
@@ -328,6 +355,9 @@ class ConsumerLoop:
     def _commit_soon(self, last: dict[tuple[str, int], int]) -> None:
         for key, offset in last.items():
             self._handled[key] = offset + 1
+        if self._positions is not None:
+            self._store_positions()
+            return
         offsets = [TopicPartition(t, p, o + 1) for (t, p), o in last.items()]
         try:
             self._consumer.commit(offsets=offsets, asynchronous=True)
@@ -343,6 +373,9 @@ class ConsumerLoop:
         pending = {k: o for k, o in self._handled.items() if self._confirmed.get(k) != o}
         if not pending:
             return
+        if self._positions is not None:
+            self._store_positions()
+            return
         if not self.stats.broker_up:
             log.info("broker down at stop, last offsets not committed %s", kv(group=self.group_id))
             return
@@ -351,6 +384,15 @@ class ConsumerLoop:
             await asyncio.to_thread(self._consumer.commit, offsets=offsets, asynchronous=False)
         except KafkaException as exc:
             log.warning("commit failed %s", kv(group=self.group_id, error=exc))
+
+    def _store_positions(self) -> None:
+        assert self._positions is not None
+        try:
+            self._positions.save(self._handled)
+        except OSError as exc:  # like a failed commit: those records are read again
+            log.warning("positions not stored %s", kv(group=self.group_id, error=exc))
+            return
+        self._confirmed = dict(self._handled)
 
     async def close(self) -> None:
         await asyncio.to_thread(self._consumer.close)
