@@ -21,6 +21,7 @@ from evproto.kafka import ConsumerLoop, KafkaSettings, Publisher, Record
 from evproto.messages import (
     CpStateUpdate,
     DriverUpdate,
+    EnrollResponse,
     Origin,
     Outcome,
     SessionPhase,
@@ -55,6 +56,7 @@ class Script:
     fault: str | None = None  # a DriverUpdate(phase=error) before the ticket
     until_stopped: bool = False  # supply until the driver's SupplyStop
     ignore_stop: bool = False  # a central that never acts on SupplyStop
+    repeat_enrollment: bool = False  # an enrollment answer arrives again before the response
 
 
 @dataclasses.dataclass
@@ -142,6 +144,18 @@ class ScriptedCentral:
                 **fields,
             )
 
+        if script.repeat_enrollment:  # as the central re-sends a replayed request's answer
+            await self._publisher.publish(
+                Topic.SUPPLY_RESPONSES,
+                req.requester_id,
+                EnrollResponse(
+                    request_id=new_id(),
+                    driver_id=req.requester_id,
+                    accepted=False,
+                    reason="already enrolled",
+                    sent_at=time.time(),
+                ),
+            )
         if script.deny is not None:
             await self._send(
                 Topic.SUPPLY_RESPONSES,

@@ -186,3 +186,14 @@ async def test_bad_flags_exit_2_with_a_message(drivers, unique) -> None:
     bad_timeout = await drivers.run(unique("D"), "--answer-timeout", "soon", "list")
     assert bad_timeout.proc.returncode == 2
     assert "invalid value 'soon' for answer_timeout" in bad_timeout.stderr
+
+
+async def test_an_enrollment_answer_after_enrolling_is_ignored(
+    central, drivers, unique, script
+) -> None:
+    """Twenty drivers enrolling at once saw one exit 1 on a repeated enrollment answer."""
+    cp = unique("CP")
+    central.scripts[cp] = script(steps=2, step_s=0.2, repeat_enrollment=True)
+    driver = await drivers.start(unique("D"), "--json", "request", cp)
+    assert await driver.wait() == 0, driver.stderr
+    assert [e["seq"] for e in driver.events() if e["event"] == "progress"] == [1, 2]

@@ -143,6 +143,11 @@ class DriverLink:
             raise asyncio.CancelledError  # closing: leave this batch unstored
         if self._key is None and not isinstance(msg, EnrollResponse):
             return  # enrolling: another instance's records are none of this link's business
+        if self._key is not None and isinstance(msg, EnrollResponse):
+            # a late or repeated answer (a retried enrollment; the central answers a
+            # replayed request again): the credential is already kept, nothing to show
+            log.debug("enrollment answer ignored %s", kv(driver=self.driver_id))
+            return
         try:
             msg = self._opened(msg, record.topic)
         except ProofError as exc:
