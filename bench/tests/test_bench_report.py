@@ -135,3 +135,15 @@ def test_a_killed_cp_is_judged_against_missed_heartbeats_times_the_interval() ->
     large["central"]["loadgen"]["killed_cp"]["silent_s"] = None  # never shown DISCONNECTED
     verdicts = summarize_run(_raw(small, large), Path.cwd())["verdicts"]
     assert not verdicts["killed_cp_detected"]["met"]
+
+
+def test_the_cost_of_proofs_is_reported_per_step() -> None:
+    step = _step(1_000, 70.0, 50.0)
+    cost = {"prove_us": 11.24, "verify_us": 9.06, "seal_us": 10.9, "open_us": 16.6}
+    step["central"]["loadgen"]["sessions"]["proof_cost_us"] = cost
+    page = render_markdown(summarize_run(_raw(step), Path.cwd()))
+    assert "## Cost of the proofs on Kafka records" in page
+    assert "| 1,000 | 11.2 | 9.1 | 10.9 | 16.6 |" in page
+    assert "Cost of the proofs" not in render_markdown(
+        summarize_run(_raw(_step(1_000, 70, 50)), Path.cwd())
+    )
