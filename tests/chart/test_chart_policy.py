@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import re
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -16,6 +14,7 @@ import yaml
 from evchart_render import KIND_VALUES, REPO, Manifest, Rendered, annotations_of, render
 from evchart_variants import VARIANTS
 from evproto.topics import Topic
+from evstack.tools import require_tool
 
 SELECTOR_KEYS = {
     "app.kubernetes.io/name",
@@ -624,12 +623,7 @@ def test_the_notes_tell_how_to_use_the_release(default_chart: Rendered) -> None:
 def test_the_alerting_rules_pass_promtool(
     rendered_variants: dict[str, Rendered], tmp_path: Path
 ) -> None:
-    promtool = shutil.which("promtool")
-    if promtool is None:
-        reason = "promtool is not installed (Debian package prometheus)"
-        if os.environ.get("EV_REQUIRE_TOOLS") == "1":
-            pytest.fail(reason)
-        pytest.skip(reason)
+    promtool = require_tool("promtool", "to check the alerting rules (Debian package prometheus)")
     (rule,) = rendered_variants["monitoring"].of_kind("PrometheusRule")
     rules = tmp_path / "rules.yaml"
     rules.write_text(yaml.safe_dump(rule["spec"]))

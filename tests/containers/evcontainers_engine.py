@@ -15,10 +15,10 @@ import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
-import pytest
 import yaml
+from evstack.tools import unavailable
 
 REPO = Path(__file__).resolve().parents[2]
 SERVICES = ("central", "engine", "monitor", "driver", "ocpp")
@@ -29,17 +29,6 @@ BUILD_HINT = (
     "build them with `make images`, or where no registry is reachable "
     "`make base-image && make images BASE_IMAGE=evcharging/python:3.11-bookworm`"
 )
-
-
-def required() -> bool:
-    """Under CI a missing engine or image is a failure, not a skip."""
-    return os.environ.get("EV_REQUIRE_TOOLS") == "1" or os.environ.get("CI") == "true"
-
-
-def unavailable(reason: str) -> NoReturn:
-    if required():
-        pytest.fail(f"{reason} (required: EV_REQUIRE_TOOLS=1 or CI=true)", pytrace=False)
-    pytest.skip(reason)
 
 
 def app_version() -> str:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from evchart_pods import LocalCluster
 from evchart_render import LOCAL_BROKER, render
-from evcontainers_engine import Engine, unavailable
+from evcontainers_engine import Engine
 from evcontainers_pods import ContainerCluster, memory_limit, security_flags
 
 
@@ -57,17 +57,3 @@ def test_a_cp_pod_runs_as_two_containers_with_the_charts_args_and_mounts(tmp_pat
     assert f"{volumes['tokens']}:/etc/evcharging/tokens:ro" in monitor
     assert f"{volumes['state']}:/var/lib/evmonitor" in monitor
     assert monitor[monitor.index("--network") + 1] == "host"  # one namespace for the pod
-
-
-def test_without_an_engine_the_tests_skip_locally_and_fail_under_ci(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.delenv("EV_REQUIRE_TOOLS", raising=False)
-    monkeypatch.delenv("CI", raising=False)
-    with pytest.raises(pytest.skip.Exception, match="no engine here"):
-        unavailable("no engine here")
-    for name, value in (("EV_REQUIRE_TOOLS", "1"), ("CI", "true")):
-        with monkeypatch.context() as env:
-            env.setenv(name, value)
-            with pytest.raises(pytest.fail.Exception, match="no engine here"):
-                unavailable("no engine here")

@@ -10,7 +10,6 @@ beside this file (dash_*.py).
 
 from __future__ import annotations
 
-import os
 import shutil
 import sys
 import tempfile
@@ -19,22 +18,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from evstack.browser import chromium
 
 # --import-mode=importlib puts no test folder on sys.path: the helpers beside this file.
 sys.path.insert(0, str(Path(__file__).parent))
 
 from dash_fleet import FleetSystem
 
-CHROMIUM = "/usr/bin/chromium"
-_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 _SYSTEM = pytest.StashKey[FleetSystem]()
 
 
@@ -65,18 +55,8 @@ def fleet(request: pytest.FixtureRequest) -> Iterator[FleetSystem]:
 
 @pytest.fixture(scope="module")  # sync playwright runs a loop: gone before async tests run
 def browser() -> Iterator[Any]:
-    if not shutil.which(CHROMIUM):
-        if os.environ.get("EV_REQUIRE_TOOLS") == "1":
-            pytest.fail(f"{CHROMIUM} is required (EV_REQUIRE_TOOLS=1) but missing")
-        pytest.skip(f"{CHROMIUM} is not installed; install Debian's chromium to run this test")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
+    with chromium() as launched:
+        yield launched
 
 
 @pytest.fixture

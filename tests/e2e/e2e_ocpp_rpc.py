@@ -8,14 +8,12 @@ skip, unless CI requires every tool (``EV_REQUIRE_TOOLS=1`` or ``CI=true``).
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
 
-import pytest
 from evstack.localstack import LocalStack, ManagedProcess
+from evstack.tools import require_tool
 from evstack.waiting import wait_until
 
 HERE = Path(__file__).parent / "ocpp_rpc"
@@ -25,11 +23,8 @@ _NPM_TIMEOUT_S = 300
 
 def install_ocpp_rpc() -> Path:
     """``npm ci`` once (the lock file pins ocpp-rpc and its dependencies)."""
-    node, npm = shutil.which("node"), shutil.which("npm")
-    if node is None or npm is None:
-        if os.environ.get("EV_REQUIRE_TOOLS") == "1" or os.environ.get("CI") == "true":
-            pytest.fail("node and npm are needed for the ocpp-rpc station")
-        pytest.skip("node and npm are not installed")
+    node = require_tool("node", "to run the ocpp-rpc station")
+    npm = require_tool("npm", "to install the ocpp-rpc station (npm ci)")
     if not (HERE / "node_modules" / "ocpp-rpc" / "package.json").is_file():
         done = subprocess.run(
             [npm, "ci", "--no-audit", "--no-fund", "--silent"],

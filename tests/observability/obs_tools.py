@@ -1,25 +1,13 @@
-"""The Prometheus tools (Debian package ``prometheus``): found, or the test is skipped.
-
-Under ``EV_REQUIRE_TOOLS=1`` (CI) a missing tool fails the test instead, so CI
-cannot pass by skipping what it was meant to check.
-"""
+"""The Prometheus tools (Debian package ``prometheus``): found, or the test is skipped
+(failed under CI: ``evstack.tools``)."""
 
 from __future__ import annotations
 
-import os
-import shutil
+from evstack.tools import require_tool
 
-import pytest
-
-__all__ = ["require_tool"]
+__all__ = ["prometheus_tool"]
 
 
-def require_tool(name: str) -> str:
+def prometheus_tool(name: str) -> str:
     """The path of ``name`` (``prometheus``, ``promtool``); skip or fail when missing."""
-    path = shutil.which(name)
-    if path is None:
-        reason = f"{name} is not installed (Debian package prometheus: apt-get install prometheus)"
-        if os.environ.get("EV_REQUIRE_TOOLS") == "1":
-            pytest.fail(reason)
-        pytest.skip(reason)
-    return path
+    return require_tool(name, "(Debian package prometheus: apt-get install prometheus)")

@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 from obs_system import DRIVER_ID, STATION_ID, Endpoint, Observed, scrape
-from obs_tools import require_tool
+from obs_tools import prometheus_tool
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
@@ -104,7 +104,7 @@ def value(found: list[Sample], name: str, **labels: str) -> float:
 
 @pytest.mark.parametrize("component", ["central", "engine", "monitor", "driver", "ocpp"])
 def test_every_exposition_passes_promtool(observed: Observed, component: str) -> None:
-    promtool = require_tool("promtool")
+    promtool = prometheus_tool("promtool")
     for endpoint in observed.system.of(component):
         checked = subprocess.run(
             [promtool, "check", "metrics"],

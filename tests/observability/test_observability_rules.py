@@ -15,7 +15,7 @@ import yaml
 from evchart_render import MONITORING_API, render
 from obs_chart import ChartRelease, render_monitoring, write_rules
 from obs_queries import alert_expressions
-from obs_tools import require_tool
+from obs_tools import prometheus_tool
 
 NS = 'namespace="evcharging"'
 LATENCY = "evcharging_central_authorization_latency_seconds_bucket"
@@ -30,7 +30,7 @@ RUNBOOKS_URL = yaml.safe_load(
 
 @pytest.fixture
 def promtool() -> str:
-    return require_tool("promtool")
+    return prometheus_tool("promtool")
 
 
 def run_promtool(promtool: str, *args: str) -> None:

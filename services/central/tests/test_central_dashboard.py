@@ -3,40 +3,19 @@ live rows, STOP from the page. (tests/dashboard covers every view on a real proc
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 from evcentral.app import Central
 from evproto.states import CpState, Health
-
-CHROMIUM = "/usr/bin/chromium"
-_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
+from evstack.browser import chromium_async
 
 
 @pytest.fixture
 async def page() -> AsyncIterator[Any]:
-    if not shutil.which(CHROMIUM):
-        if os.environ.get("EV_REQUIRE_TOOLS") == "1":
-            pytest.fail(f"{CHROMIUM} is required (EV_REQUIRE_TOOLS=1) but missing")
-        pytest.skip(f"{CHROMIUM} is not installed; install Debian's chromium to run this test")
-    from playwright.async_api import async_playwright
-
-    async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=_ARGS)
-        try:
-            yield await browser.new_page()
-        finally:
-            await browser.close()
+    async with chromium_async() as browser:
+        yield await browser.new_page()
 
 
 async def test_rows_follow_the_cp_live_and_stop_works(

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 import ssl
 import subprocess
 from pathlib import Path
@@ -16,6 +14,7 @@ from evproto.connection import FramedConnection
 from evproto.errors import LinkError
 from evproto.messages import CHANNELS, Authenticate, AuthResult, Challenge, Register
 from evproto.states import CpState
+from evstack.tools import require_tool
 
 
 def _self_signed(cert: Path, key: Path) -> None:
@@ -33,10 +32,7 @@ def _self_signed(cert: Path, key: Path) -> None:
 
 @pytest.fixture
 def certificate(tmp_path: Path) -> tuple[Path, Path]:
-    if shutil.which("openssl") is None:
-        if os.environ.get("EV_REQUIRE_TOOLS") == "1":
-            pytest.fail("openssl is required (EV_REQUIRE_TOOLS=1) to make test certificates")
-        pytest.skip("openssl is needed to make a test certificate")
+    require_tool("openssl", "to make a test certificate")
     cert, key = tmp_path / "central.pem", tmp_path / "central.key"
     _self_signed(cert, key)
     return cert, key

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 import ssl
 import subprocess
 from pathlib import Path
@@ -11,6 +9,7 @@ from pathlib import Path
 import pytest
 from evproto.messages import CentralUnreachable
 from evproto.states import Health
+from evstack.tools import require_tool
 
 
 def _openssl(*args: str) -> None:
@@ -45,10 +44,7 @@ def _make_server_cert(directory: Path, ca: tuple[Path, Path], san: str) -> tuple
 
 @pytest.fixture
 def certificates(tmp_path: Path) -> dict[str, Path]:
-    if shutil.which("openssl") is None:
-        if os.environ.get("EV_REQUIRE_TOOLS"):
-            pytest.fail("openssl is needed to make test certificates")
-        pytest.skip("openssl is needed to make test certificates")
+    require_tool("openssl", "to make test certificates")
     ca = _make_ca(tmp_path, "test-ca")
     _, other_ca = _make_ca(tmp_path, "other-ca")
     right_dir, wrong_dir = tmp_path / "right", tmp_path / "wrong"

@@ -7,6 +7,7 @@
 - ``kafka_probe``: what tests read and write on topics besides the services
 - ``fuzzing``: how many inputs each property (fuzz) test generates
 - ``tools``: system tools a test needs, skipped locally and required under CI
+- ``browser``: Debian's Chromium through playwright, for the dashboard tests
 - ``__main__``: the ``evstack`` command (``evstack run``, ``evstack broker``)
 """
 
