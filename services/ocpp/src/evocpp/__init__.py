@@ -7,7 +7,8 @@ Telemetry and Ticket out on Kafka).
 
 Modules: ``websocket`` (the endpoint, admission, the library's connection) ·
 ``rpc`` (OCPP-J error handling on top of the ``ocpp`` library) · ``v16`` /
-``v201`` (the versions' handlers and commands) · ``station`` (a station's CPs
+``v201`` (the versions' handlers and commands) · ``station_endpoint`` (what the
+two versions share) · ``station`` (a station's CPs
 and supplies, version-neutral) · ``connector`` (one CP's state) ·
 ``billing`` (SupplyStarted, Telemetry and the Ticket from the meter) · ``meter``
 (energy out of meter values) · ``central_link`` (the monitor role) ·

@@ -7,7 +7,6 @@ call and answers; the commands the gateway sends are :class:`StationCommands`.
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
 from typing import Any
 
 from ocpp.routing import after, on
@@ -17,50 +16,27 @@ from ocpp.v16.enums import (
     Action,
     AuthorizationStatus,
     AvailabilityType,
-    ChargePointStatus,
     DataTransferStatus,
     MessageTrigger,
     RegistrationStatus,
 )
 
-from evocpp.connector import ConnectorStatus
 from evocpp.meter import read_meter_values
-from evocpp.metrics import OcppMetrics, Version
-from evocpp.rpc import WIRE_LOG, Endpoint, StationSocket
-from evocpp.station import Station, StationServices, StopReason
+from evocpp.metrics import Version
+from evocpp.station import StopReason
+from evocpp.station_endpoint import StationEndpoint, now_iso, reduced_status
 
 __all__ = ["StationV16"]
 
 log = logging.getLogger("evocpp.v16")
 
-_ACTIONS = frozenset(a.value for a in Action)
-_STATUS = {
-    ChargePointStatus.available: ConnectorStatus.AVAILABLE,
-    ChargePointStatus.faulted: ConnectorStatus.FAULTED,
-    ChargePointStatus.unavailable: ConnectorStatus.UNAVAILABLE,
-}
 _ACCEPTED = IdTagInfo(status=AuthorizationStatus.accepted)
 _INVALID = IdTagInfo(status=AuthorizationStatus.invalid)
 
 
-def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
-class StationV16(Endpoint, ChargePoint):  # type: ignore[misc]
+class StationV16(StationEndpoint, ChargePoint):  # type: ignore[misc]
     version = Version.V16
-
-    def __init__(self, station_id: str, socket: StationSocket, services: StationServices) -> None:
-        ChargePoint.__init__(
-            self,
-            station_id,
-            socket,
-            response_timeout=services.settings.call_timeout,
-            logger=WIRE_LOG,
-        )
-        self.station = Station(station_id, self.version, services, self)
-        metrics: OcppMetrics = services.metrics
-        self.setup_endpoint(metrics, lambda: self.station.accepted, _ACTIONS)
+    actions = frozenset(a.value for a in Action)
 
     # --- provisioning --------------------------------------------------------------
 
@@ -82,7 +58,7 @@ class StationV16(Endpoint, ChargePoint):  # type: ignore[misc]
 
     @on(Action.status_notification)
     def on_status(self, connector_id: int, status: str, error_code: str, **_: Any) -> Any:
-        reduced = _STATUS.get(ChargePointStatus(status), ConnectorStatus.OCCUPIED)
+        reduced = reduced_status(status)
         fault = error_code if error_code != "NoError" else ""
         self.station.status(connector_id, reduced, fault)
         return call_result.StatusNotification()
@@ -145,22 +121,19 @@ class StationV16(Endpoint, ChargePoint):  # type: ignore[misc]
     # --- commands (evocpp.station.StationCommands) -----------------------------------
 
     async def remote_start(self, connector: int, id_tag: str, remote_start_id: int) -> bool:
-        result = await self.request(
+        return await self.command(
             call.RemoteStartTransaction(id_tag=id_tag, connector_id=connector)
         )
-        return result is not None and result.status == "Accepted"
 
     async def remote_stop(self, tx_id: str) -> bool:
-        result = await self.request(call.RemoteStopTransaction(transaction_id=int(tx_id)))
-        return result is not None and result.status == "Accepted"
+        return await self.command(call.RemoteStopTransaction(transaction_id=int(tx_id)))
 
     async def change_availability(self, connector: int, operative: bool) -> bool:
         kind = AvailabilityType.operative if operative else AvailabilityType.inoperative
-        result = await self.request(call.ChangeAvailability(connector_id=connector, type=kind))
-        return result is not None and result.status in ("Accepted", "Scheduled")
+        request = call.ChangeAvailability(connector_id=connector, type=kind)
+        return await self.command(request, accepted=("Accepted", "Scheduled"))
 
     async def trigger_status(self) -> bool:
-        result = await self.request(
+        return await self.command(
             call.TriggerMessage(requested_message=MessageTrigger.status_notification)
         )
-        return result is not None and result.status == "Accepted"

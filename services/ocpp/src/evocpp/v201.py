@@ -16,7 +16,6 @@ from ocpp.routing import after, on
 from ocpp.v201 import ChargePoint, call, call_result
 from ocpp.v201.enums import (
     Action,
-    ConnectorStatusEnumType,
     MessageTriggerEnumType,
     OperationalStatusEnumType,
     RegistrationStatusEnumType,
@@ -25,40 +24,27 @@ from ocpp.v201.enums import (
 from evocpp.connector import ConnectorStatus
 from evocpp.meter import read_meter_values
 from evocpp.metrics import Version
-from evocpp.rpc import WIRE_LOG, Endpoint, StationSocket
-from evocpp.station import Station, StationServices, StopReason
-from evocpp.v16 import now_iso
+from evocpp.rpc import StationSocket
+from evocpp.station import StationServices, StopReason
+from evocpp.station_endpoint import StationEndpoint, now_iso, reduced_status
 
 __all__ = ["StationV201"]
 
 log = logging.getLogger("evocpp.v201")
 
-_ACTIONS = frozenset(a.value for a in Action)
 _MAX_UNBOUND = 16  # transactions started before their idToken, per station
-_STATUS = {
-    ConnectorStatusEnumType.available: ConnectorStatus.AVAILABLE,
-    ConnectorStatusEnumType.faulted: ConnectorStatus.FAULTED,
-    ConnectorStatusEnumType.unavailable: ConnectorStatus.UNAVAILABLE,
-}
 
 
 def _token_info(accepted: bool) -> dict[str, str]:
     return {"status": "Accepted" if accepted else "Invalid"}
 
 
-class StationV201(Endpoint, ChargePoint):  # type: ignore[misc]
+class StationV201(StationEndpoint, ChargePoint):  # type: ignore[misc]
     version = Version.V201
+    actions = frozenset(a.value for a in Action)
 
     def __init__(self, station_id: str, socket: StationSocket, services: StationServices) -> None:
-        ChargePoint.__init__(
-            self,
-            station_id,
-            socket,
-            response_timeout=services.settings.call_timeout,
-            logger=WIRE_LOG,
-        )
-        self.station = Station(station_id, self.version, services, self)
-        self.setup_endpoint(services.metrics, lambda: self.station.accepted, _ACTIONS)
+        super().__init__(station_id, socket, services)
         self._unbound: dict[str, tuple[int, float]] = {}  # started before an idToken: evse, Wh
 
     # --- provisioning --------------------------------------------------------------
@@ -87,7 +73,7 @@ class StationV201(Endpoint, ChargePoint):  # type: ignore[misc]
 
     @on(Action.status_notification)
     def on_status(self, evse_id: int, connector_status: str, **_: Any) -> Any:
-        reduced = _STATUS.get(ConnectorStatusEnumType(connector_status), ConnectorStatus.OCCUPIED)
+        reduced = reduced_status(connector_status)
         self.station.status(
             evse_id, reduced, "Faulted" if reduced is ConnectorStatus.FAULTED else ""
         )
@@ -162,18 +148,16 @@ class StationV201(Endpoint, ChargePoint):  # type: ignore[misc]
     # --- commands (evocpp.station.StationCommands) -----------------------------------
 
     async def remote_start(self, connector: int, id_tag: str, remote_start_id: int) -> bool:
-        result = await self.request(
+        return await self.command(
             call.RequestStartTransaction(
                 id_token={"id_token": id_tag, "type": "Central"},
                 remote_start_id=remote_start_id,
                 evse_id=connector,
             )
         )
-        return result is not None and result.status == "Accepted"
 
     async def remote_stop(self, tx_id: str) -> bool:
-        result = await self.request(call.RequestStopTransaction(transaction_id=tx_id))
-        return result is not None and result.status == "Accepted"
+        return await self.command(call.RequestStopTransaction(transaction_id=tx_id))
 
     async def change_availability(self, connector: int, operative: bool) -> bool:
         status = (
@@ -181,13 +165,10 @@ class StationV201(Endpoint, ChargePoint):  # type: ignore[misc]
             if operative
             else OperationalStatusEnumType.inoperative
         )
-        result = await self.request(
-            call.ChangeAvailability(operational_status=status, evse={"id": connector})
-        )
-        return result is not None and result.status in ("Accepted", "Scheduled")
+        request = call.ChangeAvailability(operational_status=status, evse={"id": connector})
+        return await self.command(request, accepted=("Accepted", "Scheduled"))
 
     async def trigger_status(self) -> bool:
-        result = await self.request(
+        return await self.command(
             call.TriggerMessage(requested_message=MessageTriggerEnumType.status_notification)
         )
-        return result is not None and result.status == "Accepted"
