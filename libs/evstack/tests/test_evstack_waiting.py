@@ -54,3 +54,20 @@ async def test_eventually_returns_when_the_condition_holds_and_fails_naming_it()
     await eventually(grows, 5.0, "three polls")
     with pytest.raises(AssertionError, match=r"not within 0\.05s: never true"):
         await eventually(lambda: False, 0.05, "never true")
+
+
+async def test_eventually_counts_an_oserror_of_an_async_condition_as_not_yet() -> None:
+    calls = itertools.count()
+
+    async def connect() -> str:
+        if next(calls) < 2:
+            raise ConnectionRefusedError("not listening yet")
+        return "connected"
+
+    assert await eventually(connect, 5.0, "a connection") == "connected"
+
+    async def refused() -> None:
+        raise ConnectionRefusedError("refused")
+
+    with pytest.raises(AssertionError, match="last seen: ConnectionRefusedError"):
+        await eventually(refused, 0.2, "a connection")

@@ -13,7 +13,8 @@ from __future__ import annotations
 import asyncio
 import inspect
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -33,16 +34,13 @@ async def eventually(
     poll: float = POLL_S,
 ) -> T:
     """In a coroutine: the condition's (plain or async) first truthy value."""
-    deadline = _Deadline(timeout, what)
+    polling = _Polling(timeout, what)
     while True:
-        try:
-            value: object = condition()
-            if inspect.isawaitable(value):
-                value = await value
-        except OSError as exc:
-            value = _NotYet(exc)
-        if deadline.met(value):
-            return value  # type: ignore[return-value]
+        with polling.asking():
+            answer = condition()
+            polling.answer = await answer if inspect.isawaitable(answer) else answer
+        if polling.holds():
+            return polling.answer  # type: ignore[return-value]
         await asyncio.sleep(poll)
 
 
@@ -54,14 +52,12 @@ def wait_until(
     poll: float = POLL_S,
 ) -> T:
     """Blocking, for tests that are not coroutines: the condition's first truthy value."""
-    deadline = _Deadline(timeout, what)
+    polling = _Polling(timeout, what)
     while True:
-        try:
-            value: object = condition()
-        except OSError as exc:
-            value = _NotYet(exc)
-        if deadline.met(value):
-            return value  # type: ignore[return-value]
+        with polling.asking():
+            polling.answer = condition()
+        if polling.holds():
+            return polling.answer  # type: ignore[return-value]
         time.sleep(poll)
 
 
@@ -78,18 +74,30 @@ class _NotYet:
         return repr(self.error)
 
 
-class _Deadline:
+class _Polling:
+    """The policy of both waits, written once: the last answer (an ``OSError`` kept as
+    "not yet"), and the deadline that turns it into a finding."""
+
     def __init__(self, timeout: float, what: str) -> None:
         self._timeout, self._what = timeout, what
         self._end = time.monotonic() + timeout
+        self.answer: object = None
 
-    def met(self, value: object) -> bool:
-        """True when ``value`` is truthy; AssertionError once the deadline has passed."""
-        if value:
+    @contextmanager
+    def asking(self) -> Iterator[None]:
+        """Around one ask of the condition: a server not answering yet is "not yet"."""
+        try:
+            yield
+        except OSError as exc:
+            self.answer = _NotYet(exc)
+
+    def holds(self) -> bool:
+        """True when the last answer is truthy; AssertionError once the deadline has passed."""
+        if self.answer:
             return True
         if time.monotonic() >= self._end:
             raise AssertionError(
-                f"not within {self._timeout:g}s: {self._what} (last seen: {value!r})"
+                f"not within {self._timeout:g}s: {self._what} (last seen: {self.answer!r})"
             )
         return False
 
