@@ -66,24 +66,26 @@ class DriverEnrollment:
         secret = new_driver_secret()
         sealed = seal_enrollment_secret(secret, msg.public_key, msg.driver_id)  # bad key: raises
         now = self._clock()
-        if not self._keys.enroll(msg.driver_id, secret, "self"):
-            response = EnrollResponse(
-                request_id=msg.request_id,
-                driver_id=msg.driver_id,
-                accepted=False,
-                reason=f"{msg.driver_id} is already enrolled (or is a CP id); the operator "
-                "must revoke it before it can enroll again",
-                sent_at=now,
-            )
-        else:
-            response = EnrollResponse(
-                request_id=msg.request_id,
-                driver_id=msg.driver_id,
-                accepted=True,
-                sent_at=now,
-                **sealed,
-            )
+        # The key and the answer are kept together or not at all: a key kept without its
+        # answer would make the retried request "already enrolled", its secret lost.
         with self._db.transaction():
+            if not self._keys.enroll(msg.driver_id, secret, "self"):
+                response = EnrollResponse(
+                    request_id=msg.request_id,
+                    driver_id=msg.driver_id,
+                    accepted=False,
+                    reason=f"{msg.driver_id} is already enrolled (or is a CP id); the operator "
+                    "must revoke it before it can enroll again",
+                    sent_at=now,
+                )
+            else:
+                response = EnrollResponse(
+                    request_id=msg.request_id,
+                    driver_id=msg.driver_id,
+                    accepted=True,
+                    sent_at=now,
+                    **sealed,
+                )
             self._db.mark_processed(
                 msg.request_id, msg.TYPE.value, json.dumps(response.to_dict()), now
             )

@@ -53,13 +53,16 @@ class Keyring:
         return self._registry.get(requester_id) is not None
 
     def enroll(self, driver_id: str, secret: str, by: str) -> bool:
-        """Keep the root key of a new driver's secret; False if the id is taken."""
+        """Keep the root key of a new driver's secret; False if the id is taken.
+
+        May run inside the caller's transaction: the cache forgets the driver rather
+        than learning its key, so a rollback leaves nothing cached that is not stored."""
         if self.is_cp(driver_id):
             return False  # a driver named like a CP could not be told apart on a stop
         root = driver_root_key(secret)
         if not self._db.enroll_driver(driver_id, root.hex(), self._clock(), by):
             return False
-        self._drivers[driver_id] = root
+        self._drivers.pop(driver_id, None)
         return True
 
     def revoke(self, driver_id: str) -> bool:
