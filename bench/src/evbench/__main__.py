@@ -11,7 +11,7 @@ import json
 import sys
 from pathlib import Path
 
-from evbench.plan import DEFAULT_STEPS, BenchOptions
+from evbench.plan import DEFAULT_OCPP_STEPS, DEFAULT_STEPS, BenchOptions
 from evbench.report import render_markdown, summarize_run
 from evbench.run import BenchError, run_benchmark
 
@@ -38,8 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--out",
         type=Path,
-        default=Path("docs/benchmarks"),
-        help="path without suffix: writes OUT.json and OUT.md",
+        help="path without suffix: writes OUT.json and OUT.md (default docs/benchmarks)",
     )
     parser.add_argument(
         "--workdir",
@@ -67,6 +66,19 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--no-pin", action="store_true", help="do not pin processes to cores")
     parser.add_argument(
+        "--ocpp-steps",
+        type=_steps,
+        default=DEFAULT_OCPP_STEPS,
+        help="OCPP stations per step of the gateway's step, ascending (default 250,500,1000,2000)",
+    )
+    parser.add_argument("--no-ocpp", action="store_true", help="skip the OCPP gateway's step")
+    parser.add_argument(
+        "--only",
+        choices=("ocpp",),
+        help="run one step alone (ocpp: no CP steps, no callgrind, no py-spy); without "
+        "--out the result goes to WORKDIR/only-STEP.json and .md, not to docs/",
+    )
+    parser.add_argument(
         "--findings",
         type=Path,
         default=Path("bench/findings.md"),
@@ -76,6 +88,9 @@ def main(argv: list[str] | None = None) -> int:
         "--render", action="store_true", help="only rewrite OUT.md from an existing OUT.json"
     )
     args = parser.parse_args(argv)
+    if args.out is None:
+        only = args.workdir / f"only-{args.only}"
+        args.out = only if args.only and not args.render else Path("docs/benchmarks")
     json_path, md_path = args.out.with_suffix(".json"), args.out.with_suffix(".md")
     if args.render:
         stored = json.loads(json_path.read_text())
@@ -83,15 +98,17 @@ def main(argv: list[str] | None = None) -> int:
         json_path.write_text(json.dumps(summary, indent=1) + "\n")
         md_path.write_text(render_markdown(summary, _findings(args.findings)))
         return 0
+    only_ocpp = args.only == "ocpp"
     options = BenchOptions(
-        steps=args.steps,
+        steps=() if only_ocpp else args.steps,
         session_s=args.session_s,
         heartbeat_window=args.heartbeat_window,
         session_window=args.duration,
         bare_window=args.bare_window,
-        profile=not args.no_profile,
-        instructions=not args.no_instructions,
+        profile=not (args.no_profile or only_ocpp),
+        instructions=not (args.no_instructions or only_ocpp),
         pin=not args.no_pin,
+        ocpp_steps=() if args.no_ocpp else tuple(sorted(args.ocpp_steps)),
     )
     try:
         raw = run_benchmark(options, args.workdir)

@@ -164,6 +164,8 @@ class DriverFleet:
         self._request_keys: dict[str, bytes] = {}
         self._enrolling: dict[str, tuple[EnrollmentKeyPair, asyncio.Future[str | None]]] = {}
         self.publish_failures = 0
+        # every update opened for one of ours, as it arrives (the OCPP step times SUPPLYING)
+        self.on_update: Callable[[DriverUpdate], None] = lambda _update: None
         self.consumer = FleetReader(
             settings,
             group_id=group_id,
@@ -302,6 +304,7 @@ class DriverFleet:
 
     def _on_update(self, msg: DriverUpdate) -> None:
         self.counters.updates += 1
+        self.on_update(msg)
         if msg.phase is SessionPhase.ERROR:
             errors = self.counters.errors
             errors[msg.reason] = errors.get(msg.reason, 0) + 1

@@ -2,7 +2,8 @@
 
 With two or more cores the central (and the reference servers, measured on the
 same core in their own windows) gets the last core to itself; the broker, the
-load generator and the bench process share the others. A process is pinned
+load generator and the bench process share the others. In the OCPP step the
+gateway takes the last core and the central joins the others. A process is pinned
 thread by thread (``sched_setaffinity`` on every ``/proc/<pid>/task``): threads
 started later inherit their creator's cores. Where affinity cannot be set
 (one core, no permission) nothing is pinned and the report says so.
@@ -17,7 +18,7 @@ from pathlib import Path
 
 __all__ = ["SERVER_ROLES", "Pinning"]
 
-SERVER_ROLES = frozenset({"central", "bare", "framed"})
+SERVER_ROLES = frozenset({"central", "bare", "framed", "gateway"})
 
 
 @dataclass

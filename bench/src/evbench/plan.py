@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 __all__ = [
+    "DEFAULT_OCPP_STEPS",
     "DEFAULT_STEPS",
     "LARGE_FLEET_CPS",
     "LARGE_FLEET_INTERVAL_S",
@@ -17,6 +18,8 @@ __all__ = [
 ]
 
 DEFAULT_STEPS = (1_000, 2_000, 5_000, 10_000)
+# OCPP stations per step of the gateway's step (evbench.ocppstep), one call a second each
+DEFAULT_OCPP_STEPS = (250, 500, 1_000, 2_000)
 # larger steps (opt-in: make bench STEPS=1000,2000,5000,10000,20000,50000) run with the
 # heartbeat interval a central of a large fleet names (docs/decisions.md)
 LARGE_FLEET_CPS = 10_000
@@ -82,3 +85,6 @@ class BenchOptions:
     instructions: bool = True  # callgrind: instructions per heartbeat of the three servers
     instruction_cps: int = 200  # CPs of the callgrind workload
     pin: bool = True  # the central on a core of its own (taskset), the rest on the others
+    ocpp_steps: tuple[int, ...] = DEFAULT_OCPP_STEPS  # () = no OCPP step
+    ocpp_window: float = 12.0  # seconds measured at each OCPP step
+    ocpp_start_rate: float = 4.0  # remote starts per second in each OCPP window

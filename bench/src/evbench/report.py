@@ -18,10 +18,15 @@ from typing import Any
 from evbench.plan import TARGETS
 from evbench.stats import growth_per_1000
 
-__all__ = ["machine_info", "render_markdown", "summarize_run"]
+__all__ = ["machine_info", "render_markdown", "summarize_ocpp", "summarize_run"]
 
 
-_MEASURED = ("bench", "services/central", "libs/evproto")  # the code a run measures
+_MEASURED = (
+    "bench",
+    "services/central",
+    "services/ocpp",
+    "libs/evproto",
+)  # the code a run measures
 
 
 def machine_info(repo: Path) -> dict[str, Any]:
@@ -301,6 +306,7 @@ def summarize_run(raw: dict[str, Any], repo: Path) -> dict[str, Any]:
         "verdicts": verdicts,
         "failed_steps": failed,
         "profile": completed[-1].get("profile", {}) if completed else {},
+        "ocpp": summarize_ocpp(raw.get("ocpp")),
         "raw": raw,
     }
 
@@ -727,6 +733,7 @@ def render_markdown(summary: dict[str, Any], findings: str = "") -> str:
     profile = _profile_lines(summary.get("profile") or {})
     if profile:
         out += ["", f"## Where the central spends its CPU at {rows[-1]['cps']:,} CPs", *profile]
+    out += _ocpp_lines(summary.get("ocpp"))
     out += [
         "",
         "## Method",
@@ -753,3 +760,148 @@ def render_markdown(summary: dict[str, Any], findings: str = "") -> str:
         "in it; the central's figure includes its idle cost (Kafka client threads).",
     ]
     return "\n".join(out) + "\n"
+
+
+# --- the OCPP gateway's step (evbench.ocppstep) ----------------------------------------
+
+
+def _ocpp_lost(step: dict[str, Any]) -> int:
+    """Calls and supplies lost or refused at a step: any makes it not held."""
+    w, rs = step["window"], step["remote_start"]
+    return int(
+        w["timeouts"] + w["call_errors"] + w["closed"] + rs["unanswered"]
+        + rs["missing_tickets"] + rs["duplicate_tickets"] + sum(rs["denied"].values())
+        + sum(rs["driver_errors"].values())
+    )  # fmt: skip
+
+
+def _ocpp_row(step: dict[str, Any]) -> dict[str, Any]:
+    w, rs = step["window"], step["remote_start"]
+    stations, cores = step["stations"], step.get("gateway_cores")
+    lost = _ocpp_lost(step)
+    connected = step["connected"] == stations and step["active_at_central"] >= stations
+    return {
+        "stations": stations,
+        "connected": step["connected"],
+        "active_at_central": step["active_at_central"],
+        "ramp_s": step.get("ramp_s"),
+        "calls_per_s": w["calls_per_s"],
+        "call_rtt": w["call_rtt"],
+        "late": w["late"],
+        "missed_ticks": w["missed_ticks"],
+        "lost": lost,
+        "gateway_cores": cores,
+        "stations_per_core": stations / cores if cores else None,
+        "gateway_rss_mb": step.get("gateway_rss_mb"),
+        "central_cores": step.get("central_cores"),
+        "broker_cores": step.get("broker_cores"),
+        "loadgen_cores": w.get("loadgen_cores"),
+        "machine_cores": step.get("machine_cores"),
+        "starts": rs["to_station"]["count"],
+        "tickets": rs["tickets"],
+        "to_station": rs["to_station"],
+        "to_driver": rs["to_driver"],
+        # held: every station connected and ACTIVE, every call answered within the
+        # second before its next, nothing lost
+        "held": connected and lost == 0 and w["late"] == 0 and w["missed_ticks"] == 0,
+    }
+
+
+def summarize_ocpp(raw: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The OCPP step's rows, and stations per core at the largest step the gateway held."""
+    if not raw:
+        return None
+    if "error" in raw:
+        return {"error": raw["error"], "steps": []}
+    rows = [_ocpp_row(s) for s in raw["steps"]]
+    held = [r for r in rows if r["held"]]
+    best = max(held, key=lambda r: r["stations"]) if held else None
+    return {
+        "steps": rows,
+        "held_up_to": best["stations"] if best else None,
+        "stations_per_core": best["stations_per_core"] if best else None,
+        "remote_start": raw.get("remote_start", {}),
+        "call_rtt": raw.get("call_rtt", {}),
+        "late_s": raw.get("plan", {}).get("late_s"),
+        "plan": raw.get("plan", {}),
+    }
+
+
+def _three(summary: dict[str, Any]) -> str:
+    if not summary or not summary.get("count"):
+        return "–"
+    return " / ".join(_f(summary.get(k), 0) for k in ("p50_ms", "p95_ms", "p99_ms"))
+
+
+def _ocpp_lines(ocpp: dict[str, Any] | None) -> list[str]:
+    if not ocpp:
+        return []
+    out = ["", "## OCPP gateway", ""]
+    if ocpp.get("error"):
+        return [*out, f"**The OCPP step failed**: {ocpp['error']}"]
+    plan, rows = ocpp.get("plan", {}), ocpp["steps"]
+    per_core = ocpp.get("stations_per_core")
+    rs = ocpp.get("remote_start", {})
+    headline = (
+        f"One `evocpp` held {ocpp['held_up_to']:,} OCPP 1.6J stations at one call a second "
+        f"each: **{round(per_core, -1):,.0f} stations per core** (stations ÷ the gateway's "
+        "CPU at the largest step it held)."
+        if per_core
+        else "The gateway held none of the steps (see *held* below)."
+    )
+    out += [
+        headline,
+        f"A remote start took {_three(rs.get('to_station', {}))} ms (p50 / p95 / p99) from the "
+        f"driver's request to `RemoteStartTransaction` at the station, and "
+        f"{_three(rs.get('to_driver', {}))} ms until the driver saw the supply start, over "
+        f"{_f(rs.get('to_station', {}).get('count'))} starts in all steps.",
+        "",
+        "Simulated OCPP-J 1.6 stations (`evbench.ocppstation`: raw JSON frames on aiohttp's "
+        "WebSocket client) connect to a real `evocpp` started as `make run` starts it "
+        "(enrollment auto; each connector registers at the central), which asks for a "
+        "heartbeat every second. Each station makes one call a second, alternately "
+        "`Heartbeat` and `MeterValues` (the energy register, Wh, no transaction); a station "
+        "that charges sends its transaction's `MeterValues` every second. The stations of a "
+        "step stay for the next; each step's window starts once every station's CP is ACTIVE "
+        f"at the central, and lasts {_f(plan.get('window'), 0)} s, during which "
+        f"{_f(plan.get('drivers'))} enrolled drivers request supplies at "
+        f"{_f(plan.get('start_rate'), 0)} a second at the first stations' CPs: the gateway "
+        "sends `RemoteStartTransaction`, the station accepts and sends `StartTransaction` "
+        "(`SupplyStarted` for the central), charges "
+        f"{_f(plan.get('charge_s'), 0)} s and ends with `StopTransaction`; the driver gets "
+        "the ticket. The gateway runs alone on the servers' core; the central, the broker "
+        "and the generator share the other. *Held*: every station connected and its CP "
+        f"ACTIVE, every call answered within {_f(ocpp.get('late_s'), 0)} s (before the next "
+        "is due), no call or supply lost. *Machine busy*: every CPU of the host in the "
+        "window (2.00 = both cores of a 2-core machine).",
+        "",
+        "| stations | calls/s | call round trip p50 / p99 / max ms | gateway cores | "
+        "stations per core | gateway RSS MB | central cores | broker cores | generator cores "
+        "| machine busy | late / lost | held |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        rtt = r["call_rtt"]
+        out.append(
+            f"| {r['stations']:,} | {_f(r['calls_per_s'], 0)} | {_f(rtt.get('p50_ms'))} / "
+            f"{_f(rtt.get('p99_ms'))} / {_f(rtt.get('max_ms'), 0)} | "
+            f"{_f(r['gateway_cores'], 2)} | {_f(r['stations_per_core'], 0)} | "
+            f"{_f(r['gateway_rss_mb'], 0)} | {_f(r['central_cores'], 2)} | "
+            f"{_f(r['broker_cores'], 2)} | {_f(r['loadgen_cores'], 2)} | "
+            f"{_f(r['machine_cores'], 2)} | {r['late'] + r['missed_ticks']} / {r['lost']} | "
+            f"{'yes' if r['held'] else '**no**'} |"
+        )
+    out += [
+        "",
+        "Remote starts at each step, p50 / p95 / p99 ms from the driver's request:",
+        "",
+        "| stations | starts | → `RemoteStartTransaction` at the station | → the driver "
+        "sees SUPPLYING | tickets |",
+        "|---|---|---|---|---|",
+    ]
+    for r in rows:
+        out.append(
+            f"| {r['stations']:,} | {_f(r['starts'])} | {_three(r['to_station'])} | "
+            f"{_three(r['to_driver'])} | {_f(r['tickets'])} |"
+        )
+    return out

@@ -13,6 +13,10 @@ callgrind (:mod:`evbench.costs`). With two or more cores the central and the
 reference servers run on the last core and everything else (broker, generator,
 this process) on the others (:mod:`evbench.pinning`). A step above 10,000 CPs
 restarts the central with the heartbeat interval of a large fleet (5 s).
+
+After the CP steps, the OCPP step (:mod:`evbench.ocppstep`): a real ``evocpp``
+gateway on the servers' core by itself and an ``evbench.ocppload`` process of
+simulated OCPP stations and drivers (``--only ocpp`` runs it alone).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import threading
@@ -38,6 +43,7 @@ from evbench.costs import measure_costs
 from evbench.instructions import Workload, callgrind_available
 from evbench.limits import raise_fd_limit
 from evbench.looplag import Buckets, lag_between, scrape_lag_buckets
+from evbench.ocppstep import GATEWAY_ARGS, loadgen_argv, loadgen_budget, window_figures
 from evbench.pinning import Pinning
 from evbench.plan import BenchOptions, Step, interval_for, steps_for
 from evbench.procstat import MACHINE, ProcessSampler
@@ -103,11 +109,18 @@ class _Loadgen:
     """One ``python -m evbench.loadgen`` run; reacts to its window announcements."""
 
     def __init__(
-        self, name: str, argv: list[str], out: Path, log: Path, prefix: list[str] | None = None
+        self,
+        name: str,
+        argv: list[str],
+        out: Path,
+        log: Path,
+        prefix: list[str] | None = None,
+        *,
+        module: str = "evbench.loadgen",
     ) -> None:
         self.name = name
         self.out = out
-        loadgen = [sys.executable, "-m", "evbench.loadgen", *argv, "--out", str(out)]
+        loadgen = [sys.executable, "-m", module, *argv, "--out", str(out)]
         self.argv = [*(prefix or []), *loadgen]  # taskset execs: the pid stays the loadgen's
         self.log = log
         self.on_line: Callable[[str], None] = lambda _line: None
@@ -252,6 +265,39 @@ class _Bench:
         self.sampler.watch("central", central.pid)
         self.interval = interval
 
+    def run_ocpp(self) -> dict[str, Any]:
+        """The OCPP step (:mod:`evbench.ocppstep`): the gateway alone on the servers' core."""
+        s = self.stack
+        if self.interval != 1.0:
+            self._start_central(1.0)
+        central = s.central
+        assert central is not None
+        _say(f"OCPP step: starting evocpp; stations {self.options.ocpp_steps}")
+        gateway = s.start_gateway(*GATEWAY_ARGS)
+        self.pinning.pin("gateway", gateway.pid)
+        self.pinning.pin("central (OCPP step)", central.pid)  # off the gateway's core
+        try:
+            _wait_listening(s.host, s.ocpp_port, gateway)
+            self.pinning.pin("gateway", gateway.pid)  # threads started meanwhile
+            self.sampler.watch("gateway", gateway.pid)
+            load = _Loadgen(
+                "ocpp",
+                loadgen_argv(s, self.options, self.workdir, f"bench-ocpp-{int(time.time())}"),
+                self.workdir / "ocpp.json",
+                self.workdir / "loadgen-ocpp.log",
+                self.pinning.prefix("loadgen"),
+                module="evbench.ocppload",
+            )
+            result = load.run(self.sampler, loadgen_budget(self.options))
+        finally:
+            self.sampler.forget("gateway")
+            gateway.stop()
+            self.pinning.pin("central", central.pid)
+        steps = [
+            {**step, **window_figures(self.sampler, step["window"])} for step in result["steps"]
+        ]
+        return {**result, "steps": steps, "load_average": os.getloadavg()}
+
     def stop(self) -> None:
         self.sampler.stop()
         for proc in self.references.values():
@@ -381,6 +427,7 @@ def run_benchmark(options: BenchOptions, workdir: Path) -> dict[str, Any]:
     started = time.time()
     steps: list[dict[str, Any]] = []
     plan = steps_for(options.steps, options.session_s)
+    ocpp: dict[str, Any] | None = None
     try:
         baseline = bench.start(interval_for(plan[0].cps) if plan else 1.0)
         for i, step in enumerate(plan):
@@ -391,6 +438,12 @@ def run_benchmark(options: BenchOptions, workdir: Path) -> dict[str, Any]:
                 _say(f"step {step.cps} failed: {exc.message}")
                 steps.append({"step": step.to_dict(), "error": exc.message})
                 break
+        if options.ocpp_steps:
+            try:
+                ocpp = bench.run_ocpp()
+            except BenchError as exc:
+                _say(f"OCPP step failed: {exc.message}")
+                ocpp = {"error": exc.message}
     finally:
         bench.stop()
     return {
@@ -401,7 +454,22 @@ def run_benchmark(options: BenchOptions, workdir: Path) -> dict[str, Any]:
         "baseline": baseline,
         "pinning": bench.pinning.report(),
         "steps": steps,
+        "ocpp": ocpp,
     }
+
+
+def _wait_listening(host: str, port: int, proc: ManagedProcess, timeout: float = 60.0) -> None:
+    """Until ``proc`` accepts TCP connections on ``port`` (the gateway listens once ready)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not proc.alive:
+            raise BenchError(f"{proc.name} exited; see {proc.log_path}")
+        try:
+            with socket.create_connection((host, port), timeout=1):
+                return
+        except OSError:
+            time.sleep(0.3)
+    raise BenchError(f"{proc.name} did not listen within {timeout:g}s; see {proc.log_path}")
 
 
 def _instruction_summary(costs: dict[str, Any]) -> str:
