@@ -10,30 +10,13 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from evbench.looplag import scrape_lag_buckets
-from evbench.run import central_missing, wait_ready
-from evstack.broker import EmbeddedBroker
 from evstack.localstack import LocalStack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
-
-
-@pytest.fixture
-def stack(embedded_broker: EmbeddedBroker, tmp_path: Path) -> Iterator[LocalStack]:
-    missing = central_missing()
-    if missing:
-        pytest.skip(f"the real central is not usable yet: {missing}")
-    stack = LocalStack(tmp_path / "stack", kafka_port=embedded_broker.port)
-    central = stack.start_central("--heartbeat-interval", "0.5")  # named to every monitor
-    try:
-        wait_ready(stack, central)
-        yield stack
-    finally:
-        central.stop()
 
 
 def test_a_small_load_loses_and_duplicates_nothing(stack: LocalStack, tmp_path: Path) -> None:

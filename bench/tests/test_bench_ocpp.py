@@ -10,14 +10,11 @@ import json
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from evbench.ocppstep import GATEWAY_ARGS
 from evbench.report import render_markdown, summarize_run
-from evbench.run import central_missing, wait_ready
-from evstack.broker import EmbeddedBroker
 from evstack.localstack import LocalStack
 from evstack.waiting import wait_until
 
@@ -32,25 +29,11 @@ def _listening(host: str, port: int) -> bool:
         return False
 
 
-@pytest.fixture
-def stack(embedded_broker: EmbeddedBroker, tmp_path: Path) -> Iterator[LocalStack]:
-    missing = central_missing()
-    if missing:
-        pytest.skip(f"the real central is not usable yet: {missing}")
-    stack = LocalStack(tmp_path / "stack", kafka_port=embedded_broker.port)
-    central = stack.start_central("--heartbeat-interval", "1")
-    stack.start_gateway(*GATEWAY_ARGS)  # as make bench starts it
-    try:
-        wait_ready(stack, central)
-        wait_until(lambda: _listening(stack.host, stack.ocpp_port), 60, "the gateway listens")
-        yield stack
-    finally:
-        stack.stop()
-
-
 def test_stations_at_one_call_a_second_and_remote_starts_lose_nothing(
     stack: LocalStack, tmp_path: Path
 ) -> None:
+    stack.start_gateway(*GATEWAY_ARGS)  # as make bench starts it
+    wait_until(lambda: _listening(stack.host, stack.ocpp_port), 60, "the gateway listens")
     out = tmp_path / "ocpp.json"
     argv = [
         sys.executable, "-m", "evbench.ocppload",

@@ -43,7 +43,7 @@ from evbench.sessions import RequestScheduler
 from evbench.sse import DashboardWatcher, ProbeRunner
 from evbench.stats import summarize
 
-__all__ = ["LoadPlan", "main", "run_load"]
+__all__ = ["LoadPlan", "main", "run_load", "say", "write_result"]
 
 log = logging.getLogger("evbench.loadgen")
 _RTT_SAMPLES = 200_000
@@ -418,6 +418,20 @@ def _monitor_result(fleet: MonitorFleet) -> dict[str, Any]:
     }
 
 
+def say(message: str) -> None:
+    """A progress line on stderr; the harness follows the ``loadgen: …`` ones."""
+    print(f"loadgen: {message}", file=sys.stderr, flush=True)
+
+
+def write_result(result: dict[str, Any], out: Path | None) -> None:
+    """The step's JSON result into ``out``, or on stdout."""
+    text = json.dumps(result, indent=2)
+    if out is not None:
+        out.write_text(text + "\n")
+    else:
+        print(text)
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m evbench.loadgen",
@@ -514,19 +528,11 @@ def main(argv: list[str] | None = None) -> int:
         run_id=args.run_id,
     )
     setup_logging("evbench-loadgen", args.log_level)
-
-    def progress(message: str) -> None:
-        print(f"loadgen: {message}", file=sys.stderr, flush=True)
-
     try:
-        result = asyncio.run(run_load(plan, progress))
+        result = asyncio.run(run_load(plan, say))
     except ConfigError as exc:
         parser.error(exc.message)
-    text = json.dumps(result, indent=2)
-    if args.out is not None:
-        args.out.write_text(text + "\n")
-    else:
-        print(text)
+    write_result(result, args.out)
     return 0
 
 

@@ -22,10 +22,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import logging
+import os
 import random
-import resource
 import sys
 import time
 from collections.abc import Callable
@@ -41,8 +40,10 @@ from evproto.messages import DriverUpdate, SessionPhase
 from evbench.drivers import DriverFleet
 from evbench.engines import TelemetryClock
 from evbench.limits import raise_fd_limit
+from evbench.loadgen import say, write_result
 from evbench.monitors import SecretStore
 from evbench.ocppstation import OcppStation, StationCounters
+from evbench.procstat import cpu_seconds
 from evbench.sessions import RequestScheduler
 from evbench.stats import percentile
 
@@ -86,11 +87,6 @@ class OcppLoadPlan:
     run_id: str = "bench-ocpp"
 
 
-def _cpu_now() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
 @dataclass
 class _Snapshot:
     at: float
@@ -106,7 +102,7 @@ class _Snapshot:
 
     @classmethod
     def of(cls, c: StationCounters) -> _Snapshot:
-        return cls(time.time(), _cpu_now(), c.sent, c.answered, c.late, c.timeouts,
+        return cls(time.time(), cpu_seconds(os.getpid()), c.sent, c.answered, c.late, c.timeouts,
                    sum(c.call_errors.values()), c.missed_ticks, c.closed, len(c.rtts))  # fmt: skip
 
 
@@ -416,11 +412,11 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _read(parser: argparse.ArgumentParser, path: Path, flag: str) -> str:
+def _token(parser: argparse.ArgumentParser, path: Path) -> str:
     try:
         return path.read_text().strip()
     except OSError as exc:
-        parser.error(f"{flag}: {exc.strerror}")
+        parser.error(f"{path}: {exc.strerror}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -431,9 +427,9 @@ def main(argv: list[str] | None = None) -> int:
     plan = OcppLoadPlan(
         gateway=args.gateway,
         http=args.http,
-        viewer_token=_read(parser, args.viewer_token_file, "--viewer-token-file"),
+        viewer_token=_token(parser, args.viewer_token_file),
         kafka=args.kafka,
-        enrollment_token=_read(parser, args.enrollment_token_file, "--enrollment-token-file"),
+        enrollment_token=_token(parser, args.enrollment_token_file),
         steps=args.steps,
         secrets=args.secrets,
         window=args.window,
@@ -446,16 +442,7 @@ def main(argv: list[str] | None = None) -> int:
         run_id=args.run_id,
     )
     setup_logging("evbench-ocppload", args.log_level)
-
-    def progress(message: str) -> None:
-        print(f"loadgen: {message}", file=sys.stderr, flush=True)
-
-    result = asyncio.run(run_ocpp_load(plan, progress))
-    text = json.dumps(result, indent=2)
-    if args.out is not None:
-        args.out.write_text(text + "\n")
-    else:
-        print(text)
+    write_result(asyncio.run(run_ocpp_load(plan, say)), args.out)
     return 0
 
 
