@@ -5,7 +5,9 @@ From what the topics hold (``ev.supply.responses``, ``ev.supply.telemetry``,
 
 - every authorized session (one session per request id) has exactly one ticket
   for its driver on ``ev.driver.updates`` (the engine's, relayed, or the
-  central's own); a manual session has none there and is closed in /api/sessions;
+  central's own; an identical copy, which the central's outbox may send again
+  after a crash, is the same ticket to the driver); a manual session has none
+  there and is closed in /api/sessions;
 - a ticket that is not ``completed`` says why;
 - per session, the telemetry sequence numbers are 1..last without a gap, and a
   repeated number carries the same figures (a replay, not a second count);
@@ -142,7 +144,8 @@ def _collect_driver_tickets(
         if trail is None:
             problems.append(f"ticket delivered for unauthorized session {msg.session_id}")
             continue
-        trail.driver_tickets.append(msg)
+        if msg not in trail.driver_tickets:  # an identical copy: the driver shows one
+            trail.driver_tickets.append(msg)
 
 
 def _judge(

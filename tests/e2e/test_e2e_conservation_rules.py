@@ -94,6 +94,11 @@ def _contents(
 CLEAN: list[Message] = [_telemetry(1), _telemetry(2), _telemetry(3)]
 
 
+def test_a_ticket_sent_again_identically_counts_once() -> None:
+    result = audit(_contents(CLEAN, [_ticket(), _ticket()]), [_listed(_ticket())])
+    assert result.problems == []
+
+
 def test_a_clean_session_balances() -> None:
     result = audit(_contents([*CLEAN, _telemetry(2)], [_ticket()]), [_listed(_ticket())])
     assert result.problems == []
@@ -105,7 +110,12 @@ def test_a_clean_session_balances() -> None:
     ("telemetry", "tickets", "listed", "problem"),
     [
         (CLEAN, [], [_listed(_ticket())], "no ticket delivered"),
-        (CLEAN, [_ticket(), _ticket()], [_listed(_ticket())], "2 tickets delivered"),
+        (
+            CLEAN,
+            [_ticket(), replace(_ticket(), reason="other")],
+            [_listed(_ticket())],
+            "2 tickets delivered",
+        ),
         ([CLEAN[0], CLEAN[2]], [_ticket()], [_listed(_ticket())], "seq [2] missing"),
         ([*CLEAN, _telemetry(2, 0.5)], [_ticket()], [_listed(_ticket())], "different figures"),
         ([*CLEAN, _telemetry(4)], [_ticket()], [_listed(_ticket())], "last telemetry seq 4"),

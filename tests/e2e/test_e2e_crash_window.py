@@ -1,15 +1,18 @@
 """A central killed after it handled a request but before the broker acknowledged
 what it published in answer (issue 15, item 4): after its restart the answer and
-the START still reach the driver and the engine, exactly once; so does the ticket it relayed.
+the START still reach the driver and the engine, exactly once; so does the ticket it
+relayed, and the ticket it issued itself when a timer ended the session.
 
 The broker advertises a proxy (e2e_kafka_hold.ProduceHold) that keeps back the
 central's Produce requests: the decision is in the central's database, the
-broker has none of its answers, and the request's offset is not committed.
+broker has none of its answers, and the request's offset is not committed (or,
+for a timer's ticket, nothing consumed caused it: only the outbox has it).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from e2e_kafka_hold import ProduceHold
@@ -23,6 +26,19 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture
 def proxy(system: System) -> Iterator[ProduceHold]:
     """The broker restarted behind a ProduceHold proxy; central and CP-0 started."""
+    yield from _behind_a_hold(system)
+
+
+@pytest.fixture
+def proxy_never_plugged(system: System) -> Iterator[ProduceHold]:
+    """As ``proxy``, but no vehicle is ever plugged at CP-0 and the central's start
+    timeout is 3 s."""
+    yield from _behind_a_hold(
+        system, central_args=("--start-timeout", "3"), engine_args=("--plug-delay", "-1")
+    )
+
+
+def _behind_a_hold(system: System, **start: Any) -> Iterator[ProduceHold]:
     stack = system.stack
     hold = ProduceHold(stack.host, stack.kafka_port).start()
     assert stack.broker is not None
@@ -31,7 +47,7 @@ def proxy(system: System) -> Iterator[ProduceHold]:
         stack.kafka_port, stack.host, system.workdir / "broker.log", advertised=hold.address
     )
     stack.broker.start()
-    system.start(cps=1)
+    system.start(cps=1, **start)
     yield hold
     hold.close()
 
@@ -83,4 +99,33 @@ def test_a_central_killed_before_its_relayed_ticket_is_acknowledged_relays_it_af
     result = driver.wait(60)
     assert result.exit_code == 0, result
     assert result.ticket["outcome"] == "completed"
+    system.check_conservation()
+
+
+def test_a_central_killed_before_its_own_timeout_ticket_is_acknowledged_sends_it_after_a_restart(
+    system: System, proxy_never_plugged: ProduceHold
+) -> None:
+    proxy = proxy_never_plugged
+    driver = system.request("kim", "CP-0")
+    driver.wait_for_event("authorized", 20)
+
+    proxy.hold("evcentral")  # the start timeout's END_SUPPLY and ticket: held back
+
+    def ended() -> bool:
+        return any(s["status"] == "ended" for s in system.api.sessions(driver_id="kim"))
+
+    wait_until(ended, 20, "the start timeout ended the session in the central's database")
+    wait_until(lambda: proxy.held_requests > 0, 10, "the central's ticket held back")
+    _kill_and_restart_the_central(system, proxy)
+
+    result = driver.wait(60)
+    assert result.exit_code == 4, result
+    assert result.ticket["outcome"] == "cancelled"  # exactly one ticket shown
+    assert "plugged" in result.ticket["reason"]
+    wait_until(
+        lambda: system.engine_status("CP-0")["session_id"] is None,
+        20,
+        "the engine dropped the session (its END_SUPPLY sent again)",
+    )
+    system.wait_cp("CP-0", 10, state="ACTIVE", driver_id=None)
     system.check_conservation()

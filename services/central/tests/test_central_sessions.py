@@ -22,6 +22,7 @@ from evcentral.sessions import Causes, SessionManager
 from evcentral.supply_requests import SupplyDesk
 from evproto.kafka import Record
 from evproto.messages import (
+    CHANNELS,
     Directive,
     DirectiveAction,
     DriverUpdate,
@@ -34,7 +35,7 @@ from evproto.messages import (
     Ticket,
 )
 from evproto.proofs import new_driver_secret, open_sealed
-from evproto.schema import Message
+from evproto.schema import Message, decode_message
 from evproto.states import CpState, Health
 from evproto.topics import Topic
 from evstack.waiting import eventually
@@ -49,6 +50,9 @@ class RecordingPublisher:
     def __init__(self) -> None:
         self.sent: list[tuple[Topic, str, Message]] = []
         self.keys: Keyring | None = None  # opens what is sealed for drivers
+
+    def publish_encoded(self, topic: Topic, key: str, value: bytes) -> asyncio.Future[None]:
+        return self.publish(topic, key, decode_message(value, CHANNELS[topic]))
 
     def publish(self, topic: Topic, key: str, msg: Message) -> asyncio.Future[None]:
         if isinstance(msg, Sealed):
@@ -88,8 +92,8 @@ class World:
         self.keys = self.wire.keys = Keyring(self.db, self.registry)
         for driver in ("D1", "D2"):
             self.keys.enroll(driver, new_driver_secret(), "test")
-        outbox = Outbox(self.wire, self.keys)  # type: ignore[arg-type]
-        core = Core(self.db, self.registry, outbox, Journal(), self.metrics)
+        self.outbox = Outbox(self.wire, self.keys, self.db)  # type: ignore[arg-type]
+        core = Core(self.db, self.registry, self.outbox, Journal(), self.metrics)
         self.sessions = SessionManager(
             core, start_timeout=start_timeout, abort_grace=grace, energy_margin_kwh=100.0
         )
@@ -195,18 +199,22 @@ async def test_exactly_one_ticket_per_session(world: World) -> None:
     assert world.metric("evcharging_central_energy_delivered_kwh_total") == 1.0
 
 
-async def test_the_record_that_ended_a_session_read_again_relays_its_ticket_again(
+async def test_a_relayed_ticket_stays_in_the_outbox_until_the_broker_confirms_it(
     world: World,
 ) -> None:
-    """After a crash before the broker confirmed the relayed ticket, the same record is
-    read again: the driver must still get it (it counts one)."""
+    """Kept with the session's end: after a crash before the broker confirmed it, the
+    next start sends it again; a copy of the engine's record read again is ignored."""
     session_id = (await world.request()).session_id
     await world.sessions.on_started(world.build.started(session_id, "CP-1", "D1"), RECORD)
     ticket = world.ticket(session_id, kwh=1.0)
     ending = dataclasses.replace(RECORD, offset=41)
     await world.sessions.on_ticket(ticket, ending)
-    await world.sessions.on_ticket(ticket, ending)  # the replay
-    assert world.tickets() == [ticket, ticket]
+    assert world.tickets() == [ticket]
+    [kept] = world.db.kept_records()
+    assert (kept.topic, kept.key) == (Topic.DRIVER_UPDATES.value, "D1")
+    await world.sessions.on_ticket(ticket, ending)  # the replay: nothing more
+    assert world.tickets() == [ticket]
+    await eventually(lambda: world.db.kept_records() == [], 5, "the confirmed ticket deleted")
     assert world.metric("evcharging_central_sessions_completed_total") == 1  # billed once
 
 

@@ -105,7 +105,7 @@ class Central:
             create=settings.create_topics,
         )
         self.keys = Keyring(self.db, self.registry)
-        self.outbox = Outbox(self.kafka.publisher, self.keys)
+        self.outbox = Outbox(self.kafka.publisher, self.keys, self.db)
         core = Core(self.db, self.registry, self.outbox, self.journal, self.metrics)
         self.sessions = SessionManager(
             core,
@@ -151,6 +151,7 @@ class Central:
         self.metrics.connected_monitors.set_function(lambda: self.registry.connected)
         self.metrics.pending_monitors.set_function(lambda: self.monitors.pending)
         self.metrics.database_size.set_function(self.db.size_bytes)
+        self.metrics.outbox_records.set_function(lambda: self.outbox.kept_records)
         self.metrics.event_clients.set_function(lambda: self.hub.clients)
         self.metrics.ready.set_function(lambda: 1 if self.readiness().ready else 0)
         self.metrics.kafka.stats = [self.kafka.produced, self.kafka.consumed]
@@ -180,6 +181,7 @@ class Central:
         for cp in self.registry:
             self.outbox.cp_state(cp)
         log.info("published every CP state %s", kv(cps=len(self.registry)))
+        self.outbox.send_kept()  # what a crash left in the outbox
 
     # --- lifecycle ----------------------------------------------------------------------
 
@@ -344,6 +346,7 @@ class Central:
         """Telemetry progress (and, when asked, heartbeat times) kept in memory, written in
         one transaction each."""
         self.sessions.flush()
+        self.outbox.forget_confirmed()
         if last_seen:
             self._last_seen_flushed = time.monotonic()
         seen = self.monitors.take_seen() if last_seen else set()
@@ -384,6 +387,10 @@ class Central:
         self.flush()
         await self.kafka.close(timeout=5.0)
         log.debug("stopping: kafka closed")
+        try:
+            self.outbox.forget_confirmed()  # what is left is sent again at the next start
+        except sqlite3.Error as exc:
+            log.warning("database write failed %s", kv(error=exc))
         self.db.close()
         log.info("central stopped")
 

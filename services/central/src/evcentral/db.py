@@ -14,6 +14,7 @@ ticket that was answered survives a power loss. Rows nobody needs any more
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import os
 import sqlite3
@@ -26,7 +27,14 @@ from evproto.messages import Origin, Outcome
 
 from evcentral.records import CpRow, SessionRecord, SessionStatus
 
-__all__ = ["MIGRATIONS", "OPEN_SESSIONS", "Database", "SessionFilter", "SessionTotals"]
+__all__ = [
+    "MIGRATIONS",
+    "OPEN_SESSIONS",
+    "Database",
+    "KeptRecord",
+    "SessionFilter",
+    "SessionTotals",
+]
 
 OPEN_SESSIONS = "open"  # the outcome filter of sessions that have none yet
 
@@ -117,6 +125,17 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE sessions ADD COLUMN ended_by TEXT NOT NULL DEFAULT '';
     """,
+    # 8: the outbox: records written in the transaction of the change they tell
+    # (a ticket with its session's end), deleted once the broker confirmed them
+    """
+    CREATE TABLE outbox (
+        record_id  INTEGER PRIMARY KEY AUTOINCREMENT,
+        topic      TEXT NOT NULL,
+        key        TEXT NOT NULL,
+        value      BLOB NOT NULL,
+        created_at REAL NOT NULL
+    );
+    """,
 ]
 
 _SESSION_COLUMNS = (
@@ -190,6 +209,10 @@ class Database:
                     "DELETE FROM drivers WHERE last_seen < ?", (sessions_before,)
                 ).rowcount
         return deleted
+
+    @property
+    def in_transaction(self) -> bool:
+        return self._depth > 0
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
@@ -363,6 +386,37 @@ class Database:
             (request_id, kind, response, now),
         )
 
+    # --- the outbox -----------------------------------------------------------------
+
+    def keep_records(self, records: Iterable[KeptRecord], now: float) -> list[KeptRecord]:
+        """Store records to publish (in the caller's transaction); returns them numbered."""
+        kept = []
+        for record in records:
+            cursor = self._conn.execute(
+                "INSERT INTO outbox (topic, key, value, created_at) VALUES (?, ?, ?, ?)",
+                (record.topic, record.key, record.value, now),
+            )
+            assert cursor.lastrowid is not None
+            kept.append(dataclasses.replace(record, record_id=cursor.lastrowid))
+        return kept
+
+    def kept_records(self) -> list[KeptRecord]:
+        """Every record not yet confirmed by the broker, oldest first."""
+        rows = self._conn.execute(
+            "SELECT record_id, topic, key, value FROM outbox ORDER BY record_id"
+        ).fetchall()
+        return [KeptRecord(r["topic"], r["key"], bytes(r["value"]), r["record_id"]) for r in rows]
+
+    def forget_records(self, record_ids: Iterable[int]) -> None:
+        """Delete the records the broker confirmed."""
+        with self.transaction():
+            self._conn.executemany(
+                "DELETE FROM outbox WHERE record_id = ?", [(i,) for i in record_ids]
+            )
+
+    def count_kept_records(self) -> int:
+        return int(self._conn.execute("SELECT COUNT(*) FROM outbox").fetchone()[0])
+
     # --- sessions -----------------------------------------------------------------
 
     def save_session(self, s: SessionRecord) -> None:
@@ -487,6 +541,16 @@ class SessionFilter:
             where.append("authorized_at < ?")
             params.append(self.until)
         return (f"WHERE {' AND '.join(where)} " if where else ""), tuple(params)
+
+
+@dataclass(frozen=True, slots=True)
+class KeptRecord:
+    """A record in the outbox: what the publisher sends, as it will be sent."""
+
+    topic: str
+    key: str
+    value: bytes
+    record_id: int = 0  # given when stored
 
 
 @dataclass(frozen=True, slots=True)

@@ -148,6 +148,11 @@ class CentralMetrics(ServiceMetrics):
         self.database_size = self.gauge(
             "database_size_bytes", "The SQLite database and its WAL on disk"
         )
+        self.outbox_records = self.gauge(
+            "outbox_records",
+            "Records kept in the database's outbox (tickets and their END_SUPPLY) that the "
+            "broker has not confirmed yet",
+        )
         self.access_refused = self.counter(
             "access_refused_total",
             "Callers turned away: HTTP without a valid token or above their role, "

@@ -212,8 +212,7 @@ class SessionManager:
 
     async def on_ticket(self, msg: Ticket, record: Record) -> None:
         session = self._open_session(msg)
-        if session is None:
-            self._relay_again(msg, record)
+        if session is None:  # a copy (an engine sending it again, a replay): one ticket
             return
         power = session.power_kw or self._max_power_kw
         try:
@@ -230,15 +229,6 @@ class SessionManager:
         self._finish(
             session, ticket, self._abort_label(session, msg.outcome), ended_by=_where(record)
         )
-
-    def _relay_again(self, msg: Ticket, record: Record) -> None:
-        """The very record that ended a session, read again: the central crashed before
-        the broker confirmed the ticket it relayed, so relay it once more (the driver
-        counts one). Another copy of the ticket (an engine sending it again) is not."""
-        stored = self._db.get_session(msg.session_id)
-        if stored is not None and stored.ended_by and stored.ended_by == _where(record):
-            ticket = dataclasses.replace(msg, eur=stored.eur, price=stored.price, proof="")
-            self._outbox.ticket(stored, ticket)
 
     # --- events from the monitor link, the operator and the driver ----------------------
 
@@ -262,10 +252,12 @@ class SessionManager:
     def driver_stop(self, session: SessionRecord) -> None:
         cp_id = session.cp_id
         if session.status is SessionStatus.AUTHORIZED:
-            self._outbox.directive(
-                cp_id, DirectiveAction.END_SUPPLY, session=session, reason="cancelled by the driver"
+            self._close(
+                session,
+                Outcome.CANCELLED,
+                Causes.DRIVER_CANCEL,
+                end_supply="cancelled by the driver",
             )
-            self._close(session, Outcome.CANCELLED, Causes.DRIVER_CANCEL)
             return
         self._outbox.directive(
             cp_id, DirectiveAction.END_SUPPLY, session=session, reason="stopped by the driver"
@@ -288,13 +280,12 @@ class SessionManager:
         session = self._registry.sessions.get(session_id)
         if session is None or session.status is not SessionStatus.AUTHORIZED:
             return
-        self._outbox.directive(
-            session.cp_id,
-            DirectiveAction.END_SUPPLY,
-            session=session,
-            reason=Causes.START_TIMEOUT.reason,
+        self._close(
+            session,
+            Outcome.CANCELLED,
+            Causes.START_TIMEOUT,
+            end_supply=Causes.START_TIMEOUT.reason,
         )
-        self._close(session, Outcome.CANCELLED, Causes.START_TIMEOUT)
 
     def _grace_expired(self, session_id: str) -> None:
         cause, _handle = self._grace.pop(session_id, (None, None))
@@ -303,15 +294,21 @@ class SessionManager:
             return
         started = session.status is SessionStatus.SUPPLYING
         # make sure an engine that is still alive stops supplying what nobody will pay
-        self._outbox.directive(
-            session.cp_id, DirectiveAction.END_SUPPLY, session=session, reason=cause.reason
-        )
-        self._close(session, Outcome.ABORTED if started else Outcome.CANCELLED, cause)
+        outcome = Outcome.ABORTED if started else Outcome.CANCELLED
+        self._close(session, outcome, cause, end_supply=cause.reason)
 
     # --- ending -----------------------------------------------------------------------------
 
-    def _close(self, session: SessionRecord, outcome: Outcome, cause: Cause) -> None:
-        """End a session with the central's own ticket, built from the last telemetry."""
+    def _close(
+        self,
+        session: SessionRecord,
+        outcome: Outcome,
+        cause: Cause,
+        *,
+        end_supply: str | None = None,
+    ) -> None:
+        """End a session with the central's own ticket, built from the last telemetry;
+        with ``end_supply``, END_SUPPLY goes to the engine (kept with the ticket)."""
         ticket = Ticket(
             session_id=session.session_id,
             cp_id=session.cp_id,
@@ -325,7 +322,7 @@ class SessionManager:
             outcome=outcome,
             reason=cause.reason,
         )
-        self._finish(session, ticket, cause.label)
+        self._finish(session, ticket, cause.label, end_supply=end_supply)
 
     def _finish(
         self,
@@ -334,9 +331,11 @@ class SessionManager:
         abort_label: AbortCause | None,
         *,
         ended_by: str = "",
+        end_supply: str | None = None,
     ) -> None:
-        _save_then_apply(
-            self._db,
+        """The session ends and its ticket (and END_SUPPLY) is kept in one transaction:
+        a crash after it still sends them (evcentral.outbox)."""
+        ended = dataclasses.replace(
             session,
             status=SessionStatus.ENDED,
             ended_at=ticket.ended_at,
@@ -347,9 +346,16 @@ class SessionManager:
             reason=ticket.reason,
             ended_by=ended_by,
         )
+        with self._outbox.kept():
+            self._db.save_session(ended)
+            if end_supply is not None:
+                self._outbox.directive(
+                    session.cp_id, DirectiveAction.END_SUPPLY, session=session, reason=end_supply
+                )
+            self._outbox.ticket(session, ticket)
+        _apply(session, ended)  # memory changes once the commit is durable
         self._forget(session.session_id)
         self._registry.detach_session(session)
-        self._outbox.ticket(session, ticket)
         self._count_ended(session, ticket, abort_label)
         self._journal.about(
             session,
@@ -448,6 +454,11 @@ def _save_then_apply(db: Database, session: SessionRecord, **changes: Any) -> No
     db.save_session(dataclasses.replace(session, **changes))
     for name, value in changes.items():
         setattr(session, name, value)
+
+
+def _apply(session: SessionRecord, stored: SessionRecord) -> None:
+    for field in dataclasses.fields(SessionRecord):
+        setattr(session, field.name, getattr(stored, field.name))
 
 
 def _where(record: Record) -> str:

@@ -159,12 +159,16 @@ class Publisher:
         self._update_room()
 
     def publish(self, topic: Topic, key: str, msg: Message) -> asyncio.Future[None]:
+        return self.publish_encoded(topic, key, encode_message(msg))
+
+    def publish_encoded(self, topic: Topic, key: str, value: bytes) -> asyncio.Future[None]:
+        """Publish a message already encoded (e.g. kept in an outbox as it was sent)."""
         loop = self._loop or asyncio.get_running_loop()
         self._loop = loop
         pending = _Pending(
             topic=topic,
             key=key.encode(),
-            value=encode_message(msg),
+            value=value,
             partition=partition_for(key, topic.partitions),
             done=loop.create_future(),
             since=time.monotonic(),
