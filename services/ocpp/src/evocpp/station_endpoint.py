@@ -3,13 +3,16 @@
 :mod:`evocpp.v16` and :mod:`evocpp.v201` only map their version's messages:
 each is a :class:`StationEndpoint` placed before the library's ``ChargePoint``,
 which builds the :class:`~evocpp.station.Station` behind it, reduces a reported
-connector status the same way, and reads a command's answer the same way.
+connector status the same way, opens the connectors' links after an accepted
+boot, and reads a command's answer the same way.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any, ClassVar, cast
+
+from ocpp.routing import after
 
 from evocpp.connector import ConnectorStatus
 from evocpp.rpc import WIRE_LOG, Endpoint, StationSocket
@@ -52,6 +55,10 @@ class StationEndpoint(Endpoint):
         commands = cast(StationCommands, self)
         self.station = Station(station_id, self.version, services, commands)
         self.setup_endpoint(services.metrics, lambda: self.station.accepted, self.actions)
+
+    @after("BootNotification")  # spelt alike in both versions
+    def after_boot(self, **_: Any) -> None:
+        self.station.after_boot()
 
     async def command(self, payload: Any, accepted: tuple[str, ...] = _ACCEPTED) -> bool:
         """Our call to the station; True when it answered with an accepting status."""

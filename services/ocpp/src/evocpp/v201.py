@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from ocpp.routing import after, on
+from ocpp.routing import on
 from ocpp.v201 import ChargePoint, call, call_result
 from ocpp.v201.enums import (
     Action,
@@ -62,10 +62,6 @@ class StationV201(StationEndpoint, ChargePoint):  # type: ignore[misc]
         return call_result.BootNotification(
             current_time=now_iso(), interval=answer.interval, status=status
         )
-
-    @after(Action.boot_notification)
-    def after_boot(self, **_: Any) -> None:
-        self.station.after_boot()
 
     @on(Action.heartbeat)
     def on_heartbeat(self, **_: Any) -> Any:
