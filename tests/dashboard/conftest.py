@@ -13,30 +13,18 @@ from __future__ import annotations
 import shutil
 import sys
 import tempfile
-from collections.abc import Generator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from evstack.browser import chromium
+from evstack.fixtures import show_logs_on_failure
 
 # --import-mode=importlib puts no test folder on sys.path: the helpers beside this file.
 sys.path.insert(0, str(Path(__file__).parent))
 
 from dash_fleet import FleetSystem
-
-_SYSTEM = pytest.StashKey[FleetSystem]()
-
-
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(
-    item: pytest.Item, call: pytest.CallInfo[None]
-) -> Generator[None, pytest.TestReport, None]:
-    outcome = yield
-    report: pytest.TestReport = outcome.get_result()
-    system = item.config.stash.get(_SYSTEM, None)
-    if system is not None and report.failed and "fleet" in getattr(item, "fixturenames", ()):
-        report.sections.append(("process logs (last lines)", system.log_tails()))
 
 
 @pytest.fixture(scope="session")
@@ -44,7 +32,7 @@ def fleet(request: pytest.FixtureRequest) -> Iterator[FleetSystem]:
     # A short path: the engine's control socket lives in it (Unix sockets: 107 bytes).
     workdir = Path(tempfile.mkdtemp(prefix="dash-"))
     system = FleetSystem(workdir)
-    request.config.stash[_SYSTEM] = system
+    show_logs_on_failure(request.config, "fleet", system)
     try:
         system.start()
         yield system

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
 import time
 import urllib.request
 from pathlib import Path
@@ -13,7 +12,7 @@ from typing import Any
 from evcentral.db import Database
 from evcentral.records import CpRow, SessionRecord, SessionStatus
 from evproto.messages import Origin, Outcome
-from evstack.localstack import LocalStack, ManagedProcess, console_script
+from evstack.localstack import LocalStack, ManagedProcess, log_tails
 from evstack.waiting import wait_until
 
 __all__ = ["FLEET_SIZE", "FleetSystem", "seeded_cp_id"]
@@ -111,10 +110,7 @@ class FleetSystem:
         return driver
 
     def log_tails(self, lines: int = 20) -> str:
-        return "\n".join(
-            f"--- {p.name}\n" + "\n".join(p.log_text().splitlines()[-lines:])
-            for p in [*self.stack.processes(), *self.drivers]
-        )
+        return log_tails([*self.stack.processes(), *self.drivers], lines)
 
     # --- what the central says, and making things happen -----------------------------
 
@@ -144,12 +140,5 @@ class FleetSystem:
 
     def engine(self, command: str, cp_id: str = LIVE_CP) -> None:
         """``evengine ctl COMMAND`` at the CP's engine (ko, ok, plug, unplug)."""
-        socket = self.stack.cps[cp_id].control_socket
-        done = subprocess.run(
-            [console_script("evengine"), "ctl", command, "--control-socket", str(socket)],
-            check=False,
-            capture_output=True,
-            text=True,
-            timeout=30,
-        )
+        done = self.stack.cps[cp_id].ctl(command)
         assert done.returncode == 0, f"evengine ctl {command} at {cp_id}: {done.stderr}"

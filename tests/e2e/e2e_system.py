@@ -30,7 +30,7 @@ from evproto.schema import Message
 from evproto.secret_file import SecretFile
 from evproto.topics import Topic
 from evstack.kafka_probe import read_topics
-from evstack.localstack import ChargingPoint, LocalStack, ManagedProcess, console_script
+from evstack.localstack import ChargingPoint, LocalStack, ManagedProcess
 from evstack.waiting import wait_until
 
 __all__ = ["CtlAnswer", "System"]
@@ -161,9 +161,7 @@ class System:
 
     def ctl(self, cp_id: str, command: str, timeout: float = 30.0) -> CtlAnswer:
         """``evengine ctl COMMAND``: the person at the charging point."""
-        argv = [console_script("evengine"), "ctl", command, "--json"]
-        argv += ["--control-socket", str(self.cp(cp_id).control_socket)]
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
+        done = self.cp(cp_id).ctl(command, "--json", timeout=timeout)
         try:
             body = json.loads(done.stdout)
         except ValueError:

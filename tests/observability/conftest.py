@@ -11,10 +11,11 @@ from __future__ import annotations
 import shutil
 import sys
 import tempfile
-from collections.abc import Generator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from evstack.fixtures import show_logs_on_failure
 
 # --import-mode=importlib puts no test folder on sys.path: the helpers beside this
 # file (obs_*.py), the chart tests' renderer (tests/chart/evchart_render.py) and the
@@ -26,19 +27,6 @@ sys.path.insert(0, str(Path(__file__).parent))
 from obs_chart import ChartRelease, render_monitoring, write_rules
 from obs_prometheus import Prometheus
 from obs_system import Observed, ObservedSystem
-
-_SYSTEM = pytest.StashKey[ObservedSystem]()
-
-
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(
-    item: pytest.Item, call: pytest.CallInfo[None]
-) -> Generator[None, pytest.TestReport, None]:
-    outcome = yield
-    report: pytest.TestReport = outcome.get_result()
-    system = item.config.stash.get(_SYSTEM, None)
-    if system is not None and report.failed and "observed" in getattr(item, "fixturenames", ()):
-        report.sections.append(("process logs (last lines)", system.log_tails()))
 
 
 @pytest.fixture(scope="session")
@@ -52,7 +40,7 @@ def observed(request: pytest.FixtureRequest, release: ChartRelease) -> Iterator[
     # A short path: the engines' control sockets live in it (Unix sockets: 107 bytes).
     workdir = Path(tempfile.mkdtemp(prefix="obs-"))
     system = ObservedSystem(workdir)
-    request.config.stash[_SYSTEM] = system
+    show_logs_on_failure(request.config, "observed", system)
     prometheus: Prometheus | None = None
     try:
         system.start()

@@ -15,14 +15,13 @@ have a round trip rate to show.
 from __future__ import annotations
 
 import json
-import subprocess
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from evstack.broker import free_port
-from evstack.localstack import LocalStack, ManagedProcess, console_script
+from evstack.localstack import LocalStack, ManagedProcess, log_tails
 from evstack.waiting import wait_until
 from obs_chart import ChartRelease
 from obs_prometheus import Prometheus, ScrapeTarget
@@ -156,14 +155,7 @@ class ObservedSystem:
         wait_until(lambda: calls() >= count, _START_TIMEOUT_S, f"{count} gateway calls timed")
 
     def ctl(self, cp_id: str, command: str) -> None:
-        socket = self.stack.cps[cp_id].control_socket
-        done = subprocess.run(
-            [console_script("evengine"), "ctl", command, "--control-socket", str(socket)],
-            check=False,
-            capture_output=True,
-            text=True,
-            timeout=30,
-        )
+        done = self.stack.cps[cp_id].ctl(command)
         assert done.returncode == 0, f"evengine ctl {command} at {cp_id}: {done.stderr}"
 
     def stop(self) -> None:
@@ -174,10 +166,7 @@ class ObservedSystem:
         self.stack.stop()
 
     def log_tails(self, lines: int = 20) -> str:
-        procs = [*self.stack.processes(), *([self.driver] if self.driver else [])]
-        return "\n".join(
-            f"--- {p.name}\n" + "\n".join(p.log_text().splitlines()[-lines:]) for p in procs
-        )
+        return log_tails([*self.stack.processes(), *([self.driver] if self.driver else [])], lines)
 
     # --- what it shows ----------------------------------------------------------------
 

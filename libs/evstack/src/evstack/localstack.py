@@ -15,7 +15,7 @@ import shutil
 import signal
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypedDict, Unpack
@@ -28,6 +28,7 @@ __all__ = [
     "LocalStack",
     "ManagedProcess",
     "console_script",
+    "log_tails",
 ]
 
 _BIN = Path(sys.executable).parent
@@ -37,6 +38,13 @@ def console_script(name: str) -> str:
     """The installed console script beside this interpreter (falls back to PATH)."""
     local = _BIN / name
     return str(local) if local.exists() else (shutil.which(name) or name)
+
+
+def log_tails(processes: Iterable[ManagedProcess], lines: int = 20) -> str:
+    """The last ``lines`` of each process's log, under its name: what a failed test shows."""
+    return "\n".join(
+        f"--- {p.name}\n" + "\n".join(p.log_text().splitlines()[-lines:]) for p in processes
+    )
 
 
 @dataclass
@@ -120,6 +128,17 @@ class ChargingPoint:
     engine: ManagedProcess
     monitor: ManagedProcess
     control_socket: Path
+
+    def ctl(self, *args: str, timeout: float = 30.0) -> subprocess.CompletedProcess[str]:
+        """``evengine ctl ARGS`` at this CP's engine: the person at the charging point."""
+        argv = [
+            console_script("evengine"),
+            "ctl",
+            *args,
+            "--control-socket",
+            str(self.control_socket),
+        ]
+        return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
 
 
 class CpOptions(TypedDict, total=False):
