@@ -184,6 +184,7 @@ class _Drivers:
         self._token = plan.enrollment_token
         self._stop = asyncio.Event()
         self._reading: asyncio.Task[None] | None = None
+        self.offered: list[str] = []  # the CPs where they charge
 
     def _request(self, driver_id: str, cp_id: str) -> None:
         self.times.requested[cp_id] = time.time()
@@ -321,6 +322,47 @@ class _Fleet:
         await asyncio.gather(*(s.close() for s in self.stations), return_exceptions=True)
 
 
+async def _step(
+    plan: OcppLoadPlan,
+    session: aiohttp.ClientSession,
+    fleet: _Fleet,
+    drivers: _Drivers,
+    *,
+    total: int,
+    progress: Progress,
+) -> dict[str, Any]:
+    """Grow the fleet to ``total`` stations, then one window with remote starts, drained."""
+    progress(f"connecting stations up to {total}")
+    ramp_s = await fleet.grow(session, total, progress)
+    deadline = time.monotonic() + plan.active_deadline
+    active = await _await_active(plan, session, len(fleet.held), deadline)
+    progress(f"{len(fleet.held)} stations connected in {ramp_s:.1f} s, "
+             f"{active} CPs active at the central")  # fmt: skip
+    if not drivers.offered:  # the CPs where drivers charge: the first stations'
+        drivers.offered = [s.cp_id for s in fleet.held[: plan.drivers]]
+        drivers.scheduler.offer_cps(drivers.offered)
+    await asyncio.sleep(plan.settle)
+    progress("window start")
+    counted = drivers.counts()
+    before = _Snapshot.of(fleet.counters)
+    drivers.scheduler.start()
+    await asyncio.sleep(plan.window)
+    await drivers.scheduler.stop()
+    after = _Snapshot.of(fleet.counters)
+    progress("window end")
+    drained = await drivers.drain()
+    return {
+        "stations": total,
+        "connected": len(fleet.held),
+        "active_at_central": active,
+        "ramp_s": ramp_s,
+        "window": _window(before, after, fleet.counters),
+        "remote_start": {
+            **fleet.times.take(), "drained": drained, **_since(counted, drivers.counts()),
+        },
+    }  # fmt: skip
+
+
 async def run_ocpp_load(plan: OcppLoadPlan, progress: Progress = lambda _m: None) -> dict[str, Any]:
     fd_limit = raise_fd_limit()
     counters = StationCounters()
@@ -334,34 +376,11 @@ async def run_ocpp_load(plan: OcppLoadPlan, progress: Progress = lambda _m: None
             enrolled = await drivers.start()
             progress(f"{enrolled} drivers enrolled")
             for total in plan.steps:
-                progress(f"connecting stations up to {total}")
-                ramp_s = await fleet.grow(session, total, progress)
-                deadline = time.monotonic() + plan.active_deadline
-                active = await _await_active(plan, session, len(fleet.held), deadline)
-                progress(f"{len(fleet.held)} stations connected in {ramp_s:.1f} s, "
-                         f"{active} CPs active at the central")  # fmt: skip
-                if not steps:  # the CPs where drivers charge: the first stations'
-                    drivers.scheduler.offer_cps([s.cp_id for s in fleet.held[: plan.drivers]])
-                await asyncio.sleep(plan.settle)
-                progress("window start")
-                counted = drivers.counts()
-                before = _Snapshot.of(counters)
-                drivers.scheduler.start()
-                await asyncio.sleep(plan.window)
-                await drivers.scheduler.stop()
-                after = _Snapshot.of(counters)
-                progress("window end")
-                drained = await drivers.drain()
-                steps.append({
-                    "stations": total,
-                    "connected": len(fleet.held),
-                    "active_at_central": active,
-                    "ramp_s": ramp_s,
-                    "window": _window(before, after, counters),
-                    "remote_start": {
-                        **times.take(), "drained": drained, **_since(counted, drivers.counts()),
-                    },
-                })  # fmt: skip
+                step = await _step(plan, session, fleet, drivers, total=total, progress=progress)
+                steps.append(step)
+                if step["connected"] < total or step["active_at_central"] < total:
+                    progress(f"{total} stations not all online: no larger step")
+                    break
         finally:
             await fleet.close()
             await drivers.close()
