@@ -194,7 +194,7 @@ def build_parser(cls: type[Any], prog: str, description: str) -> argparse.Argume
     )
     for f in dataclasses.fields(cls):
         meta = f.metadata
-        hint = _base_type(typing.get_type_hints(cls)[f.name])
+        hint = _base_type(_type_hints(cls)[f.name])
         bounds = meta.get("bounds")
         shown = f" ({bounds.describe()})" if bounds is not None and bounds.describe() else ""
         kwargs: dict[str, Any] = {
@@ -229,7 +229,7 @@ def load_settings(
     env = os.environ if environ is None else environ
     config_path = getattr(args, "config", None) or env.get("EV_CONFIG")
     from_file = _read_yaml(config_path) if config_path else {}
-    hints = typing.get_type_hints(cls)
+    hints = _type_hints(cls)
     known = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     unknown = set(from_file) - known
     if unknown:
@@ -249,6 +249,17 @@ def load_settings(
             raise ConfigError(f"{source}: {problem}")
         values[f.name] = value
     return cls(**values)
+
+
+_HINTS: dict[type[Any], dict[str, Any]] = {}
+
+
+def _type_hints(cls: type[Any]) -> dict[str, Any]:
+    """Cached: resolving the annotations was most of a small load_settings call."""
+    hints = _HINTS.get(cls)
+    if hints is None:
+        hints = _HINTS[cls] = typing.get_type_hints(cls)
+    return hints
 
 
 def _pick(
