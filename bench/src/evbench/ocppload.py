@@ -75,7 +75,7 @@ class OcppLoadPlan:
     enrollment_token: str
     steps: tuple[int, ...]
     secrets: Path | None = None
-    window: float = 12.0
+    window: float = 10.0
     start_rate: float = 2.0  # supply requests per second in each window
     drivers: int = 24  # and as many stations' CPs where they charge
     charge_s: float = 2.0

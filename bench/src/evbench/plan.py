@@ -86,5 +86,5 @@ class BenchOptions:
     instruction_cps: int = 200  # CPs of the callgrind workload
     pin: bool = True  # the central on a core of its own (taskset), the rest on the others
     ocpp_steps: tuple[int, ...] = DEFAULT_OCPP_STEPS  # () = no OCPP step
-    ocpp_window: float = 12.0  # seconds measured at each OCPP step
+    ocpp_window: float = 10.0  # seconds measured at each OCPP step
     ocpp_start_rate: float = 4.0  # remote starts per second in each OCPP window
