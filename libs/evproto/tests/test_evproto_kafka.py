@@ -14,7 +14,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
-from evproto.errors import InvalidField
+from evproto.errors import BrokerError, InvalidField
 from evproto.kafka import (
     ConsumerLoop,
     KafkaSettings,
@@ -367,3 +367,54 @@ async def test_a_loop_stopped_while_its_broker_is_down_does_not_wait_to_commit()
     stop.set()
     await asyncio.wait_for(task, 2.0)  # a commit waiting on a dead broker takes ~6 s
     await loop.close()
+
+
+async def test_a_redelivering_publisher_produces_again_what_a_long_outage_failed() -> None:
+    """A record that times out (``message.timeout.ms``) while the broker is away stays
+    pending and is produced again: it reaches the broker once it is back, and it is
+    never counted as settled (a consumer committing after its outputs waits for it)."""
+    broker = EmbeddedBroker()
+    await asyncio.to_thread(broker.start)
+    try:
+        settings = KafkaSettings(broker.bootstrap, client_id=unique("t"), message_timeout_ms=1000)
+        pub = Publisher(settings, redeliver=True, stall_seconds=2.0)
+        await pub.start()
+        key = unique("CP")
+        await asyncio.wait_for(pub.publish(Topic.DIRECTIVES, key, directive(key)), DEADLINE)
+        await asyncio.to_thread(broker.stop)
+        late = pub.publish(Topic.DIRECTIVES, key, directive(key, "during the outage"))
+        await eventually(
+            lambda: pub.stats.publish_retries >= 2, DEADLINE, "the delivery failed, twice"
+        )
+        assert not late.done()
+        assert pub.settled_through == pub.published - 1
+
+        await asyncio.to_thread(broker.start)  # empty: the topics are made again
+        await asyncio.wait_for(late, 60)
+        assert (pub.stats.publish_failures, pub.settled_through) == (0, pub.published)
+        await pub.close()
+        seen = Collector()
+        partition = partition_for(key, Topic.DIRECTIVES.partitions)
+        loop = consumer(settings, seen, {Topic.DIRECTIVES: [partition]}, keys=frozenset({key}))
+        async with running(loop):
+            await eventually(
+                lambda: [m.reason for m in seen.messages] == ["during the outage"],  # type: ignore[attr-defined]
+                DEADLINE,
+                "the record on the topic",
+            )
+    finally:
+        await asyncio.to_thread(broker.stop)
+
+
+async def test_without_redelivery_a_record_failed_by_an_outage_fails_its_future() -> None:
+    broker = EmbeddedBroker()
+    await asyncio.to_thread(broker.start)
+    await asyncio.to_thread(broker.stop)
+    settings = KafkaSettings(broker.bootstrap, client_id=unique("t"), message_timeout_ms=500)
+    pub = Publisher(settings)
+    await pub.start()
+    key = unique("CP")
+    with pytest.raises(BrokerError):
+        await asyncio.wait_for(pub.publish(Topic.DIRECTIVES, key, directive(key)), DEADLINE)
+    assert (pub.stats.publish_failures, pub.settled_through) == (1, pub.published)
+    await pub.close(timeout=1.0)

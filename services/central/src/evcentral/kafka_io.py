@@ -54,7 +54,9 @@ class KafkaIO:
         self.settings = settings
         self.produced = KafkaStats()
         self.consumed = KafkaStats()
-        self.publisher = Publisher(settings, self.produced)
+        # a delivery failed by a long outage is produced again, never dropped: its
+        # cause stays uncommitted (outputs) or its outbox row stays (evcentral.outbox)
+        self.publisher = Publisher(settings, self.produced, redeliver=True)
         self._router = router
         self._create = create
         self.consumer = ConsumerLoop(

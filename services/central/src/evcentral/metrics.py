@@ -240,5 +240,11 @@ class KafkaCollector(Collector):
             produced.add_metric([name], sum(s.produced.get(name, 0) for s in self.stats))
             dead.add_metric([name], sum(s.dead_lettered.get(name, 0) for s in self.stats))
             lag.add_metric([name], lag_now.get(name, 0))
+        retries = CounterMetricFamily(
+            f"{self._prefix}_kafka_publish_retries",
+            "Deliveries that failed for a reason that passes (a long outage) and were "
+            "produced again",
+        )
         failures.add_metric([], sum(s.publish_failures for s in self.stats))
-        yield from (consumed, produced, dead, lag, failures)
+        retries.add_metric([], sum(s.publish_retries for s in self.stats))
+        yield from (consumed, produced, dead, lag, failures, retries)

@@ -6,12 +6,18 @@ event loops never stall. Every record goes to the partition
 one key read one partition. When librdkafka's local queue is full (a long
 broker outage) records wait in a backlog, in order, instead of blocking the
 event loop; :meth:`Publisher.room` lets a consumer hold off until it drains.
+With ``redeliver``, a record whose delivery failed for a reason that passes (it
+timed out after ``message.timeout.ms`` in a long outage, the partition had no
+leader) is produced again after a backoff instead of failing: it stays pending,
+so a consumer committing after its outputs (ConsumerLoop ``outputs``) never
+commits past it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
 import logging
 import time
 from collections import deque
@@ -46,6 +52,30 @@ _PRODUCER_LOST = frozenset(
 )
 
 
+# Delivery errors that pass: the record is produced again (with ``redeliver``).
+_RETRIABLE = frozenset(
+    {
+        KafkaError._MSG_TIMED_OUT,
+        KafkaError._TIMED_OUT,
+        KafkaError._TIMED_OUT_QUEUE,
+        KafkaError._TRANSPORT,
+        KafkaError._ALL_BROKERS_DOWN,
+        KafkaError._UNKNOWN_PARTITION,
+        KafkaError._UNKNOWN_TOPIC,
+        KafkaError.UNKNOWN_TOPIC_OR_PART,
+        KafkaError.REQUEST_TIMED_OUT,
+        KafkaError.NETWORK_EXCEPTION,
+        KafkaError.LEADER_NOT_AVAILABLE,
+        KafkaError.NOT_LEADER_FOR_PARTITION,
+        KafkaError.NOT_ENOUGH_REPLICAS,
+        KafkaError.NOT_ENOUGH_REPLICAS_AFTER_APPEND,
+        KafkaError.KAFKA_STORAGE_ERROR,
+    }
+)
+_REDELIVER_FIRST = 0.5  # seconds before a failed record is produced again; doubles
+_REDELIVER_MAX = 30.0
+
+
 @dataclass(slots=True)
 class _Pending:
     """A record handed to the producer and not yet confirmed by the broker."""
@@ -56,6 +86,7 @@ class _Pending:
     partition: int
     done: asyncio.Future[None]
     since: float
+    failures: int = 0  # deliveries that failed and were tried again (redeliver)
 
 
 class Publisher:
@@ -77,10 +108,14 @@ class Publisher:
         stats: KafkaStats | None = None,
         *,
         stall_seconds: float = 15.0,
+        redeliver: bool = False,
     ) -> None:
         self.stats = stats or KafkaStats()
         self._settings = settings
         self._stall_seconds = stall_seconds
+        self._redeliver = redeliver
+        # failed records waiting for their next try: a heap of (due time, id)
+        self._redeliveries: list[tuple[float, int]] = []
         self._producer = self._new_producer()
         self._generation = 0
         self._pending: dict[int, _Pending] = {}
@@ -122,6 +157,8 @@ class Publisher:
                 await self._replace_producer()
                 await asyncio.sleep(0.5)  # never a tight loop of new producers
                 continue
+            if self._redeliveries:
+                self._produce_due_redeliveries()
             if self._backlog:
                 self._drain_backlog()
             if self._pending:
@@ -152,6 +189,7 @@ class Publisher:
             await asyncio.to_thread(old.purge)
             await asyncio.to_thread(old.flush, 0)
         self._backlog.clear()
+        self._redeliveries.clear()  # every pending record is produced again below
         for record_id, pending in list(self._pending.items()):
             pending.since = now
             if self._backlog or not self._produce(record_id, pending):
@@ -184,6 +222,20 @@ class Publisher:
             del self._pending[self._next_id]
             raise broker_error(exc) from exc
         return pending.done
+
+    def _produce_due_redeliveries(self) -> None:
+        """Failed records whose backoff is over go to the producer again (behind the
+        backlog, if any)."""
+        now = time.monotonic()
+        while self._redeliveries and self._redeliveries[0][0] <= now:
+            _due, record_id = heapq.heappop(self._redeliveries)
+            pending = self._pending.get(record_id)
+            if pending is None:
+                continue
+            pending.since = now
+            if self._backlog or not self._produce(record_id, pending):
+                self._backlog.append(record_id)
+        self._update_room()
 
     def _drain_backlog(self) -> None:
         """Hand the producer what its full queue refused, while it takes them."""
@@ -245,9 +297,13 @@ class Publisher:
                 log.warning("kafka producer lost; replacing it %s", kv(error=err.str()))
             self._producer_lost = True  # the record stays pending; the new producer sends it
             return
-        pending = self._pending.pop(record_id, None)
+        pending = self._pending.get(record_id)
         if pending is None:
             return
+        if err is not None and self._redeliver and err.code() in _RETRIABLE:
+            self._redeliver_later(record_id, pending, err)  # kept in its place in _pending
+            return
+        del self._pending[record_id]
         if err is None:
             self.stats.broker_up = True
             KafkaStats.bump(self.stats.produced, pending.topic.value)
@@ -255,6 +311,22 @@ class Publisher:
         else:
             self.stats.publish_failures += 1
             _resolve(pending.done, broker_error(err))
+
+    def _redeliver_later(self, record_id: int, pending: _Pending, err: KafkaError) -> None:
+        pending.failures += 1
+        self.stats.publish_retries += 1
+        wait = min(_REDELIVER_MAX, _REDELIVER_FIRST * 2 ** (pending.failures - 1))
+        log.warning(
+            "delivery failed, producing it again %s",
+            kv(
+                topic=pending.topic.value,
+                key=pending.key.decode("utf-8", "replace"),
+                failures=pending.failures,
+                retry_in_s=f"{wait:.1f}",
+                error=err.str(),
+            ),
+        )
+        heapq.heappush(self._redeliveries, (time.monotonic() + wait, record_id))
 
     @property
     def pending(self) -> int:
@@ -270,7 +342,7 @@ class Publisher:
                 await asyncio.to_thread(self._producer.flush, 0.1)
             left = max(0.0, deadline - time.monotonic())
             remaining: int = await asyncio.to_thread(self._producer.flush, left)
-        return remaining + len(self._backlog)
+        return remaining + len(self._backlog) + len(self._redeliveries)
 
     async def close(self, timeout: float = 10.0) -> None:
         remaining = await self.flush(timeout)

@@ -22,6 +22,8 @@ class KafkaSettings:
     ssl_ca_file: str = ""
     # Small session timeout: consumer groups form in seconds on the embedded broker.
     session_timeout_ms: int = 6000
+    # How long librdkafka retries a record through an outage before reporting it failed.
+    message_timeout_ms: int = 600_000
 
     def common(self) -> dict[str, Any]:
         conf: dict[str, Any] = {
@@ -58,8 +60,9 @@ class KafkaSettings:
             "allow.auto.create.topics": False,
             "linger.ms": 2,
             # Keep retrying through a broker outage for up to 10 minutes; a record
-            # that still fails is reported to the caller, who keeps it.
-            "message.timeout.ms": 600_000,
+            # that still fails is reported to the caller, who keeps it (or, with
+            # Publisher(redeliver=True), produced again).
+            "message.timeout.ms": self.message_timeout_ms,
         }
 
     def consumer(self, group_id: str) -> dict[str, Any]:
@@ -83,6 +86,7 @@ class KafkaStats:
     consumed: dict[str, int] = field(default_factory=dict)
     dead_lettered: dict[str, int] = field(default_factory=dict)
     publish_failures: int = 0
+    publish_retries: int = 0  # deliveries that failed and were produced again (redeliver)
     broker_errors: int = 0
     broker_up: bool = False
 
