@@ -43,6 +43,7 @@ from evocpp.connector import (
     StopCause,
     cp_id_of,
 )
+from evocpp.meter import Reading
 from evocpp.metrics import OcppMetrics, Version
 from evocpp.settings import OcppSettings
 from evocpp.store import StationStatus, Store, TransactionRecord
@@ -395,12 +396,15 @@ class Station:
         connector.limits = {"max_eur": pending.max_eur, "max_minutes": pending.max_minutes}
         return StartAnswer(True, tx_id)
 
-    def meter(self, tx_id: str, energy_wh: float, power_w: float | None = None) -> None:
-        """A reading of the energy register during a transaction: the next telemetry."""
+    def meter(self, tx_id: str, reading: Reading) -> None:
+        """A reading of the energy register during a transaction: the next telemetry
+        (meter values without the register say nothing)."""
+        if reading.energy_wh is None:
+            return
         tx = self._store.transaction(tx_id)
         if tx is None or tx.ended:
             return
-        kwh, elapsed = self._billing.report(tx, energy_wh, power_w)
+        kwh, elapsed = self._billing.report(tx, reading.energy_wh, reading.power_w)
         self._check_limits(tx, kwh, elapsed)
 
     def _check_limits(self, tx: TransactionRecord, kwh: float, elapsed: float) -> None:

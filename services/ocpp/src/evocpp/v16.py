@@ -86,16 +86,12 @@ class StationV16(StationEndpoint, ChargePoint):  # type: ignore[misc]
     ) -> Any:
         tx_id = kwargs.get("transaction_id")
         if tx_id is not None:
-            reading = read_meter_values(meter_value)
-            if reading.energy_wh is not None:
-                self.station.meter(str(tx_id), reading.energy_wh, reading.power_w)
+            self.station.meter(str(tx_id), read_meter_values(meter_value))
         return call_result.MeterValues()
 
     @on(Action.stop_transaction)
     def on_stop_transaction(self, meter_stop: int, transaction_id: int, **kwargs: Any) -> Any:
-        reading = read_meter_values(kwargs.get("transaction_data"))
-        if reading.energy_wh is not None:
-            self.station.meter(str(transaction_id), reading.energy_wh, reading.power_w)
+        self.station.meter(str(transaction_id), read_meter_values(kwargs.get("transaction_data")))
         reason = StopReason(kwargs.get("reason") or "Local")
         self.station.stop_transaction(str(transaction_id), float(meter_stop), reason)
         return call_result.StopTransaction(id_tag_info=_ACCEPTED if kwargs.get("id_tag") else None)

@@ -103,8 +103,8 @@ class StationV201(StationEndpoint, ChargePoint):  # type: ignore[misc]
         known = self.station.transaction_of(tx_id)
         if known is None and event_type != "Ended":
             accepted = await self._bind(tx_id, evse, tag, reading.energy_wh, transaction_info)
-        elif known is not None and reading.energy_wh is not None:
-            self.station.meter(tx_id, reading.energy_wh, reading.power_w)
+        elif known is not None:
+            self.station.meter(tx_id, reading)
         if event_type == "Ended":
             stopped = str(transaction_info.get("stopped_reason") or "Local")
             self.station.stop_transaction(tx_id, reading.energy_wh, StopReason(stopped))
