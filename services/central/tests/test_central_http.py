@@ -11,8 +11,7 @@ import aiohttp
 import pytest
 from evcentral.app import Central
 from evcentral.journal import LogKind
-from evcentral.records import SessionRecord, SessionStatus
-from evproto.messages import Origin, Outcome
+from evproto.messages import Outcome
 from evproto.states import CpState
 
 VIEWER_TOKEN = "view-token"  # conftest's
@@ -279,33 +278,16 @@ async def test_reads_need_a_token_and_each_refusal_is_counted_and_journaled(
         assert (await http.call(central, "GET", path, token=None))[0] in (200, 503), path
 
 
-def _session(session_id: str, cp_id: str, driver_id: str) -> SessionRecord:
-    now = time.time()
-    return SessionRecord(
-        session_id=session_id,
-        cp_id=cp_id,
-        driver_id=driver_id,
-        origin=Origin.DRIVER,
-        status=SessionStatus.ENDED,
-        authorized_at=now - 60,
-        price=0.4,
-        started_at=now - 50,
-        ended_at=now,
-        kwh=1.0,
-        eur=0.4,
-        outcome=Outcome.COMPLETED,
-    )
-
-
 async def test_a_viewer_sees_drivers_by_a_stable_pseudonym(
-    central: Central, fleet: list[str], http
+    central: Central, fleet: list[str], http, ended_session
 ) -> None:
     for session_id, cp_id, driver_id in (
         ("S-1", fleet[0], "alice"),
         ("S-2", fleet[1], "alice"),
         ("S-3", fleet[0], "bob"),
     ):
-        central.db.save_session(_session(session_id, cp_id, driver_id))
+        ended = ended_session(session_id, cp_id, driver_id, Outcome.COMPLETED, time.time() - 60)
+        central.db.save_session(ended)
     status, body = await http.call(central, "GET", "/api/sessions")  # the operator
     assert status == 200 and {s["driver_id"] for s in body["sessions"]} == {"alice", "bob"}
     status, body = await http.call(central, "GET", "/api/sessions", token=VIEWER_TOKEN)
