@@ -102,6 +102,65 @@ async def test_a_handler_that_fails_for_a_while_is_retried_not_dead_lettered(
     assert loop.stats.dead_lettered == {}
 
 
+def _key_on_another_partition(key: str, topic: Topic) -> str:
+    while True:
+        other = unique("CP")
+        if partition_for(other, topic.partitions) != partition_for(key, topic.partitions):
+            return other
+
+
+async def test_a_record_failing_for_a_while_holds_back_its_partition_only(
+    kafka_settings: KafkaSettings,
+) -> None:
+    """A database locked for one key's record pauses that partition; the others go on,
+    and the held records are handled in order, once each, when it passes."""
+    held_key = unique("CP")
+    free_key = _key_on_another_partition(held_key, Topic.DIRECTIVES)
+    first, second, free = directive(held_key), directive(held_key), directive(free_key)
+    for key, msg in ((held_key, first), (held_key, second), (free_key, free)):
+        await published(kafka_settings, Topic.DIRECTIVES, key, msg)
+    locked = True
+    tries = 0
+    handled: list[Message] = []
+
+    async def handler(msg: Message, _record: Record) -> None:
+        nonlocal tries
+        if msg == first and locked:
+            tries += 1
+            raise TimeoutError("database is locked")
+        handled.append(msg)
+
+    partitions = {
+        Topic.DIRECTIVES: [
+            partition_for(k, Topic.DIRECTIVES.partitions) for k in (held_key, free_key)
+        ]
+    }
+    loop = ConsumerLoop(
+        kafka_settings,
+        group_id=unique("g"),
+        partitions=partitions,
+        handler=handler,
+        dead_letters=None,
+        keys=frozenset({held_key, free_key}),
+    )
+    stop = asyncio.Event()
+    task = asyncio.create_task(loop.run(stop))
+    try:
+        await eventually(lambda: free in handled and tries >= 2, DEADLINE, "the free key handled")
+        later = directive(free_key)
+        await published(kafka_settings, Topic.DIRECTIVES, free_key, later)
+        await eventually(lambda: later in handled, DEADLINE, "the free key goes on")
+        assert first not in handled and second not in handled  # held back, in order
+        locked = False
+        await eventually(lambda: second in handled, DEADLINE, "the held records handled")
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, DEADLINE)
+        await loop.close()
+    assert handled == [free, later, first, second]
+    assert loop.stats.dead_lettered == {}
+
+
 def _directives_of(
     settings: KafkaSettings, group: str, key: str, handler: Any, **options: Any
 ) -> ConsumerLoop:

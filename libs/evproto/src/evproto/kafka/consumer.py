@@ -1,17 +1,17 @@
 """A consumer loop: read assigned partitions, validate, hand each message to a
-handler, dead-letter poison records, commit after the handler succeeded."""
+handler, dead-letter poison records, hold back a partition whose record fails for
+a while, commit after the handler succeeded."""
 
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
+import random
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-import tenacity
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
 from confluent_kafka import Message as KafkaRecord
 
@@ -31,12 +31,21 @@ log = logging.getLogger("evproto.kafka")
 
 TEMPORARY_ERRORS: tuple[type[BaseException], ...] = (BrokerError, OSError, TimeoutError)
 """Failures that pass (broker away, disk full, a timeout): retried, never dead-lettered."""
+_RETRY_FIRST_WAIT = 0.2  # seconds a partition is held after its first temporary failure
 _RETRY_MAX_WAIT = 5.0
 _SETTLE_AT_STOP = 3.0  # seconds a stopping loop waits for its outputs to be confirmed
 
 
-class _Abandoned(Exception):
-    """The loop is stopping while a record still fails temporarily: leave it uncommitted."""
+class _FailingForNow(Exception):
+    """The record's handler failed temporarily: its partition is held back."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Held:
+    """A partition paused at a record that failed temporarily, until ``until``."""
+
+    offset: int  # the failing record's, read again on resumption
+    until: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,9 +73,11 @@ class ConsumerLoop:
     its topic, or whose handler raises a :class:`MessageError` or any error that
     is not ``temporary``, goes to the dead-letter topic at once with the reason (a
     poison record never holds up the next one). A ``temporary`` failure (database
-    locked, disk full, broker away) is retried with backoff until it passes: the
-    loop reads nothing meanwhile (Kafka keeps the records), and a stop during it
-    leaves that record uncommitted, to be read again. With ``outputs``, the
+    locked, disk full, broker away) holds back that record's partition alone: it is
+    paused and rewound to the record, and read again after a backoff (0.2 s
+    doubling to 5 s, with jitter) until the handler passes, while the other
+    partitions go on; a stop meanwhile leaves that record uncommitted, to be read
+    again. With ``outputs``, the
     records the handlers published through it must be confirmed by the broker
     before the offsets of what caused them are committed (a crash in between
     reads the cause again, and idempotent handlers answer it again), and no
@@ -118,13 +129,8 @@ class ConsumerLoop:
         self._letters: list[asyncio.Future[None]] = []  # this batch's dead letters
         # handled batches waiting for their outputs: (last output id, next offsets)
         self._unsettled: deque[tuple[int, dict[tuple[str, int], int]]] = deque()
-        self._stopping: asyncio.Event = asyncio.Event()
-        self._retrying = tenacity.AsyncRetrying(
-            stop=lambda _state: self._stopping.is_set(),
-            wait=tenacity.wait_exponential_jitter(multiplier=0.2, max=_RETRY_MAX_WAIT, jitter=0.2),
-            retry=tenacity.retry_if_exception_type(temporary),
-            reraise=True,
-        )
+        self._held: dict[tuple[str, int], _Held] = {}  # partitions paused at a failing record
+        self._failures: dict[tuple[str, int], int] = {}  # in a row, per partition
         self._assigned: list[TopicPartition] = []
         # next offset per partition: handled by us, and confirmed committed by the broker
         self._handled: dict[tuple[str, int], int] = {}
@@ -200,13 +206,14 @@ class ConsumerLoop:
         is a round trip in which nothing is fetched, added to every record's latency);
         the last one is committed synchronously when the loop stops.
         """
-        self._stopping = stop
         if not self._assigned:
             await self.assign()
         try:
             while not stop.is_set():
                 if self._outputs is not None:
                     await self._outputs.room()  # backpressure: the producer's queue is full
+                if self._held:
+                    self._resume_due()
                 records = await asyncio.to_thread(self._fetch, 0.2)
                 last: dict[tuple[str, int], int] = {}
                 for record in records:
@@ -216,11 +223,17 @@ class ConsumerLoop:
                             self._on_error(err)
                         continue
                     self.stats.broker_up = True
+                    where = (record.topic() or "", record.partition() or 0)
+                    if where in self._held:
+                        continue  # behind a record that failed: read again on resumption
                     try:
                         await self._process(record)
-                    except _Abandoned:
-                        break  # stopping: this record and the rest of the batch are read again
-                    last[(record.topic() or "", record.partition() or 0)] = record.offset() or 0
+                    except _FailingForNow as failing:
+                        self._hold(where, record.offset() or 0, failing.__cause__)
+                        continue
+                    last[where] = record.offset() or 0
+                    if self._failures:
+                        self._failures.pop(where, None)
                 if self._letters:
                     await self._letters_delivered()
                 if last:
@@ -256,35 +269,46 @@ class ConsumerLoop:
             await self._dead_letter(record, meta, exc.message)
             return
         try:
-            try:
-                await self._handler(msg, meta)
-            except self._temporary as exc:
-                await self._retry_handler(msg, meta, exc)
+            await self._handler(msg, meta)
         except MessageError as exc:
             await self._dead_letter(record, meta, exc.message)
-        except self._temporary as exc:  # still failing when the loop stops
-            log.warning(
-                "stopping, record left unhandled %s",
-                kv(topic=topic.value, offset=meta.offset, error=repr(exc)),
-            )
-            raise _Abandoned from exc
+        except self._temporary as exc:
+            raise _FailingForNow from exc
         except Exception as exc:  # poison: retrying would fail the same way
             log.exception("handler failed, dead-lettering %s", kv(topic=topic, offset=meta.offset))
             await self._dead_letter(record, meta, f"handler failed: {exc!r}")
 
-    async def _retry_handler(self, msg: Message, meta: Record, failure: BaseException) -> None:
-        """Run the handler again under the back-off until it passes; at stop the last
-        failure is raised.
+    def _hold(self, where: tuple[str, int], offset: int, failure: BaseException | None) -> None:
+        """Pause the partition and rewind it to the failing record, for a backoff."""
+        failures = self._failures.get(where, 0) + 1
+        self._failures[where] = failures
+        wait = min(_RETRY_MAX_WAIT, _RETRY_FIRST_WAIT * 2 ** (failures - 1))
+        wait *= random.uniform(0.8, 1.2)  # jitter
+        self._held[where] = _Held(offset, time.monotonic() + wait)
+        tp = TopicPartition(where[0], where[1], offset)
+        self._consumer.pause([tp])
+        self._consumer.seek(tp)  # drops what was fetched after it
+        log.warning(
+            "handler failed, partition held back %s",
+            kv(
+                topic=where[0],
+                partition=where[1],
+                offset=offset,
+                attempt=failures,
+                retry_in_s=f"{wait:.1f}",
+                error=repr(failure),
+            ),
+        )
 
-        The first attempt ran bare (tenacity costs ~13 µs a call, paid on every
-        record otherwise); its failure is tenacity's first attempt here.
-        """
-        retrying = self._retrying.copy(before_sleep=functools.partial(_log_retry, meta))
-        async for attempt in retrying:
-            with attempt:
-                if attempt.retry_state.attempt_number == 1:
-                    raise failure
-                await self._handler(msg, meta)
+    def _resume_due(self) -> None:
+        """Read the held partitions whose backoff is over again, from the failed record."""
+        now = time.monotonic()
+        for where, held in list(self._held.items()):
+            if held.until <= now:
+                del self._held[where]
+                tp = TopicPartition(where[0], where[1], held.offset)
+                self._consumer.resume([tp])
+                self._consumer.seek(tp)
 
     async def _dead_letter(self, record: KafkaRecord, meta: Record, reason: str) -> None:
         KafkaStats.bump(self.stats.dead_lettered, meta.topic.value)
@@ -396,16 +420,3 @@ class ConsumerLoop:
 
     async def close(self) -> None:
         await asyncio.to_thread(self._consumer.close)
-
-
-def _log_retry(meta: Record, state: tenacity.RetryCallState) -> None:
-    exc = state.outcome.exception() if state.outcome else None
-    log.warning(
-        "handler failed, retrying %s",
-        kv(
-            topic=meta.topic.value,
-            offset=meta.offset,
-            attempt=state.attempt_number,
-            error=repr(exc),
-        ),
-    )
