@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from evbench.costs import measure_central_records
 from evbench.instructions import (
     InstructionError,
     Server,
@@ -17,7 +18,8 @@ from evbench.instructions import (
     measure_per_heartbeat,
 )
 from evbench.pinning import Pinning
-from evstack.broker import free_port
+from evbench.session_costs import SessionWorkload
+from evstack.broker import EmbeddedBroker, free_port
 from evstack.tools import require_tool
 
 
@@ -65,3 +67,20 @@ def test_a_pinned_process_runs_only_on_its_cores() -> None:
     finally:
         proc.kill()
         proc.wait()
+
+
+@pytest.mark.slow
+def test_the_central_is_counted_per_authorization_and_per_telemetry(
+    embedded_broker: EmbeddedBroker, tmp_path: Path
+) -> None:
+    require_tool("valgrind", "to count instructions (callgrind)")
+    workload = SessionWorkload(
+        cps=3, auths_short=1, auths_long=3, sessions=2, telemetry_short=1, telemetry_long=3
+    )
+    found = measure_central_records(embedded_broker.bootstrap, tmp_path, workload)
+    assert "error" not in found, found
+    assert found["authorization"]["records"] == 2 and found["telemetry"]["records"] == 4
+    # reading, checking, answering, sealing and proving: far more than a heartbeat's work,
+    # far less than a second of it
+    for kind in ("authorization", "telemetry"):
+        assert 100_000 < found[kind]["instructions_per_record"] < 100_000_000, found[kind]

@@ -79,3 +79,9 @@ def test_steps_above_10000_cps_hold_1000_sessions_at_a_5_s_heartbeat() -> None:
 def test_the_open_files_limit_is_at_least_what_it_was() -> None:
     before, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     assert raise_fd_limit() >= before
+
+
+def test_a_step_can_name_its_heartbeat_interval() -> None:
+    plain, named = steps_for((10_000, (10_000, 5.0)), session_s=20.0)
+    assert (plain.interval, plain.label) == (1.0, "10000")
+    assert (named.interval, named.label, named.sessions) == (5.0, "10000@5", 1_000)

@@ -11,19 +11,44 @@ import json
 import sys
 from pathlib import Path
 
-from evbench.plan import DEFAULT_OCPP_STEPS, DEFAULT_STEPS, BenchOptions
+from evproto.messages import MAX_STATUS_INTERVAL, MIN_STATUS_INTERVAL
+
+from evbench.plan import DEFAULT_OCPP_STEPS, DEFAULT_STEPS, BenchOptions, StepSpec
 from evbench.report import render_markdown, summarize_run
 from evbench.run import BenchError, run_benchmark
 
 
-def _steps(text: str) -> tuple[int, ...]:
+def _step(part: str) -> StepSpec:
+    """``CPS`` or ``CPS@INTERVAL`` (the heartbeat interval the central names, seconds)."""
+    cps_text, at, interval_text = part.partition("@")
+    cps = int(cps_text)
+    if cps < 1:
+        raise ValueError("every step needs at least 1 CP")
+    if not at:
+        return cps
+    interval = float(interval_text)
+    if not MIN_STATUS_INTERVAL <= interval <= MAX_STATUS_INTERVAL:
+        raise ValueError(f"an interval is {MIN_STATUS_INTERVAL:g} to {MAX_STATUS_INTERVAL:g} s")
+    return (cps, interval)
+
+
+def _steps(text: str) -> tuple[StepSpec, ...]:
     try:
-        steps = tuple(int(part) for part in text.split(","))
+        return tuple(_step(part) for part in text.split(","))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: steps are comma-separated CPS or CPS@INTERVAL ({exc})"
+        ) from None
+
+
+def _counts(text: str) -> tuple[int, ...]:
+    try:
+        counts = tuple(int(part) for part in text.split(","))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of CPs") from None
-    if not steps or min(steps) < 1:
-        raise argparse.ArgumentTypeError("every step needs at least 1 CP")
-    return steps
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list") from None
+    if not counts or min(counts) < 1:
+        raise argparse.ArgumentTypeError("every step needs at least 1")
+    return counts
 
 
 def _findings(path: Path) -> str:
@@ -51,7 +76,8 @@ def main(argv: list[str] | None = None) -> int:
         type=_steps,
         default=DEFAULT_STEPS,
         help="CPs per step, comma-separated (default 1000,2000,5000,10000; steps above "
-        "10,000 run with the central's 5 s heartbeat interval)",
+        "10,000 run with the central's 5 s heartbeat interval; CPS@S names the interval, "
+        "e.g. 10000@5)",
     )
     d = BenchOptions()
     parser.add_argument("--session-s", type=float, default=d.session_s, help="supply seconds")
@@ -67,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-pin", action="store_true", help="do not pin processes to cores")
     parser.add_argument(
         "--ocpp-steps",
-        type=_steps,
+        type=_counts,
         default=DEFAULT_OCPP_STEPS,
         help="OCPP stations per step of the gateway's step, ascending (default 250,500,1000,2000)",
     )
@@ -77,6 +103,9 @@ def main(argv: list[str] | None = None) -> int:
         choices=("ocpp",),
         help="run one step alone (ocpp: no CP steps, no callgrind, no py-spy); without "
         "--out the result goes to WORKDIR/only-STEP.json and .md, not to docs/",
+        "--no-references",
+        action="store_true",
+        help="skip the bare and FramedConnection servers' loads (a quicker probe of a step)",
     )
     parser.add_argument(
         "--findings",
@@ -109,6 +138,7 @@ def main(argv: list[str] | None = None) -> int:
         instructions=not (args.no_instructions or only_ocpp),
         pin=not args.no_pin,
         ocpp_steps=() if args.no_ocpp else tuple(sorted(args.ocpp_steps)),
+        references=not args.no_references,
     )
     try:
         raw = run_benchmark(options, args.workdir)

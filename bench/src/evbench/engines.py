@@ -164,6 +164,14 @@ class EngineFleet:
                 running.outcome, running.reason = Outcome.ABORTED, "stopped by the operator"
             running.end.set()
 
+    def running(self) -> dict[str, Directive]:
+        """The START of each supply running now, by CP id."""
+        return {cp_id: supply.directive for cp_id, supply in self._supplies.items()}
+
+    def report(self, cp_id: str, msg: Message) -> None:
+        """Publish ``msg`` as the CP's engine does: proven with its record key."""
+        self._publish(cp_id, msg)
+
     def _publish(self, cp_id: str, msg: Message) -> None:
         key = self._record_keys(cp_id)
         assert key is not None, "a supply runs only on a directive checked with the key"

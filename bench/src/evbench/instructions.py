@@ -15,6 +15,7 @@ work that grows with how long a slow run takes, not with heartbeats.
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import re
 import shutil
@@ -23,9 +24,10 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from evproto.errors import EvError
 
@@ -37,6 +39,7 @@ __all__ = [
     "callgrind_available",
     "main_thread_instructions",
     "measure_per_heartbeat",
+    "run_under_callgrind",
 ]
 
 _TOTALS = re.compile(rb"^(?:summary|totals):\s+(\d+)", re.MULTILINE)
@@ -102,7 +105,12 @@ def measure_per_heartbeat(server: Server, workload: Workload, workdir: Path) -> 
         shutil.rmtree(out_dir, ignore_errors=True)
         out_dir.mkdir(parents=True)
         server.before_each()
-        totals[name] = _one_run(server, workload, beats, out_dir)
+        totals[name] = run_under_callgrind(
+            server,
+            out_dir,
+            workload.timeout,
+            functools.partial(_drive, server.address, workload, beats),
+        )
     per = (totals["long"] - totals["short"]) / workload.heartbeats
     return {
         "instructions_per_heartbeat": per,
@@ -113,7 +121,12 @@ def measure_per_heartbeat(server: Server, workload: Workload, workdir: Path) -> 
     }
 
 
-def _one_run(server: Server, workload: Workload, beats: int, out_dir: Path) -> int:
+Drive = Callable[[float], Coroutine[Any, Any, None]]  # the workload, given its deadline (monotonic)
+
+
+def run_under_callgrind(server: Server, out_dir: Path, timeout: float, drive: Drive) -> int:
+    """Start ``server`` under callgrind, run ``drive`` against it, stop it: the main
+    thread's instruction total."""
     argv = [
         *server.prefix,
         "valgrind",
@@ -127,9 +140,9 @@ def _one_run(server: Server, workload: Workload, beats: int, out_dir: Path) -> i
     with open(out_dir / "server.log", "wb") as log:
         proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env)
         try:
-            deadline = time.monotonic() + workload.timeout
+            deadline = time.monotonic() + timeout
             _wait_ready(server, proc, deadline)
-            asyncio.run(_drive(server.address, workload, beats, deadline))
+            asyncio.run(drive(deadline))
             proc.terminate()
             proc.wait(max(10.0, deadline - time.monotonic()))
         except (subprocess.TimeoutExpired, TimeoutError) as exc:

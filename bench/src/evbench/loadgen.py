@@ -69,6 +69,7 @@ class LoadPlan:
     probes: int = 20
     interval: float = 1.0
     detect_killed: bool = False  # at the end, time a killed CP's DISCONNECTED (needs probes)
+    sample_readers: bool = True  # one real driver consumer per design (reads per message)
     sources: int = 8
     settle: float = 3.0
     ramp_deadline: float = 120.0  # CPs not connected by then are given up
@@ -132,10 +133,16 @@ class _SessionRig:
             release=self.scheduler.release,
         )
         sample = driver_ids[0] if driver_ids else "D-00000"
-        self.samples = [
-            SampleReader(settings, sample, whole_topics=False, group_id=f"{group}-sample-ours"),
-            SampleReader(settings, sample, whole_topics=True, group_id=f"{group}-sample-seed"),
-        ]
+        # the whole-topic reader fetches every batch of both driver topics again
+        # (twice the broker's fetch work on them): only where asked
+        self.samples = (
+            [
+                SampleReader(settings, sample, whole_topics=False, group_id=f"{group}-sample-ours"),
+                SampleReader(settings, sample, whole_topics=True, group_id=f"{group}-sample-seed"),
+            ]
+            if plan.sample_readers
+            else []
+        )
         self.supplying_samples: list[tuple[float, int]] = []
         self._secrets = secrets
         self._enrollment_token = plan.enrollment_token
@@ -475,6 +482,11 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="at the end, kill two probe CPs (reset, silent) and time their DISCONNECTED",
     )
+    p.add_argument(
+        "--no-sample-readers",
+        action="store_true",
+        help="no real sample driver consumers (the one reading whole topics loads the broker)",
+    )
     p.add_argument("--sources", type=int, default=8, help="loopback source addresses")
     p.add_argument("--run-id", default=f"run-{int(time.time())}", help="prefix of consumer groups")
     p.add_argument("--out", type=Path, help="write the JSON result here instead of stdout")
@@ -522,6 +534,7 @@ def main(argv: list[str] | None = None) -> int:
         probes=args.probes,
         interval=args.interval,
         detect_killed=args.detect_killed,
+        sample_readers=not args.no_sample_readers,
         settle=args.settle,
         ramp_deadline=args.ramp_deadline,
         sources=args.sources,

@@ -10,9 +10,11 @@ __all__ = [
     "DEFAULT_STEPS",
     "LARGE_FLEET_CPS",
     "LARGE_FLEET_INTERVAL_S",
+    "SAMPLE_READERS_UP_TO",
     "TARGETS",
     "BenchOptions",
     "Step",
+    "StepSpec",
     "interval_for",
     "steps_for",
 ]
@@ -24,6 +26,9 @@ DEFAULT_OCPP_STEPS = (250, 500, 1_000, 2_000)
 # heartbeat interval a central of a large fleet names (docs/decisions.md)
 LARGE_FLEET_CPS = 10_000
 LARGE_FLEET_INTERVAL_S = 5.0
+# the real sample consumers (one reads both driver topics whole, doubling the broker's
+# fetch work on them) run only up to here; the fleet's tally gives reads per message anyway
+SAMPLE_READERS_UP_TO = 5_000
 SESSIONS_PER_CP = 0.1  # one CP in ten is supplying: 1,000 concurrent sessions at 10,000 CPs
 MAX_SESSIONS = 1_000  # the target; steps above 10,000 CPs are about holding the CPs
 
@@ -45,6 +50,13 @@ class Step:
     rate: float  # supply requests per second
     session_s: float
     sessions: int  # concurrent sessions aimed at (rate x session length)
+    interval: float = 1.0  # the heartbeat interval the central names (seconds)
+
+    @property
+    def label(self) -> str:
+        """``10000``, or ``10000@5`` when the interval is not the one its size gets."""
+        default = self.interval == interval_for(self.cps)
+        return f"{self.cps}" if default else f"{self.cps}@{self.interval:g}"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -55,10 +67,15 @@ def interval_for(cps: int) -> float:
     return LARGE_FLEET_INTERVAL_S if cps > LARGE_FLEET_CPS else 1.0
 
 
-def steps_for(cps_steps: tuple[int, ...], session_s: float) -> list[Step]:
-    """Each step supplies at one CP in ten (at most 1,000), from a quarter more drivers."""
+StepSpec = int | tuple[int, float]  # CPs, or CPs and the heartbeat interval
+
+
+def steps_for(cps_steps: tuple[StepSpec, ...], session_s: float) -> list[Step]:
+    """Each step supplies at one CP in ten (at most 1,000), from a quarter more drivers;
+    a step without its own interval gets :func:`interval_for` its CPs."""
     steps = []
-    for cps in cps_steps:
+    for spec in cps_steps:
+        cps, interval = spec if isinstance(spec, tuple) else (spec, interval_for(spec))
         sessions = min(MAX_SESSIONS, max(1, round(cps * SESSIONS_PER_CP)))
         steps.append(
             Step(
@@ -67,6 +84,7 @@ def steps_for(cps_steps: tuple[int, ...], session_s: float) -> list[Step]:
                 rate=sessions / session_s,
                 session_s=session_s,
                 sessions=sessions,
+                interval=interval,
             )
         )
     return steps
@@ -74,7 +92,7 @@ def steps_for(cps_steps: tuple[int, ...], session_s: float) -> list[Step]:
 
 @dataclass(frozen=True, slots=True)
 class BenchOptions:
-    steps: tuple[int, ...] = DEFAULT_STEPS
+    steps: tuple[StepSpec, ...] = DEFAULT_STEPS
     session_s: float = 20.0
     heartbeat_window: float = 12.0
     session_window: float = 30.0
@@ -88,3 +106,4 @@ class BenchOptions:
     ocpp_steps: tuple[int, ...] = DEFAULT_OCPP_STEPS  # () = no OCPP step
     ocpp_window: float = 10.0  # seconds measured at each OCPP step
     ocpp_start_rate: float = 4.0  # remote starts per second in each OCPP window
+    references: bool = True  # the bare and framed servers' loads before each step

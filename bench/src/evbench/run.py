@@ -39,15 +39,17 @@ from evproto.errors import EvError
 from evstack.broker import free_port
 from evstack.localstack import LocalStack, ManagedProcess, console_script
 
+from evbench.brokercost import measure_hop_cost
 from evbench.costs import measure_costs
 from evbench.instructions import Workload, callgrind_available
 from evbench.limits import raise_fd_limit
 from evbench.looplag import Buckets, lag_between, scrape_lag_buckets
 from evbench.ocppstep import GATEWAY_ARGS, loadgen_argv, loadgen_budget, window_figures
 from evbench.pinning import Pinning
-from evbench.plan import BenchOptions, Step, interval_for, steps_for
+from evbench.plan import SAMPLE_READERS_UP_TO, BenchOptions, Step, steps_for
 from evbench.procstat import MACHINE, ProcessSampler
 from evbench.profile import PySpy
+from evbench.session_costs import SessionWorkload
 from evbench.stats import spread
 
 __all__ = ["BenchError", "central_missing", "run_benchmark", "wait_ready"]
@@ -93,16 +95,6 @@ def wait_ready(stack: LocalStack, central: ManagedProcess, timeout: float = 60.0
             pass
         time.sleep(0.3)
     raise BenchError(f"evcentral was not ready within {timeout}s; see {central.log_path}")
-
-
-def _children(pid: int) -> list[int]:
-    found: list[int] = []
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        try:
-            found += [int(p) for p in (task / "children").read_text().split()]
-        except OSError:
-            continue
-    return found
 
 
 class _Loadgen:
@@ -200,14 +192,13 @@ class _Bench:
     def start(self, first_interval: float) -> dict[str, Any]:
         _say(f"starting the embedded broker in {self.workdir}")
         self.pinning.pin_self()
-        self.stack.start_broker()
-        for pid in _children(os.getpid()):
-            self.sampler.watch("broker", pid)
-            self.pinning.pin("broker", pid)
+        self._start_broker()
         costs = self._count_instructions()
+        hop_cost = self._broker_hop_cost()
         self._start_central(first_interval)
         # silence closes a framed link as the central's idle timeout does (3 × interval)
-        silence = 3 * max((interval_for(cps) for cps in self.options.steps), default=1.0)
+        plan = steps_for(self.options.steps, self.options.session_s)
+        silence = 3 * max((step.interval for step in plan), default=1.0)
         framed = ["--framed", "--idle-timeout", f"{silence:g}"]
         for name, extra in (("bare", []), ("framed", framed)):
             address = f"127.0.0.1:{free_port()}"
@@ -229,7 +220,50 @@ class _Bench:
             "central_idle_cores": idle,
             "central_idle_rss_mb": (self.sampler.last_rss("central", time.time()) or 0) / 2**20,
             "costs": costs,
+            "broker_hop_cost": hop_cost,
         }
+
+    def _start_broker(self) -> None:
+        broker = self.stack.start_broker()
+        if broker.pid is not None:
+            self.sampler.watch("broker", broker.pid)
+            self.pinning.pin("broker", broker.pid)
+
+    def fresh_broker(self, interval: float) -> None:
+        """A new, empty broker and the central restarted on it (its database stays).
+
+        The embedded broker keeps every record in memory, and each fetch of a
+        partition lists every batch it holds, so its cost grows with what the
+        earlier steps wrote; a Kafka broker deletes old segments (retention).
+        """
+        _say("restarting the embedded broker empty, and the central on it")
+        if self.stack.central is not None and self.stack.central.alive:
+            self.sampler.forget("central")
+            self.stack.central.stop()
+        self.sampler.forget("broker")
+        if self.stack.broker is not None:
+            self.stack.broker.stop()
+        self._start_broker()
+        self._start_central(interval)
+
+    def _broker_hop_cost(self) -> dict[str, Any] | None:
+        """The embedded broker's CPU per hop by batches held (:mod:`evbench.brokercost`)."""
+        if not self.options.instructions:
+            return None
+        _say("timing the embedded broker's CPU per hop by the batches a partition holds")
+        try:
+            found = measure_hop_cost(
+                self.workdir / "hopcost", pin=lambda pid: self.pinning.pin("broker", pid)
+            )
+        except (EvError, OSError, TimeoutError) as exc:
+            _say(f"broker cost per hop not measured: {exc}")
+            return {"error": str(exc)}
+        levels = ", ".join(
+            f"{lv['batches_per_partition']:,} held: {lv['broker_us_per_hop']:,.0f} µs"
+            for lv in found["levels"]
+        )
+        _say(f"broker CPU per hop: {levels}")
+        return found
 
     def _count_instructions(self) -> dict[str, Any] | None:
         if not self.options.instructions:
@@ -238,15 +272,20 @@ class _Bench:
         if missing is not None:
             _say(f"instructions per heartbeat not counted: {missing}")
             return {"error": missing}
-        _say("counting instructions per heartbeat under callgrind (bare, framed, central)")
+        _say(
+            "counting instructions under callgrind: per heartbeat (bare, framed, central), "
+            "per authorization and per telemetry record (central)"
+        )
         workload = Workload(cps=self.options.instruction_cps)
         costs = measure_costs(
             self.stack.bootstrap,
             self.workdir / "callgrind",
             workload,
             self.pinning.prefix("central"),
+            sessions=SessionWorkload(),
         )
         _say(f"instructions per heartbeat: {_instruction_summary(costs)}")
+        _say(f"central instructions per record: {_record_summary(costs)}")
         return costs
 
     def _start_central(self, interval: float) -> None:
@@ -304,17 +343,20 @@ class _Bench:
             proc.stop()
         self.stack.stop()
 
-    def run_step(self, step: Step, last: bool) -> dict[str, Any]:
+    def run_step(self, step: Step, last: bool, fresh: bool = False) -> dict[str, Any]:
+        """One load step; ``fresh``: on a new, empty broker (:meth:`fresh_broker`)."""
         o = self.options
-        tag = f"{step.cps}"
-        interval = interval_for(step.cps)
-        if interval != self.interval:
+        tag = step.label
+        interval = step.interval
+        if fresh:
+            self.fresh_broker(interval)
+        elif interval != self.interval:
             self._start_central(interval)
         common = ["--cps", str(step.cps), "--sources", "8", "--log-level", "WARNING",
                   "--interval", f"{interval:g}"]  # fmt: skip
         generator = self.pinning.prefix("loadgen")
-        references: dict[str, dict[str, Any]] = {}
-        for name in ("bare", "framed"):
+        references: dict[str, dict[str, Any]] = {"bare": {}, "framed": {}}
+        for name in ("bare", "framed") if o.references else ():
             load = _Loadgen(
                 f"{name}-{tag}",
                 [*common, "--central", self.addresses[name], "--probes", "0",
@@ -342,6 +384,7 @@ class _Bench:
              "--session-s", str(step.session_s), "--heartbeat-window", str(o.heartbeat_window),
              "--duration", str(o.session_window), "--probes", str(o.probes),
              "--detect-killed",
+             *([] if step.cps <= SAMPLE_READERS_UP_TO else ["--no-sample-readers"]),
              "--run-id", f"bench-{tag}-{int(time.time())}"],
             self.workdir / f"central-{tag}.json",
             self.workdir / f"loadgen-central-{tag}.log",
@@ -429,11 +472,11 @@ def run_benchmark(options: BenchOptions, workdir: Path) -> dict[str, Any]:
     plan = steps_for(options.steps, options.session_s)
     ocpp: dict[str, Any] | None = None
     try:
-        baseline = bench.start(interval_for(plan[0].cps) if plan else 1.0)
+        baseline = bench.start(plan[0].interval if plan else 1.0)
         for i, step in enumerate(plan):
             _say(f"step {i + 1}/{len(plan)}: {step.cps} CPs, {step.sessions} sessions")
             try:
-                steps.append(bench.run_step(step, last=i == len(plan) - 1))
+                steps.append(bench.run_step(step, last=i == len(plan) - 1, fresh=i > 0))
             except BenchError as exc:  # report what ran; a larger step would fail too
                 _say(f"step {step.cps} failed: {exc.message}")
                 steps.append({"step": step.to_dict(), "error": exc.message})
@@ -477,4 +520,15 @@ def _instruction_summary(costs: dict[str, Any]) -> str:
     for name in ("bare", "framed", "central"):
         per = (costs.get(name) or {}).get("instructions_per_heartbeat")
         parts.append(f"{name} {per:,.0f}" if per else f"{name} –")
+    return ", ".join(parts)
+
+
+def _record_summary(costs: dict[str, Any]) -> str:
+    found = costs.get("central_records") or {}
+    if "error" in found:
+        return str(found["error"])
+    parts = []
+    for kind in ("authorization", "telemetry"):
+        per = (found.get(kind) or {}).get("instructions_per_record")
+        parts.append(f"{kind} {per:,.0f}" if per else f"{kind} –")
     return ", ".join(parts)
