@@ -103,6 +103,8 @@ def main(argv: list[str] | None = None) -> int:
         choices=("ocpp",),
         help="run one step alone (ocpp: no CP steps, no callgrind, no py-spy); without "
         "--out the result goes to WORKDIR/only-STEP.json and .md, not to docs/",
+    )
+    parser.add_argument(
         "--no-references",
         action="store_true",
         help="skip the bare and FramedConnection servers' loads (a quicker probe of a step)",

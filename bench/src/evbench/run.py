@@ -304,10 +304,13 @@ class _Bench:
         self.sampler.watch("central", central.pid)
         self.interval = interval
 
-    def run_ocpp(self) -> dict[str, Any]:
-        """The OCPP step (:mod:`evbench.ocppstep`): the gateway alone on the servers' core."""
+    def run_ocpp(self, fresh: bool = False) -> dict[str, Any]:
+        """The OCPP step (:mod:`evbench.ocppstep`): the gateway alone on the servers' core;
+        ``fresh``: on a new, empty broker (:meth:`fresh_broker`)."""
         s = self.stack
-        if self.interval != 1.0:
+        if fresh:
+            self.fresh_broker(1.0)
+        elif self.interval != 1.0:
             self._start_central(1.0)
         central = s.central
         assert central is not None
@@ -483,7 +486,7 @@ def run_benchmark(options: BenchOptions, workdir: Path) -> dict[str, Any]:
                 break
         if options.ocpp_steps:
             try:
-                ocpp = bench.run_ocpp()
+                ocpp = bench.run_ocpp(fresh=bool(plan))
             except BenchError as exc:
                 _say(f"OCPP step failed: {exc.message}")
                 ocpp = {"error": exc.message}
