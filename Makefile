@@ -67,7 +67,7 @@ test-fast: install ## unit tests only
 	.venv/bin/pytest -m "not e2e and not slow" $(PYTEST_ARGS)
 
 fuzz: install ## property tests in their long mode (EV_FUZZ_EXAMPLES inputs per target, default 1,000,000; about an hour of CPU)
-	EV_FUZZ=long .venv/bin/pytest -q -p evstack.fuzzing --timeout=0 $(PYTEST_ARGS) \
+	EV_FUZZ=long .venv/bin/pytest -q -s -p evstack.fuzzing --timeout=0 $(PYTEST_ARGS) \
 	  libs/evproto/tests/test_evproto_framing_fuzz.py libs/evproto/tests/test_evproto_messages_fuzz.py \
 	  services/central/tests/test_central_fuzz.py
 

@@ -33,6 +33,7 @@ LONG_EXAMPLES = 1_000_000
 # inputs checked, and (wall, CPU) seconds, per target in this process (the long mode's tally)
 _CHECKED: Counter[str] = Counter()
 _TIME: dict[str, tuple[float, float]] = {}
+_PROGRESS_EVERY = 100_000  # a long run says how far it got (seen with pytest -s)
 
 
 def long_mode() -> bool:
@@ -72,6 +73,10 @@ def fuzz_target(
 
         def run(inputs: list[dict[str, Any]]) -> None:
             _CHECKED[name] += len(inputs)
+            if size > 1 and _CHECKED[name] % _PROGRESS_EVERY < size:
+                print(
+                    f"{time.strftime('%H:%M:%S')} {_CHECKED[name]:>11,} inputs  {name}", flush=True
+                )
             for kwargs in inputs:
                 try:
                     check(**kwargs)
