@@ -34,18 +34,23 @@ _json = st.one_of(
     st.lists(_flat, max_size=2),
     st.dictionaries(st.text(max_size=5), _flat, max_size=2),
 )
-_KINDS = [
-    (kind, tuple(f.name for f in dataclasses.fields(message_class(kind)))) for kind in MsgType
-]
+# (kind, its field names, which of "v" and the fields are there: one draw, not
+# one per field); built once, as a strategy made in every draw is validated each time
+_KINDS = st.sampled_from(
+    [
+        (kind, names, st.integers(0, 2 ** (len(names) + 1) - 1))
+        for kind in MsgType
+        for names in [tuple(f.name for f in dataclasses.fields(message_class(kind)))]
+    ]
+)
 
 
 @st.composite
 def message_like(draw: st.DrawFn) -> dict[str, Any]:
     """A dict shaped like some message, each field maybe missing or of any JSON value."""
-    kind, fields = draw(st.sampled_from(_KINDS))
+    kind, fields, presence = draw(_KINDS)
     out: dict[str, Any] = {"type": kind.value}
-    # which of "v" and the fields are there: one draw, not one per field
-    present = draw(st.integers(0, 2 ** (len(fields) + 1) - 1))
+    present = draw(presence)
     if present & 1:
         out["v"] = draw(_scalars)
     for bit, name in enumerate(fields, start=1):
