@@ -26,7 +26,7 @@ __all__ = ["measure_hop_cost"]
 _TOPIC = "evbench.hopcost"
 _FILL = b"f" * 100  # about a telemetry record's size
 _HOP = b"h" * 100
-_IDLE_S = 1.0
+_IDLE_S = 2.0
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -39,7 +39,7 @@ def measure_hop_cost(
     levels: tuple[int, ...] = (0, 2_000, 4_000),
     *,
     partitions: int = 4,
-    hops: int = 200,
+    hops: int = 300,
     pin: Any = None,
 ) -> dict[str, Any]:
     """Broker CPU µs (and wall ms) per hop at each level of batches per partition.

@@ -153,10 +153,12 @@ class ProbeRunner:
     async def _run(self, links: list[MonitorLink]) -> None:
         i = 0
         while True:
-            link = links[i % len(links)]
+            # a closed link is skipped; with none left the worker ends (never a busy loop)
+            live = [link for link in links if not link.closed]
+            if not live:
+                return
+            link = live[i % len(live)]
             i += 1
-            if link.closed:
-                continue
             await asyncio.sleep(random.uniform(0.0, self.every))
             await self._flip(link, Health.KO, CpState.BROKEN_DOWN)
             await asyncio.sleep(random.uniform(0.0, self.every))
