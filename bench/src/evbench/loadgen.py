@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import json
 import logging
 import resource
@@ -343,6 +344,9 @@ async def run_load(
             reporter.cancel()
         result["ramp_s"] = time.time() - ramp_start
         progress(f"{fleet.auth.connected} CPs connected in {result['ramp_s']:.1f}s")
+        # the fleet's objects live to the end: out of the collector's full passes, which
+        # at 10,000+ links stall the loop long enough to make heartbeats late
+        gc.freeze()
         await asyncio.sleep(plan.settle)
         if rig is not None:
             rig.scheduler.offer_cps([c for c in fleet.links if c not in probe_ids])

@@ -143,6 +143,7 @@ class ProbeRunner:
         self.counters = ProbeCounters()
         self.latencies: list[float] = []
         self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = False
 
     def start(self) -> None:
         for w in range(self.workers):
@@ -152,7 +153,7 @@ class ProbeRunner:
 
     async def _run(self, links: list[MonitorLink]) -> None:
         i = 0
-        while True:
+        while not self._stopping:
             # a closed link is skipped; with none left the worker ends (never a busy loop)
             live = [link for link in links if not link.closed]
             if not live:
@@ -179,6 +180,9 @@ class ProbeRunner:
         self.latencies.append(max(0.0, arrived - link.change_written_at))
 
     async def stop(self) -> None:
+        # the flag too: on Python 3.11 wait_for can swallow a cancel that races its
+        # result, and a worker that missed it would run on (the step never drained)
+        self._stopping = True
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
