@@ -97,6 +97,44 @@ class ErrorBudget:
 class FramedConnection(asyncio.Protocol):
     """One framed link; open it with :meth:`connect` or :meth:`serve`, not directly."""
 
+    # one per CP at the central: past 30 attributes an instance __dict__ is no longer
+    # shared-key and costs ~1.6 KB a link (docs/decisions.md, "Memory per CP")
+    __slots__ = (
+        "_accept",
+        "_admit",
+        "_budget",
+        "_close_callbacks",
+        "_closed",
+        "_decoder",
+        "_drain_waiter",
+        "_errors",
+        "_errors_since",
+        "_expect",
+        "_handler",
+        "_idle_timer",
+        "_inbox",
+        "_inbox_full",
+        "_last_read",
+        "_link_task",
+        "_loop",
+        "_lost",
+        "_observer",
+        "_on_open",
+        "_open_timer",
+        "_opening",
+        "_reply",
+        "_send_lock",
+        "_transport",
+        "_waiters",
+        "_write_paused",
+        "close_reason",
+        "idle_timeout",
+        "max_resends",
+        "peer",
+        "peer_host",
+        "timeout",
+    )
+
     def __init__(
         self,
         *,

@@ -156,6 +156,7 @@ class Central:
         self.metrics.ready.set_function(lambda: 1 if self.readiness().ready else 0)
         self.metrics.kafka.stats = [self.kafka.produced, self.kafka.consumed]
         self.metrics.kafka.lag = self.kafka.lag
+        self.metrics.cp_states.cps = self.registry.cps.values
         self._publish_states = False  # until the topics exist; then every CP once
         self._stop = asyncio.Event()
         self._last_seen_flushed = time.monotonic()
@@ -168,7 +169,7 @@ class Central:
     # --- the CP state feed ------------------------------------------------------------
 
     def _published_change(self, cp: ChargingPoint, old: CpState | None) -> None:
-        self.metrics.set_cp_state(cp.cp_id, old, cp.state)
+        self.metrics.set_cp_state(old, cp.state)
         self.history.record(cp.cp_id, cp.state, cp.health)
         if self._publish_states:
             self.outbox.cp_state(cp)

@@ -1,13 +1,14 @@
 """Each CP's recent state changes, for the dashboard's detail view.
 
-Kept in memory only (a bounded ring per CP): it answers "what happened to this
-CP lately", not an audit trail; a restarted central starts it again.
+Kept in memory only (a bounded list per CP): it answers "what happened to this
+CP lately", not an audit trail; a restarted central starts it again. A list, not a
+``deque(maxlen=…)``: a deque allocates a 64-slot block at once (~0.8 KB for each of
+10,000 CPs that mostly changed state twice), a list grows with what it holds.
 """
 
 from __future__ import annotations
 
 import time
-from collections import deque
 from dataclasses import dataclass
 
 from evproto.states import CpState, Health
@@ -36,15 +37,17 @@ class StateChange:
 class StateHistory:
     def __init__(self, keep: int = _KEEP_PER_CP) -> None:
         self._keep = keep
-        self._changes: dict[str, deque[StateChange]] = {}
+        self._changes: dict[str, list[StateChange]] = {}
 
     def record(self, cp_id: str, state: CpState, health: Health | None) -> None:
         changes = self._changes.get(cp_id)
         if changes is None:
-            changes = self._changes[cp_id] = deque(maxlen=self._keep)
+            changes = self._changes[cp_id] = []
         elif changes[-1].state is state:
             return
         changes.append(StateChange(time.time(), state, health))
+        if len(changes) > self._keep:
+            del changes[0]
 
     def of(self, cp_id: str) -> list[StateChange]:
         """Newest first."""

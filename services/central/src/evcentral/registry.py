@@ -7,6 +7,7 @@ touches one CP, never a scan over all of them.
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -56,6 +57,7 @@ class ChargingPoint(CpRow):
     health: Health | None = None
     session: SessionRecord | None = None
     state: CpState = CpState.DISCONNECTED
+    state_since: float = 0.0  # Unix time the CP entered its state
     # what was last published on ev.cp.state; a change of it is published again
     published: tuple[object, ...] | None = None
 
@@ -127,6 +129,7 @@ class Registry:
             raise ValueError(f"{cp.cp_id} is already registered")
         self.cps[cp.cp_id] = cp
         cp.state = cp.derive()
+        cp.state_since = time.time()
         self.counts[cp.state] += 1
         self._track_availability(cp)
         cp.published = cp.signature()
@@ -139,6 +142,7 @@ class Registry:
         new = cp.derive()
         if new is not old:
             cp.state = new
+            cp.state_since = time.time()
             self.counts[old] -= 1
             self.counts[new] += 1
             self._track_availability(cp)
