@@ -5,7 +5,7 @@ from __future__ import annotations
 import resource
 
 import pytest
-from evbench.limits import raise_fd_limit
+from evbench.limits import fds_short_of, raise_fd_limit
 from evbench.plan import interval_for, steps_for
 from evbench.stats import growth_per_1000, percentile, spread, summarize
 
@@ -85,3 +85,9 @@ def test_a_step_can_name_its_heartbeat_interval() -> None:
     plain, named = steps_for((10_000, (10_000, 5.0)), session_s=20.0)
     assert (plain.interval, plain.label) == (1.0, "10000")
     assert (named.interval, named.label, named.sessions) == (5.0, "10000@5", 1_000)
+
+
+def test_a_step_beyond_the_open_files_limit_says_why_it_cannot_run() -> None:
+    assert fds_short_of(10_000, 20_000) is None
+    why = fds_short_of(50_000, 20_000)
+    assert why is not None and "20,000" in why and "50,000 CPs" in why

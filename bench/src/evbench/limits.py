@@ -13,10 +13,12 @@ from __future__ import annotations
 import resource
 import socket
 
-__all__ = ["loopback_sources", "raise_fd_limit"]
+__all__ = ["fds_short_of", "loopback_sources", "raise_fd_limit"]
 
 
 _WANTED_FDS = 1 << 17  # a 50,000-CP step: 50,000 links in the generator and the central
+# what a process holds besides its CP links: Kafka clients, database, HTTP, SSE, listeners
+_FD_MARGIN = 256
 
 
 def raise_fd_limit() -> int:
@@ -36,6 +38,18 @@ def raise_fd_limit() -> int:
         resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
         soft = target
     return soft
+
+
+def fds_short_of(cps: int, limit: int) -> str | None:
+    """Why a step of ``cps`` CPs cannot be held under an open-files limit of ``limit``
+    (the central, and the generator, hold one socket per CP), or None when it can."""
+    needed = cps + _FD_MARGIN
+    if limit == resource.RLIM_INFINITY or needed <= limit:
+        return None
+    return (
+        f"{cps:,} CPs need about {needed:,} open files in the central and in the generator; "
+        f"the limit here is {limit:,} and may not be raised (CAP_SYS_RESOURCE)"
+    )
 
 
 def loopback_sources(count: int) -> list[str]:

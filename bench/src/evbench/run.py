@@ -42,7 +42,7 @@ from evstack.localstack import LocalStack, ManagedProcess, console_script
 from evbench.brokercost import measure_hop_cost
 from evbench.costs import measure_costs
 from evbench.instructions import Workload, callgrind_available
-from evbench.limits import raise_fd_limit
+from evbench.limits import fds_short_of, raise_fd_limit
 from evbench.looplag import Buckets, lag_between, scrape_lag_buckets
 from evbench.ocppstep import GATEWAY_ARGS, loadgen_argv, loadgen_budget, window_figures
 from evbench.pinning import Pinning
@@ -478,6 +478,11 @@ def run_benchmark(options: BenchOptions, workdir: Path) -> dict[str, Any]:
         baseline = bench.start(plan[0].interval if plan else 1.0)
         for i, step in enumerate(plan):
             _say(f"step {i + 1}/{len(plan)}: {step.cps} CPs, {step.sessions} sessions")
+            too_many = fds_short_of(step.cps, fd_limit)
+            if too_many:  # the central holds one socket per CP: it cannot be held here
+                _say(f"step {step.label} not run: {too_many}")
+                steps.append({"step": step.to_dict(), "error": too_many})
+                break
             try:
                 steps.append(bench.run_step(step, last=i == len(plan) - 1, fresh=i > 0))
             except BenchError as exc:  # report what ran; a larger step would fail too
