@@ -476,6 +476,8 @@ def run_benchmark(options: BenchOptions, workdir: Path) -> dict[str, Any]:
     ocpp: dict[str, Any] | None = None
     try:
         baseline = bench.start(plan[0].interval if plan else 1.0)
+        # the last step that can run is profiled (a larger one may not fit the fd limit)
+        last = max((i for i, s in enumerate(plan) if not fds_short_of(s.cps, fd_limit)), default=0)
         for i, step in enumerate(plan):
             _say(f"step {i + 1}/{len(plan)}: {step.cps} CPs, {step.sessions} sessions")
             too_many = fds_short_of(step.cps, fd_limit)
@@ -484,7 +486,7 @@ def run_benchmark(options: BenchOptions, workdir: Path) -> dict[str, Any]:
                 steps.append({"step": step.to_dict(), "error": too_many})
                 break
             try:
-                steps.append(bench.run_step(step, last=i == len(plan) - 1, fresh=i > 0))
+                steps.append(bench.run_step(step, last=i == last, fresh=i > 0))
             except BenchError as exc:  # report what ran; a larger step would fail too
                 _say(f"step {step.cps} failed: {exc.message}")
                 steps.append({"step": step.to_dict(), "error": exc.message})
