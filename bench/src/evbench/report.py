@@ -752,10 +752,10 @@ def render_markdown(summary: dict[str, Any], findings: str = "") -> str:
         *(_split_row(r) for r in rows),
         "",
         *_broker_cost_lines(summary.get("baseline") or {}),
+        *_record_instruction_lines(summary.get("costs") or {}),
         "## Cost of a heartbeat: central vs the bare frame server",
         "",
         *_instruction_lines(summary.get("costs") or {}),
-        *_record_instruction_lines(summary.get("costs") or {}),
         "The bare server (`evbench.bare`) only decodes frames, checks the LRC, parses the "
         "JSON and ACKs. The FramedConnection server is the same with evproto's link code "
         "(`FramedConnection.serve`, schema validation, delivery to a callback) and nothing "
