@@ -1,7 +1,8 @@
 """A central killed after it handled a request but before the broker acknowledged
 what it published in answer (issue 15, item 4): after its restart the answer and
 the START still reach the driver and the engine, exactly once; so does the ticket it
-relayed, and the ticket it issued itself when a timer ended the session.
+relayed, the ticket it issued itself when a timer ended the session, and an
+operator's STOP it had answered with 202.
 
 The broker advertises a proxy (e2e_kafka_hold.ProduceHold) that keeps back the
 central's Produce requests: the decision is in the central's database, the
@@ -128,4 +129,23 @@ def test_a_central_killed_before_its_own_timeout_ticket_is_acknowledged_sends_it
         "the engine dropped the session (its END_SUPPLY sent again)",
     )
     system.wait_cp("CP-0", 10, state="ACTIVE", driver_id=None)
+    system.check_conservation()
+
+
+def test_a_central_killed_before_an_operators_stop_is_acknowledged_sends_it_after_a_restart(
+    system: System, proxy: ProduceHold
+) -> None:
+    proxy.hold("evcentral")  # the STOP directive: held back
+    stopped = system.api.stop("CP-0")
+    assert stopped.status == 202, stopped  # the operator was told it is done
+    wait_until(lambda: proxy.held_requests > 0, 10, "the central's STOP held back")
+    assert system.engine_status("CP-0")["state"] == "ACTIVE"
+    _kill_and_restart_the_central(system, proxy)
+
+    wait_until(
+        lambda: system.engine_status("CP-0")["state"] == "STOPPED",
+        30,
+        "the engine stopped by the STOP sent again after the restart",
+    )
+    system.wait_cp("CP-0", 10, state="STOPPED")
     system.check_conservation()

@@ -33,13 +33,11 @@ class OperatorActions:
         self._disconnect = disconnect
 
     def stop(self, cp: ChargingPoint) -> None:
-        self._db.set_out_of_service([cp.cp_id], True)
-        self._apply(cp, stop=True)
+        self._apply([cp], stop=True)
         self._journal.record(LogKind.DIRECTIVE, f"STOP sent to {cp.cp_id}", cp_id=cp.cp_id)
 
     def resume(self, cp: ChargingPoint) -> None:
-        self._db.set_out_of_service([cp.cp_id], False)
-        self._apply(cp, stop=False)
+        self._apply([cp], stop=False)
         self._journal.record(LogKind.DIRECTIVE, f"RESUME sent to {cp.cp_id}", cp_id=cp.cp_id)
 
     def stop_all(self) -> int:
@@ -50,21 +48,26 @@ class OperatorActions:
 
     def _all(self, *, stop: bool) -> int:
         cps = list(self._registry)
-        self._db.set_out_of_service([cp.cp_id for cp in cps], stop)  # one transaction
-        for cp in cps:
-            self._apply(cp, stop=stop)
+        self._apply(cps, stop=stop)
         word = "STOP" if stop else "RESUME"
         self._journal.record(LogKind.DIRECTIVE, f"{word} sent to all {len(cps)} charging points")
         return len(cps)
 
-    def _apply(self, cp: ChargingPoint, *, stop: bool) -> None:
-        cp.out_of_service = stop
+    def _apply(self, cps: list[ChargingPoint], *, stop: bool) -> None:
+        """The flag and its directives in one transaction, the directives kept: the HTTP
+        call's 202 means the engines get them, even if the central is killed before the
+        broker had them (sent again at the next start). Memory follows the commit."""
         action = DirectiveAction.STOP if stop else DirectiveAction.RESUME
         reason = Causes.OPERATOR_STOP.reason if stop else "resumed by the operator"
-        self._outbox.directive(cp.cp_id, action, reason=reason)
-        self._registry.refresh(cp)
-        if stop:  # a running supply ends: the engine's aborted ticket, or the grace rule
-            self._sessions.cp_fault(cp, Causes.OPERATOR_STOP)
+        with self._outbox.kept():
+            self._db.set_out_of_service([cp.cp_id for cp in cps], stop)
+            for cp in cps:
+                self._outbox.directive(cp.cp_id, action, reason=reason)
+        for cp in cps:
+            cp.out_of_service = stop
+            self._registry.refresh(cp)
+            if stop:  # a running supply ends: the engine's aborted ticket, or the grace rule
+                self._sessions.cp_fault(cp, Causes.OPERATOR_STOP)
 
     def set_price(self, cp: ChargingPoint, price: float) -> None:
         self._db.set_price(cp.cp_id, price)
