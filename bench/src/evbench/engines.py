@@ -115,6 +115,7 @@ class EngineFleet:
         self._publisher = publisher
         self._record_keys = record_keys
         self._supplies: dict[str, _Supply] = {}  # by CP id
+        self._draining = False  # unplug_all() ran: a supply ends as soon as it starts
         self._pending: set[asyncio.Future[None]] = set()
         self.consumer = FleetReader(
             settings,
@@ -153,6 +154,8 @@ class EngineFleet:
                 return
             self.counters.starts += 1
             supply = _Supply(msg, time.time(), asyncio.Event())
+            if self._draining:  # a START still on its way when the drain unplugged all
+                supply.end.set()
             self._supplies[msg.cp_id] = supply
             supply.task = asyncio.create_task(self._supply(supply), name=f"supply-{msg.cp_id}")
         elif (
@@ -234,7 +237,9 @@ class EngineFleet:
         self._supplies.pop(d.cp_id, None)
 
     def unplug_all(self) -> None:
-        """End every running supply now (the drain at the end of a load step)."""
+        """End every running supply now, and each one a late START begins (the drain at
+        the end of a load step)."""
+        self._draining = True
         for supply in self._supplies.values():
             supply.end.set()
 
