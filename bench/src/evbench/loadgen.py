@@ -498,7 +498,7 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _read_token(parser: argparse.ArgumentParser, path: Path | None, flag: str) -> str:
+def read_token(parser: argparse.ArgumentParser, path: Path | None, flag: str) -> str:
     if path is None:
         return ""
     try:
@@ -518,8 +518,8 @@ def main(argv: list[str] | None = None) -> int:
             token = args.registration_token_file.read_text().strip()
         except OSError as exc:
             parser.error(f"--registration-token-file: {exc.strerror}")
-    viewer_token = _read_token(parser, args.viewer_token_file, "--viewer-token-file")
-    enrollment_token = _read_token(parser, args.enrollment_token_file, "--enrollment-token-file")
+    viewer_token = read_token(parser, args.viewer_token_file, "--viewer-token-file")
+    enrollment_token = read_token(parser, args.enrollment_token_file, "--enrollment-token-file")
     plan = LoadPlan(
         central=args.central,
         cps=args.cps,

@@ -40,7 +40,7 @@ from evproto.messages import DriverUpdate, SessionPhase
 from evbench.drivers import DriverFleet
 from evbench.engines import TelemetryClock
 from evbench.limits import raise_fd_limit
-from evbench.loadgen import say, write_result
+from evbench.loadgen import read_token, say, write_result
 from evbench.monitors import SecretStore
 from evbench.ocppstation import OcppStation, StationCounters
 from evbench.procstat import cpu_seconds
@@ -431,13 +431,6 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _token(parser: argparse.ArgumentParser, path: Path) -> str:
-    try:
-        return path.read_text().strip()
-    except OSError as exc:
-        parser.error(f"{path}: {exc.strerror}")
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
@@ -446,9 +439,9 @@ def main(argv: list[str] | None = None) -> int:
     plan = OcppLoadPlan(
         gateway=args.gateway,
         http=args.http,
-        viewer_token=_token(parser, args.viewer_token_file),
+        viewer_token=read_token(parser, args.viewer_token_file, "--viewer-token-file"),
         kafka=args.kafka,
-        enrollment_token=_token(parser, args.enrollment_token_file),
+        enrollment_token=read_token(parser, args.enrollment_token_file, "--enrollment-token-file"),
         steps=args.steps,
         secrets=args.secrets,
         window=args.window,
