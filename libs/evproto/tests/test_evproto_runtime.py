@@ -8,7 +8,7 @@ import pytest
 from evproto.errors import ConfigError, LinkClosed, UnknownMessageType
 from evproto.messages import HealthRequest, InfoRequest
 from evproto.metrics import serve_metrics
-from evproto.retry import peer_retry
+from evproto.retry import backoff_delay, peer_retry
 from evproto.routing import CallbackRouter, Router
 from evproto.schema import Message, MsgType
 from evstack.broker import free_port
@@ -97,3 +97,9 @@ def test_serve_metrics_exposes_the_registry_and_empty_means_off() -> None:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as answer:
         body = answer.read().decode()
     assert "evcharging_test_frames_total 3.0" in body
+
+
+def test_a_backoff_doubles_from_its_first_wait_to_its_cap_with_jitter() -> None:
+    waits = [backoff_delay(n, initial=0.2, cap=5.0) for n in (1, 2, 3, 10, 100)]
+    for wait, nominal in zip(waits, (0.2, 0.4, 0.8, 5.0, 5.0), strict=True):
+        assert 0.8 * nominal <= wait <= 1.2 * nominal

@@ -4,13 +4,14 @@ jitter; permanent ones (bad config, rejected credentials) fail at once."""
 from __future__ import annotations
 
 import logging
+import random
 
 import tenacity
 
 from evproto.errors import BrokerError, LinkError
 from evproto.logs import kv
 
-__all__ = ["TEMPORARY_ERRORS", "peer_retry"]
+__all__ = ["TEMPORARY_ERRORS", "backoff_delay", "peer_retry"]
 
 TEMPORARY_ERRORS: tuple[type[BaseException], ...] = (
     LinkError,
@@ -47,3 +48,10 @@ def peer_retry(
         before_sleep=before_sleep,
         reraise=True,
     )
+
+
+def backoff_delay(failures: int, *, initial: float, cap: float) -> float:
+    """Seconds to wait after ``failures`` failures in a row: ``initial`` doubling to
+    ``cap``, ±20 % jitter. For schedules that must not sleep (a paused partition, a
+    record produced again later); code that may await uses :func:`peer_retry`."""
+    return min(cap, initial * 2.0 ** max(0, failures - 1)) * random.uniform(0.8, 1.2)

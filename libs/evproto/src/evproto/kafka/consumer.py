@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -22,6 +21,7 @@ from evproto.kafka.publisher import Publisher
 from evproto.kafka.settings import KafkaSettings, KafkaStats
 from evproto.logs import kv
 from evproto.messages import CHANNELS, DeadLetter
+from evproto.retry import backoff_delay
 from evproto.schema import Message, decode_message
 from evproto.topics import Topic
 
@@ -282,8 +282,7 @@ class ConsumerLoop:
         """Pause the partition and rewind it to the failing record, for a backoff."""
         failures = self._failures.get(where, 0) + 1
         self._failures[where] = failures
-        wait = min(_RETRY_MAX_WAIT, _RETRY_FIRST_WAIT * 2 ** (failures - 1))
-        wait *= random.uniform(0.8, 1.2)  # jitter
+        wait = backoff_delay(failures, initial=_RETRY_FIRST_WAIT, cap=_RETRY_MAX_WAIT)
         self._held[where] = _Held(offset, time.monotonic() + wait)
         tp = TopicPartition(where[0], where[1], offset)
         self._consumer.pause([tp])

@@ -30,6 +30,7 @@ from evproto.kafka._errors import as_broker_error, broker_error
 from evproto.kafka.admin import broker_reachable
 from evproto.kafka.settings import KafkaSettings, KafkaStats
 from evproto.logs import kv
+from evproto.retry import backoff_delay
 from evproto.schema import Message, encode_message
 from evproto.topics import Topic, partition_for
 
@@ -315,7 +316,7 @@ class Publisher:
     def _redeliver_later(self, record_id: int, pending: _Pending, err: KafkaError) -> None:
         pending.failures += 1
         self.stats.publish_retries += 1
-        wait = min(_REDELIVER_MAX, _REDELIVER_FIRST * 2 ** (pending.failures - 1))
+        wait = backoff_delay(pending.failures, initial=_REDELIVER_FIRST, cap=_REDELIVER_MAX)
         log.warning(
             "delivery failed, producing it again %s",
             kv(
